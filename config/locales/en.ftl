@@ -1,0 +1,79 @@
+# Plaza — English texts. Every message a resident or a crew reads comes from here.
+
+help = Hello, I am the assistant of { $town } town hall. Tell me what problem you have seen and where (for example: "the streetlight at 5 Calle Alemania is out") and I will pass it to the crew that fixes it. I will tell you of every step.
+empty-message = I received no text. Tell me what problem you have seen and where.
+too-long = Your message is too long ({ $length } characters; at most { $max }). Could you say it in a few lines?
+ack-created = Thank you. Your report #{ $task } ({ $category }) is with the { $crew }. I will tell you of every step.
+ack-duplicate = Thank you. We already had this report: #{ $original } ({ $category }, { $status }). I have joined yours (#{ $task }) to it and will tell you when it is fixed.
+ack-triage = Thank you. The town hall will look at your report #{ $task } and send it to the right crew.
+ask-category = I am not sure what kind of problem this is. Answer with a number:
+ask-category-choice = { $n }. { $category }
+ask-category-other = 0. Something else (the town hall will look at it)
+ask-category-bad-choice = Answer with a number from 0 to { $max }, or write "cancel".
+ask-location = Where exactly is it? Write the street and number, or share your location.
+ask-problem-for-location = Thanks for the location. What is the problem there?
+ask-problem-for-attachment = Thanks for the photo. What problem does it show, and where?
+location-added = I have added the location to your report #{ $task }.
+attachment-added = I have added the photo to your report #{ $task }.
+dialogue-cancelled = All right, let's leave it. Write to me whenever you want to report something.
+task-card =
+    🆕 #{ $task } · { $category } · { $place }
+    "{ $description }"
+task-card-private =
+    🔒 #{ $task } · { $category } (private) · { $place }
+    "{ $description }"
+task-card-actions = Answer "claim #{ $task }", "done #{ $task }" or "note #{ $task } text".
+triage-card =
+    ❓ #{ $task } not classified · { $place }
+    "{ $description }"
+    Assign with "assign #{ $task } CATEGORY" ({ $categories }) or "close #{ $task } spam".
+public-post =
+    📢 #{ $task } · { $category } · { $place }
+    "{ $description }"
+    Status: { $status } · 👍 { $metoo }
+    Know something? Reply to this message. Affects you too? Reply "me too".
+status-open = open
+status-acknowledged = acknowledged
+status-in_progress = in progress
+status-resolved = resolved
+status-closed = closed
+close-unable = cannot be fixed
+close-duplicate = duplicate
+close-spam = not a valid report
+close-other = closed by the crew
+notify-acknowledged = 👀 The { $crew } have seen report #{ $task } ({ $category }).
+notify-in-progress = 🔧 The { $crew } are working on report #{ $task } ({ $category }).
+notify-resolved = ✅ Report #{ $task } ({ $category }) resolved in { $elapsed }. Thank you for reporting!
+notify-closed = Report #{ $task } ({ $category }) was closed: { $reason }.
+notify-reopened = Report #{ $task } ({ $category }) was reopened.
+notify-note = 📝 The { $crew } about report #{ $task }: "{ $note }"
+notify-assigned = Your report #{ $task } is about { $category }; the { $crew } have it.
+notify-comment = 💬 A neighbour answers about your report #{ $task }: "{ $text }"
+notify-me-too-thanks = Thank you. I have added your support to report #{ $task } and will tell you when it is fixed.
+crew-confirm = #{ $task } → { $status } ({ $who })
+crew-note-saved = Note saved on #{ $task } and sent to the resident.
+crew-duplicate-linked = 📎 #{ $task } is the same problem as #{ $original } ({ $count } reports).
+refuse-not-crew = Sorry, only the crew in charge of a report can change it. If you want to report a problem, tell me about it.
+refuse-other-crew = Report #{ $task } belongs to the { $crew }; only that crew or the town hall can change it.
+refuse-not-dispatcher = Only the town hall can do that.
+unknown-task = There is no report #{ $task }.
+unknown-command = I do not know that command. Commands: "claim #N", "done #N", "note #N text", "status #N", "help".
+unknown-category = I do not know that category. Categories: { $categories }.
+bad-transition = Report #{ $task } is already { $status }; that cannot be done now.
+task-status = Report #{ $task } ({ $category }, { $place }): { $status }.
+task-status-private = Report #{ $task } is private.
+language-set = All right, I will write to you in English.
+elapsed-minutes = { $minutes } min
+elapsed-hours = { $hours } h { $minutes } min
+elapsed-days = { $days } d { $hours } h
+elapsed-less-than-minute = less than a minute
+button-claim = 🔧 Claim
+button-done = ✅ Done
+button-me-too = 👍 Me too
+note-line = Note: "{ $note }"
+
+# lost-and-found
+lostfound-match = 🐾 Possible match: report #{ $other } ({ $kind }) looks like your report #{ $task }: "{ $description }". The town hall will put you in touch.
+lostfound-kind-lost = lost animal
+lostfound-kind-found = found animal
+lostfound-crew = 🐾 #{ $task } and #{ $other } look like the same animal.

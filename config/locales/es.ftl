@@ -1,0 +1,80 @@
+# Plaza — textos en español. Cada mensaje que ve un vecino o un equipo sale de aquí.
+# Variables: { $task } número de aviso, { $category }, { $crew }, { $place }, ...
+
+help = Hola, soy el asistente del Ayuntamiento de { $town }. Cuéntame qué problema has visto y dónde (por ejemplo: «la farola de la calle Alemania 5 está apagada») y lo haré llegar al equipo que lo arregla. Te avisaré de cada paso.
+empty-message = No he recibido ningún texto. Cuéntame qué problema has visto y dónde.
+too-long = Tu mensaje es demasiado largo ({ $length } caracteres; el máximo es { $max }). ¿Puedes resumirlo en unas líneas?
+ack-created = Gracias. Tu aviso #{ $task } ({ $category }) ya está en manos de { $crew }. Te avisaré de cada paso.
+ack-duplicate = Gracias. Ya teníamos este aviso: #{ $original } ({ $category }, { $status }). He unido el tuyo (#{ $task }) y te avisaré cuando se resuelva.
+ack-triage = Gracias. El ayuntamiento revisará tu aviso #{ $task } y lo enviará al equipo adecuado.
+ask-category = No tengo claro de qué tipo es el problema. Responde con un número:
+ask-category-choice = { $n }. { $category }
+ask-category-other = 0. Otro (lo revisará el ayuntamiento)
+ask-category-bad-choice = Responde con un número del 0 al { $max }, o escribe «cancelar».
+ask-location = ¿Dónde está exactamente? Escribe la calle y el número, o comparte tu ubicación.
+ask-problem-for-location = Gracias por la ubicación. ¿Qué problema hay ahí?
+ask-problem-for-attachment = Gracias por la foto. ¿Qué problema muestra y dónde está?
+location-added = He añadido la ubicación a tu aviso #{ $task }.
+attachment-added = He añadido la foto a tu aviso #{ $task }.
+dialogue-cancelled = De acuerdo, lo dejamos. Escríbeme cuando quieras avisar de algo.
+task-card =
+    🆕 #{ $task } · { $category } · { $place }
+    «{ $description }»
+task-card-private =
+    🔒 #{ $task } · { $category } (privado) · { $place }
+    «{ $description }»
+task-card-actions = Responde «tomo #{ $task }», «hecho #{ $task }» o «nota #{ $task } texto».
+triage-card =
+    ❓ #{ $task } sin clasificar · { $place }
+    «{ $description }»
+    Asigna con «asignar #{ $task } CATEGORÍA» ({ $categories }) o «cerrar #{ $task } spam».
+public-post =
+    📢 #{ $task } · { $category } · { $place }
+    «{ $description }»
+    Estado: { $status } · 👍 { $metoo }
+    ¿Sabes algo? Responde a este mensaje. ¿Te afecta? Responde «yo también».
+status-open = abierto
+status-acknowledged = recibido
+status-in_progress = en curso
+status-resolved = resuelto
+status-closed = cerrado
+close-unable = no se puede resolver
+close-duplicate = duplicado
+close-spam = no procede
+close-other = cerrado por el equipo
+notify-acknowledged = 👀 { $crew } ha visto el aviso #{ $task } ({ $category }).
+notify-in-progress = 🔧 { $crew } ya está trabajando en el aviso #{ $task } ({ $category }).
+notify-resolved = ✅ Aviso #{ $task } ({ $category }) resuelto en { $elapsed }. ¡Gracias por avisar!
+notify-closed = El aviso #{ $task } ({ $category }) se ha cerrado: { $reason }.
+notify-reopened = El aviso #{ $task } ({ $category }) se ha reabierto.
+notify-note = 📝 { $crew } sobre el aviso #{ $task }: «{ $note }»
+notify-assigned = Tu aviso #{ $task } es de { $category }; lo lleva { $crew }.
+notify-comment = 💬 Un vecino responde sobre tu aviso #{ $task }: «{ $text }»
+notify-me-too-thanks = Gracias. He sumado tu apoyo al aviso #{ $task } y te avisaré cuando se resuelva.
+crew-confirm = #{ $task } → { $status } ({ $who })
+crew-note-saved = Nota guardada en #{ $task } y enviada al vecino.
+crew-duplicate-linked = 📎 #{ $task } es el mismo problema que #{ $original } ({ $count } avisos).
+refuse-not-crew = Lo siento, solo el equipo que lleva un aviso puede cambiar su estado. Si quieres avisar de un problema, cuéntamelo.
+refuse-other-crew = El aviso #{ $task } es de { $crew }; solo ese equipo o el ayuntamiento pueden cambiarlo.
+refuse-not-dispatcher = Solo el ayuntamiento puede hacer eso.
+unknown-task = No existe el aviso #{ $task }.
+unknown-command = No conozco esa orden. Órdenes: «tomo #N», «hecho #N», «nota #N texto», «estado #N», «ayuda».
+unknown-category = No conozco esa categoría. Categorías: { $categories }.
+bad-transition = El aviso #{ $task } ya está { $status }; no se puede hacer eso ahora.
+task-status = Aviso #{ $task } ({ $category }, { $place }): { $status }.
+task-status-private = El aviso #{ $task } es privado.
+language-set = De acuerdo, te escribiré en español.
+elapsed-minutes = { $minutes } min
+elapsed-hours = { $hours } h { $minutes } min
+elapsed-days = { $days } d { $hours } h
+elapsed-less-than-minute = menos de 1 min
+button-claim = 🔧 Tomo
+button-done = ✅ Hecho
+button-me-too = 👍 Yo también
+note-line = Nota: «{ $note }»
+
+# lost-and-found
+lostfound-match = 🐾 Posible coincidencia: el aviso #{ $other } ({ $kind }) se parece a tu aviso #{ $task }: «{ $description }». El ayuntamiento os pondrá en contacto.
+lostfound-kind-lost = animal perdido
+lostfound-kind-found = animal encontrado
+lostfound-crew = 🐾 #{ $task } y #{ $other } parecen el mismo animal.

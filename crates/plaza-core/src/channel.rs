@@ -1,0 +1,184 @@
+//! The one trait a messenger adapter implements, and the messages that cross it.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{GeoPoint, Identity, TaskId, Timestamp};
+
+/// Where a message was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Chat {
+    /// A direct (private) chat between the sender and the bot.
+    Direct,
+    /// A room the config names: a crew's id, `public` or `triage`.
+    Room(String),
+    /// A group the bot is in that the config does not name; the engine ignores it.
+    Unknown(String),
+}
+
+/// What happened, normalised from a platform event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum InboundKind {
+    Text {
+        text: String,
+    },
+    Location {
+        point: GeoPoint,
+    },
+    Attachment {
+        kind: String,
+        reference: String,
+        caption: Option<String>,
+    },
+    /// A reaction (emoji) to one of the bot's messages.
+    Reaction {
+        key: String,
+    },
+    /// A button press; `data` is what the bot put on the button.
+    Button {
+        data: String,
+    },
+    Joined,
+    Left,
+}
+
+/// One incoming event from a channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Inbound {
+    /// The channel's name: "console", "telegram", "matrix".
+    pub channel: String,
+    /// The platform's id for this event; with `channel`, the redelivery key.
+    pub message_id: String,
+    pub sender: Identity,
+    pub chat: Chat,
+    pub kind: InboundKind,
+    /// The platform id of the bot message this answers, reacts to or is in the thread of.
+    pub reply_to: Option<String>,
+}
+
+/// Where an outgoing message goes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Destination {
+    Direct(Identity),
+    Room(String),
+}
+
+/// A button the channel may show (Telegram inline keyboard); channels without buttons
+/// drop them: the text always says how to do the same by writing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    pub label: String,
+    /// Comes back as [`InboundKind::Button`]: `claim:12`, `done:12`, `metoo:12`.
+    pub data: String,
+}
+
+/// Which of a task's messages: the post in the public room, the card in a crew room, the
+/// card in triage. Replies and reactions to these come back to the task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PostKind {
+    Public,
+    Card,
+    Triage,
+}
+
+/// A message as the engine writes it to the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outbound {
+    pub to: Destination,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<Button>,
+    pub task: Option<TaskId>,
+    /// This message IS the task's post of that kind in the room (later edited, answered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post: Option<PostKind>,
+    /// Replace the text of the task's post of this kind in the room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edit: Option<PostKind>,
+    /// Put this message in the thread of the task's post of this kind in the room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<PostKind>,
+}
+
+/// What an adapter is asked to send: the outbox message with the platform ids it refers
+/// to already looked up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    pub to: Destination,
+    pub text: String,
+    pub buttons: Vec<Button>,
+    pub task: Option<TaskId>,
+    pub post: Option<PostKind>,
+    /// Platform id of the message to edit (the adapter edits it in place, or, if it
+    /// cannot, sends the text as a new message).
+    pub edit: Option<String>,
+    /// Platform id of the message whose thread this belongs to.
+    pub reply_to: Option<String>,
+}
+
+/// What the platform gave back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// The platform id of the message (for an edit, the id of the edited message).
+    pub message_id: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    pub threads: bool,
+    pub buttons: bool,
+    pub edits: bool,
+    pub reactions: bool,
+    pub location: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    /// The platform asked us to wait (HTTP 429, M_LIMIT_EXCEEDED); the message stays queued.
+    #[error("rate limited: retry after {0:?}")]
+    RetryAfter(Duration),
+    /// Could not reach the platform; retried with backoff.
+    #[error("network: {0}")]
+    Network(String),
+    /// The platform refused this message for good (chat gone, bot blocked, bad request).
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// The destination room is not configured on this channel.
+    #[error("no such room on this channel: {0}")]
+    UnknownRoom(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The engine's side of a channel: where an adapter hands what it received.
+#[async_trait]
+pub trait Inbox: Send + Sync {
+    /// Handles one event. Returns once its effects are stored (and so will be delivered).
+    async fn deliver(&self, inbound: Inbound) -> Result<(), crate::EngineError>;
+    /// Waits until everything due in the outbox has been delivered (console, tests).
+    async fn settle(&self);
+    /// The current time of the engine's clock.
+    fn now(&self) -> Timestamp;
+}
+
+/// A messenger adapter. A town that wants another messenger implements this and
+/// nothing else.
+#[async_trait]
+pub trait Channel: Send + Sync + 'static {
+    /// The channel's name, also the prefix of its identities: "telegram" → `telegram:42`.
+    fn name(&self) -> &str;
+    fn capabilities(&self) -> Capabilities;
+    /// The logical rooms (crew ids, `public`, `triage`) this channel hosts.
+    fn rooms(&self) -> Vec<String>;
+    /// The receive loop: normalise each platform event into an [`Inbound`] and hand it to
+    /// `inbox`. Returns when the channel is done (end of input, shutdown).
+    async fn run(&self, inbox: std::sync::Arc<dyn Inbox>) -> Result<(), ChannelError>;
+    /// Sends (or edits) one message.
+    async fn send(&self, out: &Outgoing) -> Result<Delivered, ChannelError>;
+}

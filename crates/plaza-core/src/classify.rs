@@ -1,0 +1,196 @@
+//! Free text → category, by multilingual keywords from the config, with a confidence.
+//! Also tells which of the town's languages a message is written in.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::config::Config;
+use crate::text::{contains_phrase, stem, words};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Classification {
+    /// One category clearly wins.
+    Confident { category: String, confidence: f64 },
+    /// Several categories fit about as well, best first.
+    Ambiguous { candidates: Vec<String> },
+    /// Nothing fits.
+    Unknown,
+}
+
+#[derive(Debug)]
+struct CategoryWords {
+    id: String,
+    /// (language, phrase as folded words)
+    phrases: Vec<(String, Vec<String>)>,
+}
+
+#[derive(Debug)]
+pub struct Classifier {
+    categories: Vec<CategoryWords>,
+    markers: HashMap<String, HashSet<String>>,
+    languages: Vec<String>,
+    threshold: f64,
+}
+
+impl Classifier {
+    pub fn new(cfg: &Config) -> Self {
+        let categories = cfg
+            .categories
+            .iter()
+            .map(|c| CategoryWords {
+                id: c.id.clone(),
+                phrases: c
+                    .keywords
+                    .iter()
+                    .flat_map(|(lang, ws)| ws.iter().map(move |w| (lang.clone(), words(w))))
+                    .filter(|(_, p)| !p.is_empty())
+                    .collect(),
+            })
+            .collect();
+        let markers =
+            cfg.language.iter().map(|(l, h)| (l.clone(), h.markers.iter().flat_map(|m| words(m)).collect())).collect();
+        Classifier {
+            categories,
+            markers,
+            languages: cfg.town.languages.clone(),
+            threshold: cfg.engine.confidence_threshold,
+        }
+    }
+
+    fn scores(&self, text_words: &[String]) -> Vec<(usize, f64, HashMap<String, f64>)> {
+        self.categories
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let mut total = 0.0;
+                let mut by_lang: HashMap<String, f64> = HashMap::new();
+                for (lang, p) in &c.phrases {
+                    if contains_phrase(text_words, p) {
+                        // Longer phrases are more telling.
+                        let w = p.len() as f64;
+                        total += w;
+                        *by_lang.entry(lang.clone()).or_default() += w;
+                    }
+                }
+                (i, total, by_lang)
+            })
+            .collect()
+    }
+
+    pub fn classify(&self, text: &str) -> Classification {
+        let ws = words(text);
+        let mut scored: Vec<(usize, f64)> =
+            self.scores(&ws).into_iter().filter(|(_, s, _)| *s > 0.0).map(|(i, s, _)| (i, s)).collect();
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        match scored.as_slice() {
+            [] => Classification::Unknown,
+            [(i, _)] => Classification::Confident { category: self.categories[*i].id.clone(), confidence: 1.0 },
+            [(i, best), (_, second), ..] => {
+                let confidence = best / (best + second);
+                if confidence >= self.threshold && best > second {
+                    Classification::Confident { category: self.categories[*i].id.clone(), confidence }
+                } else {
+                    Classification::Ambiguous {
+                        candidates: scored.iter().map(|(i, _)| self.categories[*i].id.clone()).collect(),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The language the text is written in, if the markers and keywords tell; else None.
+    pub fn detect_language(&self, text: &str) -> Option<String> {
+        let ws = words(text);
+        let mut score: HashMap<&str, f64> = HashMap::new();
+        for w in &ws {
+            for (lang, m) in &self.markers {
+                if m.contains(w) || m.contains(stem(w)) {
+                    *score.entry(lang.as_str()).or_default() += 1.0;
+                }
+            }
+        }
+        for (_, _, by_lang) in self.scores(&ws) {
+            for (lang, s) in by_lang {
+                if let Some(l) = self.languages.iter().find(|l| **l == lang) {
+                    *score.entry(l.as_str()).or_default() += s;
+                }
+            }
+        }
+        let mut v: Vec<(&str, f64)> = score.into_iter().collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+        match v.as_slice() {
+            [] => None,
+            [(l, _)] => Some((*l).to_owned()),
+            [(l, a), (_, b), ..] if a > b => Some((*l).to_owned()),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> Config {
+        Config::parse(
+            r#"
+[town]
+name = "T"
+default_language = "es"
+languages = ["es", "en"]
+[language.es]
+markers = ["el", "la", "de", "mi", "esta", "hay", "en"]
+[language.en]
+markers = ["the", "my", "is", "of", "there", "in", "next", "to"]
+[[crew]]
+id = "c"
+name = { es = "C", en = "C" }
+[[category]]
+id = "lighting"
+name = { es = "Alumbrado", en = "Lighting" }
+crew = "c"
+visibility = "public"
+keywords = { es = ["farola", "alumbrado", "luz"], en = ["streetlight", "street light", "lamp post"] }
+[[category]]
+id = "water"
+name = { es = "Agua", en = "Water" }
+crew = "c"
+visibility = "public"
+keywords = { es = ["fuga", "agua", "tuberia"], en = ["leak", "water", "pipe"] }
+"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn confident_in_both_languages() {
+        let c = Classifier::new(&cfg());
+        assert!(
+            matches!(c.classify("La farola de mi calle está apagada"), Classification::Confident { category, .. } if category == "lighting")
+        );
+        assert!(
+            matches!(c.classify("The streetlight next to my house is out"), Classification::Confident { category, .. } if category == "lighting")
+        );
+        assert!(
+            matches!(c.classify("hay una fuga de agua en la tubería"), Classification::Confident { category, .. } if category == "water")
+        );
+    }
+
+    #[test]
+    fn ambiguous_and_unknown() {
+        let c = Classifier::new(&cfg());
+        assert_eq!(
+            c.classify("agua en la farola"),
+            Classification::Ambiguous { candidates: vec!["lighting".into(), "water".into()] }
+        );
+        assert_eq!(c.classify("hay un problema aquí"), Classification::Unknown);
+        assert_eq!(c.classify(""), Classification::Unknown);
+    }
+
+    #[test]
+    fn language() {
+        let c = Classifier::new(&cfg());
+        assert_eq!(c.detect_language("La farola de mi casa está apagada").as_deref(), Some("es"));
+        assert_eq!(c.detect_language("The streetlight next to my house is out").as_deref(), Some("en"));
+        assert_eq!(c.detect_language("ok"), None);
+    }
+}

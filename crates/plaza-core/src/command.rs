@@ -1,0 +1,147 @@
+//! The command grammar for crews, dispatchers and residents, in the town's languages:
+//! `claim #12`, `hecho #12 cambiada la bombilla`, `/done 12`, `asignar #3 agua`, or, in
+//! the thread of a task's card, just `done`.
+
+use crate::model::TaskId;
+use crate::text::fold;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    /// Crew: we have seen it.
+    Ack,
+    /// Crew: we are on it (in progress).
+    Claim,
+    /// Crew: fixed.
+    Done,
+    /// Crew: a note, told to the reporter.
+    Note,
+    /// Crew or dispatcher: close with a reason (spam, unable, duplicate).
+    Close,
+    Reopen,
+    /// Dispatcher: give the task a category (and so a crew).
+    Assign,
+    /// Dispatcher: mark as a duplicate of another task.
+    Duplicate,
+    /// Dispatcher: make public or private.
+    Public,
+    Private,
+    /// Anyone: where is my task?
+    Status,
+    /// Resident: answer me in this language.
+    Language,
+    Help,
+}
+
+impl Verb {
+    fn from_word(w: &str) -> Option<Verb> {
+        Some(match w {
+            "ack" | "seen" | "visto" | "recibido" => Verb::Ack,
+            "claim" | "take" | "tomo" | "tomar" | "asumo" | "voy" => Verb::Claim,
+            "done" | "fixed" | "resolved" | "hecho" | "resuelto" | "arreglado" | "listo" => Verb::Done,
+            "note" | "nota" => Verb::Note,
+            "close" | "cerrar" | "cierro" => Verb::Close,
+            "reopen" | "reabrir" | "reabro" => Verb::Reopen,
+            "assign" | "asignar" | "asigno" => Verb::Assign,
+            "dup" | "duplicate" | "duplicado" => Verb::Duplicate,
+            "public" | "publico" | "publicar" => Verb::Public,
+            "private" | "privado" => Verb::Private,
+            "status" | "estado" => Verb::Status,
+            "language" | "idioma" | "lang" => Verb::Language,
+            "help" | "ayuda" | "start" => Verb::Help,
+            _ => return None,
+        })
+    }
+
+    /// Changes a task: only its crew or a dispatcher may.
+    pub fn is_crew_action(self) -> bool {
+        matches!(self, Verb::Ack | Verb::Claim | Verb::Done | Verb::Note | Verb::Close | Verb::Reopen)
+    }
+    pub fn is_dispatcher_action(self) -> bool {
+        matches!(self, Verb::Assign | Verb::Duplicate | Verb::Public | Verb::Private)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    pub verb: Verb,
+    pub task: Option<TaskId>,
+    /// What follows the verb and task, as written.
+    pub rest: String,
+    /// Written with a leading `/`: certainly meant as a command.
+    pub slash: bool,
+}
+
+/// Parses a command. `None` if the text does not start with a known verb.
+pub fn parse(text: &str) -> Option<Command> {
+    let t = text.trim();
+    let (slash, t) = match t.strip_prefix('/') {
+        Some(r) => (true, r),
+        None => (false, t),
+    };
+    let mut parts = t.splitn(2, char::is_whitespace);
+    let first = parts.next()?;
+    // Telegram: /done@JunBot
+    let first = first.split('@').next().unwrap_or(first);
+    let verb = Verb::from_word(&fold(first))?;
+    let mut rest = parts.next().unwrap_or("").trim_start();
+    let mut task = None;
+    if let Some((id, after)) = task_ref(rest) {
+        task = Some(id);
+        rest = after;
+    }
+    Some(Command { verb, task, rest: rest.trim().to_owned(), slash })
+}
+
+/// `#12 rest` or `12 rest` → (12, "rest").
+pub fn task_ref(s: &str) -> Option<(TaskId, &str)> {
+    let s = s.trim_start();
+    let (hash, body) = match s.strip_prefix('#') {
+        Some(b) => (true, b),
+        None => (false, s),
+    };
+    let end = body.find(|c: char| !c.is_ascii_digit()).unwrap_or(body.len());
+    if end == 0 || end > 12 {
+        return None;
+    }
+    let after = &body[end..];
+    if !(after.is_empty() || after.starts_with(char::is_whitespace) || after.starts_with([',', '.', ':'])) {
+        return None;
+    }
+    if !hash && body[..end].len() > 9 {
+        return None;
+    }
+    let n: i64 = body[..end].parse().ok()?;
+    Some((TaskId(n), after.trim_start_matches([',', '.', ':']).trim_start()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verbs_and_refs() {
+        let c = parse("done #12 cambiada la bombilla").unwrap();
+        assert_eq!((c.verb, c.task, c.rest.as_str()), (Verb::Done, Some(TaskId(12)), "cambiada la bombilla"));
+        let c = parse("/hecho@JunBot 7").unwrap();
+        assert_eq!((c.verb, c.task, c.slash), (Verb::Done, Some(TaskId(7)), true));
+        let c = parse("Tomo #3").unwrap();
+        assert_eq!((c.verb, c.task), (Verb::Claim, Some(TaskId(3))));
+        let c = parse("asignar #3 agua").unwrap();
+        assert_eq!((c.verb, c.task, c.rest.as_str()), (Verb::Assign, Some(TaskId(3)), "agua"));
+        let c = parse("dup #4 #1").unwrap();
+        assert_eq!((c.verb, c.task, c.rest.as_str()), (Verb::Duplicate, Some(TaskId(4)), "#1"));
+        let c = parse("done").unwrap();
+        assert_eq!((c.verb, c.task), (Verb::Done, None));
+    }
+
+    #[test]
+    fn not_commands() {
+        assert_eq!(parse("la farola está apagada"), None);
+        assert_eq!(parse(""), None);
+        assert_eq!(parse("#1"), None);
+        let c = parse("hecho polvo el banco").unwrap();
+        assert_eq!(c.task, None);
+        assert_eq!(task_ref("12abc"), None);
+        assert_eq!(task_ref("#99999999999999"), None);
+    }
+}

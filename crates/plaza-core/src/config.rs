@@ -1,0 +1,604 @@
+//! A town's configuration (`config/jun.toml`): categories, crews, rooms, roles, languages.
+//!
+//! Loading never stops at the first problem: [`Config::parse`] returns every error it
+//! finds, each with the key (`category[3].crew`) and the line it is on, so that a town
+//! official can fix a file in one pass (`plaza check`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::model::{Identity, Visibility};
+
+/// Text in several languages: `{ es = "Alumbrado", en = "Street lighting" }`.
+pub type Localized = BTreeMap<String, String>;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub town: Town,
+    #[serde(default)]
+    pub engine: EngineSettings,
+    #[serde(default)]
+    pub rooms: Rooms,
+    #[serde(default, rename = "crew")]
+    pub crews: Vec<Crew>,
+    #[serde(default, rename = "category")]
+    pub categories: Vec<Category>,
+    #[serde(default)]
+    pub roles: Roles,
+    /// Per language: words that tell the language apart, greetings.
+    #[serde(default)]
+    pub language: BTreeMap<String, LanguageHints>,
+    /// Plugin name → its own table (`[plugins.lost-and-found]`).
+    #[serde(default)]
+    pub plugins: BTreeMap<String, toml::Table>,
+    /// Channel sections (`[telegram]`, `[matrix]`, `[console]`), read by the adapters.
+    #[serde(default)]
+    pub telegram: Option<toml::Table>,
+    #[serde(default)]
+    pub matrix: Option<toml::Table>,
+    #[serde(default)]
+    pub console: Option<toml::Table>,
+    #[serde(default)]
+    pub store: Option<toml::Table>,
+    #[serde(default)]
+    pub web: Option<toml::Table>,
+    /// Where the config file was read from; locale paths are relative to its folder.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Town {
+    pub name: String,
+    /// The language rooms are written in and residents get until they write.
+    pub default_language: String,
+    pub languages: Vec<String>,
+    /// Folder with `LANG.ftl` files, relative to the config file.
+    #[serde(default = "default_locales")]
+    pub locales: String,
+}
+
+fn default_locales() -> String {
+    "locales".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unclear {
+    /// Ask the resident with numbered choices.
+    Ask,
+    /// Send the report to the dispatcher's triage room.
+    Triage,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSettings {
+    pub unclear: Unclear,
+    /// How much better the best category must score than the next (0..1).
+    pub confidence_threshold: f64,
+    /// A report of the same category and street within this many minutes is a duplicate.
+    pub duplicate_window_minutes: i64,
+    /// Two reports with points closer than this are at the same place.
+    pub duplicate_radius_m: f64,
+    /// An unanswered question ("where is it?") is forgotten after this many minutes.
+    pub dialogue_timeout_minutes: i64,
+    /// Longer messages are refused with an explanation.
+    pub max_message_chars: usize,
+    /// A location or photo sent this soon after a report is added to it.
+    pub attach_window_minutes: i64,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            unclear: Unclear::Ask,
+            confidence_threshold: 0.5,
+            duplicate_window_minutes: 24 * 60,
+            duplicate_radius_m: 60.0,
+            dialogue_timeout_minutes: 60,
+            max_message_chars: 4000,
+            attach_window_minutes: 15,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[derive(Default)]
+pub struct Rooms {
+    /// Language of the public, triage and crew rooms; the town's default if unset.
+    pub language: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Crew {
+    /// Also the name of the crew's room.
+    pub id: String,
+    pub name: Localized,
+    #[serde(default)]
+    pub members: Vec<Identity>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Category {
+    pub id: String,
+    pub name: Localized,
+    /// The crew that handles it.
+    pub crew: String,
+    pub visibility: Visibility,
+    #[serde(default)]
+    pub needs_location: bool,
+    /// Language → words and phrases that point to this category.
+    pub keywords: BTreeMap<String, Vec<String>>,
+    /// Open311 service code; the id if unset.
+    #[serde(default)]
+    pub service_code: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Roles {
+    /// The mayor's office: may act on any task, assign, close, merge.
+    #[serde(default)]
+    pub dispatchers: Vec<Identity>,
+    #[serde(default)]
+    pub admins: Vec<Identity>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LanguageHints {
+    /// Common words of the language ("el", "la", "the", "is").
+    #[serde(default)]
+    pub markers: Vec<String>,
+    /// Messages that only greet or ask for help.
+    #[serde(default)]
+    pub greetings: Vec<String>,
+    /// Answers meaning "me too" in a public thread.
+    #[serde(default)]
+    pub me_too: Vec<String>,
+    /// Answers meaning "cancel" in a dialogue.
+    #[serde(default)]
+    pub cancel: Vec<String>,
+}
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The key it is about, as a path: `category[2].crew`. Empty for the whole file.
+    pub key: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.key.is_empty()) {
+            (Some(l), false) => write!(f, "line {l}: {}: {}", self.key, self.message),
+            (Some(l), true) => write!(f, "line {l}: {}", self.message),
+            (None, false) => write!(f, "{}: {}", self.key, self.message),
+            (None, true) => write!(f, "{}", self.message),
+        }
+    }
+}
+
+/// Every problem found in a config file.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigErrors {
+    pub file: String,
+    pub errors: Vec<ConfigError>,
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}: {e}", self.file)?;
+        }
+        Ok(())
+    }
+}
+
+/// Finds keys and lines in the TOML text, for error messages.
+pub struct Locator {
+    doc: Option<toml_edit::Document<String>>,
+    text: String,
+}
+
+impl Locator {
+    pub fn new(text: &str) -> Self {
+        Locator { doc: toml_edit::Document::parse(text.to_owned()).ok(), text: text.to_owned() }
+    }
+
+    pub fn line_of_offset(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())].matches('\n').count() + 1
+    }
+
+    /// The line of a key path such as `category[2].crew` or `town.languages`.
+    /// Falls back to the nearest parent that exists.
+    pub fn line_of(&self, path: &str) -> Option<usize> {
+        let doc = self.doc.as_ref()?;
+        let mut item: &toml_edit::Item = doc.as_item();
+        let mut best = None;
+        for part in split_path(path) {
+            let next = match part {
+                PathPart::Key(k) => item.get(k),
+                PathPart::Index(i) => item.get(i),
+            };
+            match next {
+                Some(n) => {
+                    item = n;
+                    if let Some(sp) = span_of(item) {
+                        best = Some(sp.start);
+                    }
+                }
+                None => break,
+            }
+        }
+        best.map(|o| self.line_of_offset(o))
+    }
+
+    /// The deepest key whose value covers `span`.
+    pub fn key_at(&self, span: &Range<usize>) -> String {
+        let Some(doc) = self.doc.as_ref() else {
+            return String::new();
+        };
+        let mut path = String::new();
+        Self::walk_table(doc.as_table(), span, &mut path);
+        path
+    }
+
+    fn walk_table(t: &toml_edit::Table, span: &Range<usize>, path: &mut String) {
+        // The entry whose key or value starts last before the error, if the error lies
+        // within its value (tables: the last header before the error).
+        let mut best: Option<(usize, &str, &toml_edit::Item)> = None;
+        for (k, v) in t.iter() {
+            let key_start = t.key(k).and_then(|kk| kk.span()).map(|s| s.start);
+            let start = match v {
+                toml_edit::Item::ArrayOfTables(a) => {
+                    a.iter().filter_map(|t| t.span()).map(|s| s.start).filter(|s| *s <= span.start).max()
+                }
+                _ => key_start.or_else(|| span_of(v).map(|s| s.start)),
+            };
+            if let Some(st) = start
+                && st <= span.start
+                && best.is_none_or(|(b, _, _)| st >= b)
+            {
+                best = Some((st, k, v));
+            }
+        }
+        let Some((_, k, v)) = best else { return };
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(k);
+        match v {
+            toml_edit::Item::Table(t) => Self::walk_table(t, span, path),
+            toml_edit::Item::ArrayOfTables(a) => {
+                let mut pick = None;
+                for (i, t) in a.iter().enumerate() {
+                    if t.span().is_some_and(|s| s.start <= span.start) {
+                        pick = Some((i, t));
+                    }
+                }
+                if let Some((i, t)) = pick {
+                    path.push_str(&format!("[{i}]"));
+                    Self::walk_table(t, span, path);
+                }
+            }
+            toml_edit::Item::Value(toml_edit::Value::InlineTable(it)) => {
+                for (k, v) in it.iter() {
+                    if v.span().is_some_and(|s| s.start <= span.start && span.start < s.end) {
+                        path.push('.');
+                        path.push_str(k);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn span_of(item: &toml_edit::Item) -> Option<Range<usize>> {
+    match item {
+        toml_edit::Item::Value(v) => v.span(),
+        toml_edit::Item::Table(t) => t.span(),
+        toml_edit::Item::ArrayOfTables(a) => a.span(),
+        toml_edit::Item::None => None,
+    }
+}
+
+enum PathPart<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn split_path(path: &str) -> Vec<PathPart<'_>> {
+    let mut out = Vec::new();
+    for seg in path.split('.') {
+        let (name, rest) = match seg.find('[') {
+            Some(i) => (&seg[..i], &seg[i..]),
+            None => (seg, ""),
+        };
+        if !name.is_empty() {
+            out.push(PathPart::Key(name));
+        }
+        for idx in rest.split('[').filter(|s| !s.is_empty()) {
+            if let Ok(i) = idx.trim_end_matches(']').parse() {
+                out.push(PathPart::Index(i));
+            }
+        }
+    }
+    out
+}
+
+impl Config {
+    /// Reads and checks a config file; locale files are checked by [`crate::Locales`].
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+            file: file.clone(),
+            errors: vec![ConfigError { key: String::new(), line: None, message: format!("cannot read the file: {e}") }],
+        })?;
+        let mut cfg = Config::parse(&text).map_err(|errors| ConfigErrors { file, errors })?;
+        cfg.source = Some(path.to_owned());
+        Ok(cfg)
+    }
+
+    /// Parses and checks config text. Every error is returned, with its key and line.
+    pub fn parse(text: &str) -> Result<Config, Vec<ConfigError>> {
+        let loc = Locator::new(text);
+        let cfg: Config = match toml::from_str(text) {
+            Ok(c) => c,
+            Err(e) => {
+                let (line, key) = match e.span() {
+                    Some(sp) => (Some(loc.line_of_offset(sp.start)), loc.key_at(&sp)),
+                    None => (None, String::new()),
+                };
+                return Err(vec![ConfigError { key, line, message: e.message().trim().to_owned() }]);
+            }
+        };
+        let errors = cfg.validate(&loc);
+        if errors.is_empty() { Ok(cfg) } else { Err(errors) }
+    }
+
+    fn validate(&self, loc: &Locator) -> Vec<ConfigError> {
+        let mut errs = Vec::new();
+        let mut err = |key: String, message: String| {
+            let line = loc.line_of(&key);
+            errs.push(ConfigError { key, line, message });
+        };
+        let langs: BTreeSet<&str> = self.town.languages.iter().map(String::as_str).collect();
+        if langs.is_empty() {
+            err("town.languages".into(), "list at least one language, e.g. [\"es\"]".into());
+        }
+        for (i, l) in self.town.languages.iter().enumerate() {
+            if l.parse::<unic_langid::LanguageIdentifier>().is_err() {
+                err(format!("town.languages[{i}]"), format!("`{l}` is not a language code (e.g. es, en, ca)"));
+            }
+        }
+        if !langs.contains(self.town.default_language.as_str()) {
+            err("town.default_language".into(), format!("`{}` is not in town.languages", self.town.default_language));
+        }
+        if let Some(l) = &self.rooms.language
+            && !langs.contains(l.as_str())
+        {
+            err("rooms.language".into(), format!("`{l}` is not in town.languages"));
+        }
+        let e = &self.engine;
+        if !(0.0..=1.0).contains(&e.confidence_threshold) {
+            err("engine.confidence_threshold".into(), "must be between 0 and 1".into());
+        }
+        if e.duplicate_window_minutes < 0 {
+            err("engine.duplicate_window_minutes".into(), "must not be negative".into());
+        }
+        if e.dialogue_timeout_minutes <= 0 {
+            err("engine.dialogue_timeout_minutes".into(), "must be more than 0".into());
+        }
+        if e.max_message_chars < 10 {
+            err("engine.max_message_chars".into(), "must be at least 10".into());
+        }
+        let reserved = ["public", "triage"];
+        let mut crew_ids = BTreeSet::new();
+        for (i, c) in self.crews.iter().enumerate() {
+            if !is_slug(&c.id) {
+                err(format!("crew[{i}].id"), format!("`{}`: use lower-case letters, digits and -", c.id));
+            }
+            if reserved.contains(&c.id.as_str()) {
+                err(format!("crew[{i}].id"), format!("`{}` is the name of a built-in room", c.id));
+            }
+            if !crew_ids.insert(c.id.as_str()) {
+                err(format!("crew[{i}].id"), format!("crew `{}` is defined twice", c.id));
+            }
+            check_localized(&mut err, &format!("crew[{i}].name"), &c.name, &langs);
+        }
+        if self.crews.is_empty() {
+            err("crew".into(), "define at least one crew ([[crew]])".into());
+        }
+        let mut cat_ids = BTreeSet::new();
+        for (i, c) in self.categories.iter().enumerate() {
+            if !is_slug(&c.id) {
+                err(format!("category[{i}].id"), format!("`{}`: use lower-case letters, digits and -", c.id));
+            }
+            if !cat_ids.insert(c.id.as_str()) {
+                err(format!("category[{i}].id"), format!("category `{}` is defined twice", c.id));
+            }
+            if !crew_ids.contains(c.crew.as_str()) {
+                err(
+                    format!("category[{i}].crew"),
+                    format!(
+                        "unknown crew `{}` (crews: {})",
+                        c.crew,
+                        crew_ids.iter().copied().collect::<Vec<_>>().join(", ")
+                    ),
+                );
+            }
+            check_localized(&mut err, &format!("category[{i}].name"), &c.name, &langs);
+            for (lang, words) in &c.keywords {
+                if !langs.contains(lang.as_str()) {
+                    err(format!("category[{i}].keywords.{lang}"), format!("`{lang}` is not in town.languages"));
+                }
+                if words.iter().any(|w| crate::text::words(w).is_empty()) {
+                    err(format!("category[{i}].keywords.{lang}"), "a keyword is empty".into());
+                }
+            }
+            if c.keywords.values().all(Vec::is_empty) {
+                err(format!("category[{i}].keywords"), "give at least one keyword".into());
+            }
+        }
+        if self.categories.is_empty() {
+            err("category".into(), "define at least one category ([[category]])".into());
+        }
+        for l in self.language.keys() {
+            if !langs.contains(l.as_str()) {
+                err(format!("language.{l}"), format!("`{l}` is not in town.languages"));
+            }
+        }
+        errs
+    }
+
+    pub fn category(&self, id: &str) -> Option<&Category> {
+        self.categories.iter().find(|c| c.id == id)
+    }
+    pub fn crew(&self, id: &str) -> Option<&Crew> {
+        self.crews.iter().find(|c| c.id == id)
+    }
+    pub fn is_dispatcher(&self, who: &Identity) -> bool {
+        self.roles.dispatchers.contains(who) || self.roles.admins.contains(who)
+    }
+    /// The crews `who` is a member of.
+    pub fn crews_of(&self, who: &Identity) -> Vec<&str> {
+        self.crews.iter().filter(|c| c.members.contains(who)).map(|c| c.id.as_str()).collect()
+    }
+    pub fn room_language(&self) -> &str {
+        self.rooms.language.as_deref().unwrap_or(&self.town.default_language)
+    }
+    /// The localized name of a category or crew, falling back to the default language.
+    pub fn name_in<'a>(&'a self, names: &'a Localized, lang: &str) -> &'a str {
+        names
+            .get(lang)
+            .or_else(|| names.get(&self.town.default_language))
+            .or_else(|| names.values().next())
+            .map(String::as_str)
+            .unwrap_or("?")
+    }
+    /// The folder locale files are read from.
+    pub fn locales_dir(&self) -> PathBuf {
+        let base = self.source.as_ref().and_then(|p| p.parent()).unwrap_or(Path::new("."));
+        base.join(&self.town.locales)
+    }
+    /// All the room names: every crew's, `public`, `triage`.
+    pub fn room_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.crews.iter().map(|c| c.id.clone()).collect();
+        v.push("public".into());
+        v.push("triage".into());
+        v
+    }
+}
+
+fn check_localized(err: &mut impl FnMut(String, String), key: &str, names: &Localized, langs: &BTreeSet<&str>) {
+    for l in langs {
+        if !names.contains_key(*l) {
+            err(key.to_owned(), format!("missing the `{l}` name"));
+        }
+    }
+    for l in names.keys() {
+        if !langs.contains(l.as_str()) {
+            err(format!("{key}.{l}"), format!("`{l}` is not in town.languages"));
+        }
+    }
+}
+
+fn is_slug(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[town]
+name = "Test"
+default_language = "es"
+languages = ["es", "en"]
+
+[[crew]]
+id = "electricians"
+name = { es = "Electricistas", en = "Electricians" }
+members = ["console:luis"]
+
+[[category]]
+id = "lighting"
+name = { es = "Alumbrado", en = "Lighting" }
+crew = "electricians"
+visibility = "public"
+keywords = { es = ["farola"], en = ["streetlight"] }
+"#;
+
+    #[test]
+    fn minimal_config_parses() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert_eq!(c.categories[0].crew, "electricians");
+        assert_eq!(c.crews_of(&"console:luis".parse().unwrap()), vec!["electricians"]);
+    }
+
+    #[test]
+    fn unknown_crew_names_key_and_line() {
+        let text = MINIMAL.replace("crew = \"electricians\"", "crew = \"plumbers\"");
+        let errs = Config::parse(&text).unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].key, "category[0].crew");
+        assert_eq!(errs[0].line, Some(15));
+        assert!(errs[0].message.contains("plumbers"));
+    }
+
+    #[test]
+    fn syntax_and_type_errors_name_the_line() {
+        let text = MINIMAL.replace("visibility = \"public\"", "visibility = \"secret\"");
+        let errs = Config::parse(&text).unwrap_err();
+        assert_eq!(errs[0].line, Some(16), "{errs:?}");
+        assert_eq!(errs[0].key, "category[0].visibility", "{errs:?}");
+
+        let text = MINIMAL.replace("name = \"Test\"", "name = \"Test");
+        let errs = Config::parse(&text).unwrap_err();
+        assert_eq!(errs[0].line, Some(3), "{errs:?}");
+
+        let text = MINIMAL.replace("members = [\"console:luis\"]", "members = [\"luis\"]");
+        let errs = Config::parse(&text).unwrap_err();
+        assert_eq!(errs[0].line, Some(10), "{errs:?}");
+        assert_eq!(errs[0].key, "crew[0].members", "{errs:?}");
+        assert!(errs[0].message.contains("CHANNEL:ID"), "{errs:?}");
+    }
+
+    #[test]
+    fn unknown_key_is_reported() {
+        let text = MINIMAL.replace("[town]\n", "[town]\ncolour = \"red\"\n");
+        let errs = Config::parse(&text).unwrap_err();
+        assert!(errs[0].message.contains("colour"), "{errs:?}");
+        assert_eq!(errs[0].line, Some(3), "{errs:?}");
+    }
+
+    #[test]
+    fn several_errors_at_once() {
+        let text = MINIMAL
+            .replace("default_language = \"es\"", "default_language = \"fr\"")
+            .replace("crew = \"electricians\"", "crew = \"nobody\"");
+        let errs = Config::parse(&text).unwrap_err();
+        let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+        assert!(keys.contains(&"town.default_language"), "{keys:?}");
+        assert!(keys.contains(&"category[0].crew"), "{keys:?}");
+    }
+}

@@ -1,0 +1,35 @@
+//! A resident's open question: what the bot asked and is waiting for.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Attachment, Place, Timestamp};
+
+/// A report still being put together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Draft {
+    pub text: String,
+    pub language: String,
+    pub place: Place,
+    pub attachments: Vec<Attachment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "waiting_for", rename_all = "snake_case")]
+pub enum Dialogue {
+    /// We showed numbered categories; `choices[i]` is number i+1.
+    Category { draft: Draft, choices: Vec<String>, since: Timestamp },
+    /// The category needs a place; we asked where.
+    Location { draft: Draft, category: String, since: Timestamp },
+    /// The resident sent a place or a photo first; we asked what the problem is.
+    Problem { draft: Draft, since: Timestamp },
+}
+
+impl Dialogue {
+    pub fn since(&self) -> Timestamp {
+        match self {
+            Dialogue::Category { since, .. } | Dialogue::Location { since, .. } | Dialogue::Problem { since, .. } => {
+                *since
+            }
+        }
+    }
+}

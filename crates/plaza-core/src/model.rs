@@ -1,0 +1,356 @@
+//! The domain: identities, tasks, their lifecycle and the events that record it.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch. Every time in Plaza is one of these, taken from a
+/// [`crate::Clock`] so that tests can say "three minutes later".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub fn plus_millis(self, ms: i64) -> Self {
+        Timestamp(self.0.saturating_add(ms))
+    }
+    pub fn plus_minutes(self, min: i64) -> Self {
+        self.plus_millis(min.saturating_mul(60_000))
+    }
+    /// Milliseconds from `earlier` to `self` (0 if `earlier` is later).
+    pub fn since(self, earlier: Timestamp) -> i64 {
+        (self.0 - earlier.0).max(0)
+    }
+}
+
+/// A channel-qualified identity: `telegram:12345`, `matrix:@ana:jun.es`, `console:ana`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Identity {
+    channel: String,
+    id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an identity: write it as CHANNEL:ID, e.g. telegram:12345 or console:ana")]
+pub struct BadIdentity(pub String);
+
+impl Identity {
+    pub fn new(channel: impl Into<String>, id: impl Into<String>) -> Self {
+        Identity { channel: channel.into(), id: id.into() }
+    }
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl fmt::Display for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.channel, self.id)
+    }
+}
+
+impl FromStr for Identity {
+    type Err = BadIdentity;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once(':') {
+            Some((c, id))
+                if !c.is_empty()
+                    && !id.is_empty()
+                    && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') =>
+            {
+                Ok(Identity::new(c, id))
+            }
+            _ => Err(BadIdentity(s.to_owned())),
+        }
+    }
+}
+
+impl TryFrom<String> for Identity {
+    type Error = BadIdentity;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<Identity> for String {
+    fn from(i: Identity) -> String {
+        i.to_string()
+    }
+}
+
+/// A task number, shown to people as `#N`. Numbers are per town and never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TaskId(pub i64);
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Posted in the public task room; neighbours can see it and answer.
+    Public,
+    /// Seen only by the crew, the dispatchers and the reporter.
+    Private,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloseReason {
+    Unable,
+    Duplicate,
+    Spam,
+    Other,
+}
+
+impl CloseReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Unable => "unable",
+            CloseReason::Duplicate => "duplicate",
+            CloseReason::Spam => "spam",
+            CloseReason::Other => "other",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "unable" => CloseReason::Unable,
+            "duplicate" => CloseReason::Duplicate,
+            "spam" => CloseReason::Spam,
+            "other" => CloseReason::Other,
+            _ => return None,
+        })
+    }
+}
+
+/// The lifecycle: open → acknowledged → in progress → resolved | closed; resolved or
+/// closed tasks can be reopened (back to open).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Open,
+    Acknowledged,
+    InProgress,
+    Resolved,
+    Closed(CloseReason),
+}
+
+impl Status {
+    /// Still needs work: open, acknowledged or in progress.
+    pub fn is_active(self) -> bool {
+        matches!(self, Status::Open | Status::Acknowledged | Status::InProgress)
+    }
+    /// The stable key used in storage, locales and Open311 mapping.
+    pub fn key(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::Acknowledged => "acknowledged",
+            Status::InProgress => "in_progress",
+            Status::Resolved => "resolved",
+            Status::Closed(_) => "closed",
+        }
+    }
+    pub fn close_reason(self) -> Option<CloseReason> {
+        match self {
+            Status::Closed(r) => Some(r),
+            _ => None,
+        }
+    }
+    pub fn from_parts(key: &str, reason: Option<&str>) -> Option<Self> {
+        Some(match key {
+            "open" => Status::Open,
+            "acknowledged" => Status::Acknowledged,
+            "in_progress" => Status::InProgress,
+            "resolved" => Status::Resolved,
+            "closed" => Status::Closed(reason.and_then(CloseReason::parse).unwrap_or(CloseReason::Other)),
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GeoPoint {
+    pub lat: f64,
+    pub lon: f64,
+}
+
+impl GeoPoint {
+    /// Distance in metres (haversine).
+    pub fn distance_m(&self, other: &GeoPoint) -> f64 {
+        let r = 6_371_000.0_f64;
+        let (p1, p2) = (self.lat.to_radians(), other.lat.to_radians());
+        let dp = (other.lat - self.lat).to_radians();
+        let dl = (other.lon - self.lon).to_radians();
+        let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+        2.0 * r * a.sqrt().asin()
+    }
+    pub fn is_valid(&self) -> bool {
+        self.lat.is_finite()
+            && self.lon.is_finite()
+            && (-90.0..=90.0).contains(&self.lat)
+            && (-180.0..=180.0).contains(&self.lon)
+    }
+}
+
+/// Where a task is: a street text (as the resident wrote it), a point, or both.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Place {
+    /// The street as written, e.g. "calle Alemania 5".
+    pub street: Option<String>,
+    /// Folded street name without the house number, for duplicate detection.
+    pub street_key: Option<String>,
+    pub point: Option<GeoPoint>,
+}
+
+impl Place {
+    pub fn is_known(&self) -> bool {
+        self.street.is_some() || self.point.is_some()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// "photo", "image", "file", ...
+    pub kind: String,
+    /// The platform's reference: a Telegram file_id, a Matrix mxc:// URI.
+    pub reference: String,
+    pub channel: String,
+}
+
+/// A task: one problem reported by a resident, routed to one crew.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    pub id: TaskId,
+    /// None while the task waits in triage.
+    pub category: Option<String>,
+    pub crew: Option<String>,
+    pub status: Status,
+    pub visibility: Visibility,
+    pub description: String,
+    pub place: Place,
+    pub attachments: Vec<Attachment>,
+    /// Never shown publicly unless `reporter_public`.
+    pub reporter: Identity,
+    pub reporter_public: bool,
+    /// The language the reporter wrote in.
+    pub language: String,
+    /// People who said "me too" (not the reporter).
+    pub supporters: Vec<Identity>,
+    /// People told of every step besides the reporter: supporters and reporters of
+    /// duplicates.
+    pub followers: Vec<Identity>,
+    pub duplicate_of: Option<TaskId>,
+    pub related: Vec<TaskId>,
+    pub assignee: Option<Identity>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub acknowledged_at: Option<Timestamp>,
+    pub started_at: Option<Timestamp>,
+    pub resolved_at: Option<Timestamp>,
+    pub closed_at: Option<Timestamp>,
+}
+
+impl Task {
+    /// Everybody to tell about a change, reporter first, each once.
+    pub fn audience(&self) -> Vec<Identity> {
+        let mut out = vec![self.reporter.clone()];
+        for f in &self.followers {
+            if !out.contains(f) {
+                out.push(f.clone());
+            }
+        }
+        out
+    }
+    pub fn me_too(&self) -> usize {
+        self.supporters.len()
+    }
+}
+
+/// One entry of a task's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskEvent {
+    pub task: TaskId,
+    pub at: Timestamp,
+    /// Who did it; None for the system.
+    pub actor: Option<Identity>,
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventKind {
+    Created,
+    Status { from: Status, to: Status, note: Option<String> },
+    Assigned { category: Option<String>, crew: Option<String> },
+    Visibility { to: Visibility },
+    Note { text: String },
+    Comment { text: String },
+    MeToo,
+    LinkedDuplicate { of: TaskId },
+    LinkedRelated { to: TaskId },
+    Located,
+    Attached,
+}
+
+impl EventKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Created => "created",
+            EventKind::Status { .. } => "status",
+            EventKind::Assigned { .. } => "assigned",
+            EventKind::Visibility { .. } => "visibility",
+            EventKind::Note { .. } => "note",
+            EventKind::Comment { .. } => "comment",
+            EventKind::MeToo => "me_too",
+            EventKind::LinkedDuplicate { .. } => "linked_duplicate",
+            EventKind::LinkedRelated { .. } => "linked_related",
+            EventKind::Located => "located",
+            EventKind::Attached => "attached",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_round_trip() {
+        let i: Identity = "matrix:@ana:jun.es".parse().unwrap();
+        assert_eq!(i.channel(), "matrix");
+        assert_eq!(i.id(), "@ana:jun.es");
+        assert_eq!(i.to_string(), "matrix:@ana:jun.es");
+        assert!("ana".parse::<Identity>().is_err());
+        assert!(":ana".parse::<Identity>().is_err());
+        assert!("tele gram:1".parse::<Identity>().is_err());
+    }
+
+    #[test]
+    fn distance() {
+        let a = GeoPoint { lat: 36.9870, lon: -2.4400 };
+        let b = GeoPoint { lat: 36.9879, lon: -2.4400 };
+        let d = a.distance_m(&b);
+        assert!((95.0..106.0).contains(&d), "{d}");
+    }
+
+    #[test]
+    fn status_parts_round_trip() {
+        for s in [
+            Status::Open,
+            Status::Acknowledged,
+            Status::InProgress,
+            Status::Resolved,
+            Status::Closed(CloseReason::Spam),
+        ] {
+            let r = s.close_reason().map(|r| r.as_str());
+            assert_eq!(Status::from_parts(s.key(), r), Some(s));
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! The Store trait: what the engine needs from persistence. Implemented on sqlx in
+//! `plaza-store`; the engine never sees SQL.
+//!
+//! The engine keeps its working set in memory ([`Snapshot`]) and hands every state change
+//! to [`Store::submit`] as a [`Batch`]: the task rows, their events, the outbox messages
+//! they cause and the redelivery key, to be written in ONE transaction. A store may (and
+//! `plaza-store` does) group batches from concurrent messages into one commit; it must
+//! keep their order.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::channel::{Outbound, PostKind};
+use crate::dialogue::Dialogue;
+use crate::model::{Identity, Status, Task, TaskEvent, TaskId, Timestamp};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Database(String),
+    #[error("stored data is not readable: {0}")]
+    Corrupt(String),
+    #[error("the store is shut down")]
+    Closed,
+}
+
+/// What the engine loads at start.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Active tasks and tasks changed since the `recent_since` given to [`Store::load`].
+    pub tasks: Vec<Task>,
+    /// The highest task number ever given (0 for a new town).
+    pub last_task_id: i64,
+    pub dialogues: Vec<(Identity, Dialogue)>,
+    /// Each resident's language.
+    pub residents: Vec<(Identity, String)>,
+    /// Redelivery keys (channel, message id) seen since `recent_since`.
+    pub seen: Vec<(String, String)>,
+    /// The delivered posts of the loaded tasks.
+    pub posts: Vec<PostRecord>,
+}
+
+/// A task's post as delivered on a channel: replies and reactions to `message_id`
+/// belong to `task`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostRecord {
+    pub channel: String,
+    pub room: String,
+    pub kind: PostKind,
+    pub task: TaskId,
+    pub message_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewOutbox {
+    pub channel: String,
+    pub message: Outbound,
+}
+
+/// One state change, written atomically.
+#[derive(Debug, Default, Clone)]
+pub struct Batch {
+    /// Inserted or replaced whole.
+    pub tasks: Vec<Task>,
+    pub events: Vec<TaskEvent>,
+    pub outbox: Vec<NewOutbox>,
+    /// `None` ends the dialogue.
+    pub dialogues: Vec<(Identity, Option<Dialogue>)>,
+    pub residents: Vec<(Identity, String)>,
+    /// (channel, message id): the redelivery key of the inbound that caused this.
+    pub seen: Vec<(String, String)>,
+    pub at: Timestamp,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+            && self.events.is_empty()
+            && self.outbox.is_empty()
+            && self.dialogues.is_empty()
+            && self.residents.is_empty()
+            && self.seen.is_empty()
+    }
+}
+
+/// Resolves once the batch is durable (or failed).
+pub type CommitTicket = tokio::sync::oneshot::Receiver<Result<(), StoreError>>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub channel: String,
+    pub message: Outbound,
+    pub attempts: u32,
+    pub created_at: Timestamp,
+}
+
+/// The result of one delivery attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeliveryOutcome {
+    /// Sent; if the message was a task's post, the post is recorded.
+    Delivered { message_id: String, post: Option<PostRecord> },
+    /// Try again at this time (rate limit, network).
+    Retry { at: Timestamp, error: String },
+    /// Given up for good.
+    Failed { error: String },
+}
+
+/// Which tasks to list (exports, the board, `plaza` sub-commands).
+#[derive(Debug, Clone, Default)]
+pub struct TaskQuery {
+    pub status: Option<Status>,
+    pub category: Option<String>,
+    pub public_only: bool,
+    pub limit: Option<u32>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The working set: active tasks, tasks changed since `recent_since`, open dialogues,
+    /// residents' languages, recent redelivery keys, their posts.
+    async fn load(&self, recent_since: Timestamp) -> Result<Snapshot, StoreError>;
+    /// One task, from disk (for tasks outside the working set).
+    async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError>;
+    /// The posts of one task (for tasks outside the working set).
+    async fn posts_of(&self, id: TaskId) -> Result<Vec<PostRecord>, StoreError>;
+    /// Which task a platform message belongs to.
+    async fn post_by_message(&self, channel: &str, message_id: &str) -> Result<Option<PostRecord>, StoreError>;
+    /// Queues a batch for writing; the ticket resolves when it is committed. Batches are
+    /// committed in the order they were submitted.
+    fn submit(&self, batch: Batch) -> CommitTicket;
+    /// Outbox messages for `channel` due at `now`, oldest first.
+    async fn due_outbox(&self, channel: &str, now: Timestamp, limit: u32) -> Result<Vec<OutboxRow>, StoreError>;
+    /// When the next not-yet-due message for `channel` becomes due.
+    async fn next_retry(&self, channel: &str) -> Result<Option<Timestamp>, StoreError>;
+    /// Records a delivery attempt (and the post, if one was delivered).
+    async fn record_delivery(&self, outbox_id: i64, outcome: DeliveryOutcome, at: Timestamp) -> Result<(), StoreError>;
+    /// A channel's resume point (Telegram update offset, Matrix sync token).
+    async fn cursor(&self, key: &str) -> Result<Option<String>, StoreError>;
+    async fn set_cursor(&self, key: &str, value: &str) -> Result<(), StoreError>;
+    async fn tasks(&self, query: &TaskQuery) -> Result<Vec<Task>, StoreError>;
+    async fn events(&self, id: TaskId) -> Result<Vec<TaskEvent>, StoreError>;
+}

@@ -1,0 +1,305 @@
+//! Text handling shared by the classifier, the command parser and plugins: cleaning what
+//! came from outside, folding (lower case, no accents) and finding a street in free text.
+
+use unicode_normalization::UnicodeNormalization;
+
+/// Removes control characters (keeping newlines and tabs, which become spaces where they
+/// would break a line protocol), collapses runs of blank space, trims.
+pub fn clean(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    let mut last_space = true;
+    for ch in input.chars() {
+        let ch = if ch == '\t' || ch == '\r' { ' ' } else { ch };
+        if ch == '\n' {
+            while out.ends_with(' ') {
+                out.pop();
+            }
+            if !out.is_empty() && !out.ends_with('\n') {
+                out.push('\n');
+            }
+            last_space = true;
+            continue;
+        }
+        if ch.is_control() || is_invisible(ch) {
+            continue;
+        }
+        if ch.is_whitespace() {
+            if !last_space {
+                out.push(' ');
+            }
+            last_space = true;
+        } else {
+            out.push(ch);
+            last_space = false;
+        }
+    }
+    out.trim().to_owned()
+}
+
+fn is_invisible(ch: char) -> bool {
+    matches!(ch, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Lower case without diacritics: "Farola Apagada, Calle Álamo" → "farola apagada, calle alamo".
+pub fn fold(input: &str) -> String {
+    input.nfd().filter(|c| !unicode_normalization::char::is_combining_mark(*c)).flat_map(char::to_lowercase).collect()
+}
+
+/// Folded words: letters and digits, everything else separates.
+pub fn words(input: &str) -> Vec<String> {
+    fold(input).split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_owned).collect()
+}
+
+/// Crude singular for Spanish and English plurals, enough for keyword matching:
+/// farolas → farola, fugas → fuga, streetlights → streetlight, perros → perro.
+pub fn stem(word: &str) -> &str {
+    if word.len() > 4
+        && let Some(s) = word.strip_suffix("es")
+    {
+        // "luces" → "luc" is not useful; only strip "es" after consonant clusters we know.
+        if s.ends_with(['r', 'l', 'n', 'd']) && !s.ends_with("ll") {
+            return s;
+        }
+    }
+    if word.len() > 3 && word.ends_with('s') && !word.ends_with("ss") {
+        return &word[..word.len() - 1];
+    }
+    word
+}
+
+/// True if `phrase` (already folded words) occurs in `text_words` as consecutive words,
+/// comparing stems.
+pub fn contains_phrase(text_words: &[String], phrase: &[String]) -> bool {
+    if phrase.is_empty() || phrase.len() > text_words.len() {
+        return false;
+    }
+    text_words.windows(phrase.len()).any(|w| w.iter().zip(phrase).all(|(a, b)| a == b || stem(a) == stem(b)))
+}
+
+const STREET_TYPES: &[&str] = &[
+    "calle",
+    "c",
+    "cl",
+    "avenida",
+    "avda",
+    "av",
+    "plaza",
+    "pza",
+    "paseo",
+    "camino",
+    "carretera",
+    "ctra",
+    "travesia",
+    "callejon",
+    "ronda",
+    "glorieta",
+    "barrio",
+    "urbanizacion",
+    "cuesta",
+    "street",
+    "st",
+    "avenue",
+    "ave",
+    "road",
+    "rd",
+    "lane",
+    "square",
+    "way",
+    "drive",
+    "boulevard",
+];
+
+const STOP_AFTER: &[&str] = &[
+    "esta", "estan", "hay", "no", "que", "y", "desde", "lleva", "llevan", "se", "es", "porque", "junto", "frente",
+    "al", "cerca", "is", "are", "has", "have", "and", "since", "near", "next", "opposite", "by", "there", "for", "it",
+    "its", "esquina", "con",
+];
+
+/// Finds a street in free text: "la farola de la calle Alemania 5 está apagada" →
+/// ("calle Alemania 5", key "calle alemania"). English word order ("Church Street 4",
+/// "12 Church St") is found too.
+pub fn find_street(text: &str) -> Option<(String, String)> {
+    // Original tokens (with their spelling) and folded tokens, aligned.
+    let tokens: Vec<&str> = text
+        .split(|c: char| {
+            c.is_whitespace() || matches!(c, ',' | ';' | '.' | '!' | '?' | '(' | ')' | ':' | '"' | '«' | '»')
+        })
+        .filter(|t| !t.is_empty())
+        .collect();
+    let folded: Vec<String> = tokens.iter().map(|t| fold(t).trim_matches('/').to_owned()).collect();
+    for (i, f) in folded.iter().enumerate() {
+        let is_type = STREET_TYPES.contains(&f.as_str()) || (tokens[i].eq_ignore_ascii_case("c/"));
+        if !is_type {
+            continue;
+        }
+        let spanish = matches!(
+            f.as_str(),
+            "calle"
+                | "c"
+                | "cl"
+                | "avenida"
+                | "avda"
+                | "av"
+                | "plaza"
+                | "pza"
+                | "paseo"
+                | "camino"
+                | "carretera"
+                | "ctra"
+                | "travesia"
+                | "callejon"
+                | "ronda"
+                | "glorieta"
+                | "barrio"
+                | "urbanizacion"
+                | "cuesta"
+        );
+        if spanish {
+            // "c" and "av" alone are too ambiguous unless written "c/" or followed by a capital.
+            if (f == "c" && !tokens[i].contains('/')) || f == "av" && !next_is_capital(&tokens, i) {
+                continue;
+            }
+            let mut name = Vec::new();
+            let mut j = i + 1;
+            while j < tokens.len() && name.len() < 6 {
+                let w = &folded[j];
+                if STOP_AFTER.contains(&w.as_str()) {
+                    break;
+                }
+                // Articles and "de" inside a name are kept ("plaza de la Constitución").
+                name.push(j);
+                j += 1;
+                if w.chars().all(|c| c.is_ascii_digit()) {
+                    break;
+                }
+            }
+            // Drop trailing articles.
+            while let Some(&last) = name.last() {
+                if matches!(folded[last].as_str(), "de" | "la" | "el" | "del" | "los" | "las") {
+                    name.pop();
+                } else {
+                    break;
+                }
+            }
+            if name.is_empty() {
+                continue;
+            }
+            let shown: Vec<&str> = std::iter::once(tokens[i]).chain(name.iter().map(|&k| tokens[k])).collect();
+            let key_words: Vec<&str> =
+                name.iter().map(|&k| folded[k].as_str()).filter(|w| !w.chars().all(|c| c.is_ascii_digit())).collect();
+            if key_words.is_empty() {
+                continue;
+            }
+            let key = format!("{} {}", canonical_type(f), key_words.join(" "));
+            return Some((shown.join(" "), key));
+        } else {
+            // English: NAME... TYPE [NUMBER], or NUMBER NAME TYPE. Take up to 3 capitalised
+            // words before the type.
+            let mut start = i;
+            while start > 0 && i - start < 3 {
+                let t = tokens[start - 1];
+                if t.chars().next().is_some_and(|c| c.is_uppercase()) {
+                    start -= 1;
+                } else {
+                    break;
+                }
+            }
+            if start == i {
+                continue;
+            }
+            let number_before = start > 0 && folded[start - 1].chars().all(|c| c.is_ascii_digit());
+            let number_after = i + 1 < tokens.len() && folded[i + 1].chars().all(|c| c.is_ascii_digit());
+            let from = if number_before { start - 1 } else { start };
+            let to = if number_after { i + 1 } else { i };
+            let shown = tokens[from..=to].join(" ");
+            let key = format!("{} {}", canonical_type(f), folded[start..i].join(" "));
+            return Some((shown, key));
+        }
+    }
+    None
+}
+
+fn next_is_capital(tokens: &[&str], i: usize) -> bool {
+    tokens.get(i + 1).and_then(|t| t.chars().next()).is_some_and(char::is_uppercase)
+}
+
+fn canonical_type(t: &str) -> &str {
+    match t {
+        "c" | "cl" | "calle" => "calle",
+        "avda" | "av" | "avenida" => "avenida",
+        "pza" | "plaza" => "plaza",
+        "ctra" | "carretera" => "carretera",
+        "st" | "street" => "street",
+        "ave" | "avenue" => "avenue",
+        "rd" | "road" => "road",
+        other => other,
+    }
+}
+
+/// Cuts `s` to at most `max` characters, adding "…" when cut.
+pub fn ellipsize(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleaning() {
+        assert_eq!(clean("  hola\u{0007}  mundo \u{200B}"), "hola mundo");
+        assert_eq!(clean("a\r\n\n\nb"), "a\nb");
+        assert_eq!(clean("\u{0000}\u{001b}[31m"), "[31m");
+        assert_eq!(clean(" \t "), "");
+    }
+
+    #[test]
+    fn folding() {
+        assert_eq!(fold("Farola APAGADA en Álamo, Ñu"), "farola apagada en alamo, nu");
+        assert_eq!(words("¿Está   apagada?"), vec!["esta", "apagada"]);
+    }
+
+    #[test]
+    fn stems() {
+        assert_eq!(stem("farolas"), "farola");
+        assert_eq!(stem("streetlights"), "streetlight");
+        assert_eq!(stem("perros"), "perro");
+        assert_eq!(stem("gas"), "gas");
+        assert_eq!(stem("contenedores"), "contenedor");
+    }
+
+    #[test]
+    fn phrases() {
+        let t = words("There is no light in the street light");
+        assert!(contains_phrase(&t, &words("street light")));
+        assert!(contains_phrase(&words("las farolas"), &words("farola")));
+        assert!(!contains_phrase(&t, &words("light bulb")));
+    }
+
+    #[test]
+    fn streets() {
+        assert_eq!(
+            find_street("La farola de la calle Alemania 5 está apagada"),
+            Some(("calle Alemania 5".into(), "calle alemania".into()))
+        );
+        assert_eq!(
+            find_street("fuga de agua en c/ Mayor, junto al bar"),
+            Some(("c/ Mayor".into(), "calle mayor".into()))
+        );
+        assert_eq!(
+            find_street("bache enorme en la Avenida de la Constitución 12"),
+            Some(("Avenida de la Constitución 12".into(), "avenida de la constitucion".into()))
+        );
+        assert_eq!(
+            find_street("The streetlight on Church Street 4 is out"),
+            Some(("Church Street 4".into(), "street church".into()))
+        );
+        assert_eq!(find_street("la farola de mi casa está apagada"), None);
+        assert_eq!(find_street("calle"), None);
+    }
+}

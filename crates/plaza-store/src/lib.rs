@@ -1,0 +1,603 @@
+//! Plaza's [`Store`] on sqlx. SQLite (one file, WAL) is the embedded default.
+//! Owns the schema and its migrations; knows nothing of messengers or routing.
+//!
+//! Writes go through one writer task that groups the batches of concurrent messages into
+//! one transaction (group commit) and writes each table with multi-row statements, so
+//! that throughput is not bound by one fsync or one round trip per message.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use plaza_core::channel::{Destination, Outbound, PostKind};
+use plaza_core::dialogue::Dialogue;
+use plaza_core::model::*;
+use plaza_core::store::{
+    Batch, CommitTicket, DeliveryOutcome, OutboxRow, PostRecord, Snapshot, Store, StoreError, TaskQuery,
+};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, error};
+
+/// Most batches grouped into one transaction.
+const MAX_GROUP: usize = 1024;
+/// Rows per multi-row INSERT (SQLite allows 32,766 bound values per statement).
+const ROWS_PER_STATEMENT: usize = 400;
+
+type Job = (Batch, oneshot::Sender<Result<(), StoreError>>);
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+    writer: mpsc::UnboundedSender<Job>,
+}
+
+fn db(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| db(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(false);
+        let mut writer_conn = SqliteConnection::connect_with(&opts).await.map_err(db)?;
+        sqlx::migrate!("./migrations/sqlite").run(&mut writer_conn).await.map_err(db)?;
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.map_err(db)?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(writer_loop(writer_conn, rx));
+        Ok(SqliteStore { pool, writer: tx })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+async fn writer_loop(mut conn: SqliteConnection, mut rx: mpsc::UnboundedReceiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let result = write_group(&mut conn, jobs.iter().map(|(b, _)| b)).await;
+        if let Err(e) = &result {
+            error!(error = %e, batches = jobs.len(), "commit failed");
+        } else {
+            debug!(batches = jobs.len(), "committed");
+        }
+        for (_, reply) in jobs {
+            let _ = reply.send(match &result {
+                Ok(()) => Ok(()),
+                Err(e) => Err(db(e)),
+            });
+        }
+    }
+}
+
+async fn write_group<'a>(
+    conn: &mut SqliteConnection,
+    batches: impl Iterator<Item = &'a Batch>,
+) -> Result<(), StoreError> {
+    // Later versions of the same row win; order of events and outbox rows is kept.
+    let mut tasks: Vec<&Task> = Vec::new();
+    let mut task_pos: HashMap<TaskId, usize> = HashMap::new();
+    let mut events: Vec<(&TaskEvent, i64)> = Vec::new();
+    let mut outbox: Vec<(&plaza_core::store::NewOutbox, Timestamp)> = Vec::new();
+    let mut dialogues: HashMap<&Identity, (usize, Option<&Dialogue>, Timestamp)> = HashMap::new();
+    let mut residents: HashMap<&Identity, &String> = HashMap::new();
+    let mut seen: Vec<(&String, &String, Timestamp)> = Vec::new();
+    let mut order = 0usize;
+    for b in batches {
+        for t in &b.tasks {
+            match task_pos.get(&t.id) {
+                Some(&i) => tasks[i] = t,
+                None => {
+                    task_pos.insert(t.id, tasks.len());
+                    tasks.push(t);
+                }
+            }
+        }
+        for e in &b.events {
+            events.push((e, e.at.0));
+        }
+        for o in &b.outbox {
+            outbox.push((o, b.at));
+        }
+        for (who, d) in &b.dialogues {
+            order += 1;
+            dialogues.insert(who, (order, d.as_ref(), b.at));
+        }
+        for (who, l) in &b.residents {
+            residents.insert(who, l);
+        }
+        for (c, m) in &b.seen {
+            seen.push((c, m, b.at));
+        }
+    }
+
+    let mut tx = conn.begin().await.map_err(db)?;
+    for chunk in tasks.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO tasks (id, category, crew, status, close_reason, visibility, description, street, street_key, \
+             lat, lon, reporter, reporter_public, language, me_too, supporters, followers, attachments, related, \
+             duplicate_of, assignee, created_at, updated_at, acknowledged_at, started_at, resolved_at, closed_at) ",
+        );
+        let mut err = None;
+        q.push_values(chunk, |mut r, t| {
+            let mut json = |v: Result<String, serde_json::Error>| match v {
+                Ok(s) => s,
+                Err(e) => {
+                    err = Some(e.to_string());
+                    "[]".into()
+                }
+            };
+            r.push_bind(t.id.0)
+                .push_bind(t.category.clone())
+                .push_bind(t.crew.clone())
+                .push_bind(t.status.key())
+                .push_bind(t.status.close_reason().map(|r| r.as_str()))
+                .push_bind(visibility_str(t.visibility))
+                .push_bind(t.description.clone())
+                .push_bind(t.place.street.clone())
+                .push_bind(t.place.street_key.clone())
+                .push_bind(t.place.point.map(|p| p.lat))
+                .push_bind(t.place.point.map(|p| p.lon))
+                .push_bind(t.reporter.to_string())
+                .push_bind(t.reporter_public)
+                .push_bind(t.language.clone())
+                .push_bind(t.me_too() as i64)
+                .push_bind(json(serde_json::to_string(&t.supporters)))
+                .push_bind(json(serde_json::to_string(&t.followers)))
+                .push_bind(json(serde_json::to_string(&t.attachments)))
+                .push_bind(json(serde_json::to_string(&t.related)))
+                .push_bind(t.duplicate_of.map(|d| d.0))
+                .push_bind(t.assignee.as_ref().map(|a| a.to_string()))
+                .push_bind(t.created_at.0)
+                .push_bind(t.updated_at.0)
+                .push_bind(t.acknowledged_at.map(|x| x.0))
+                .push_bind(t.started_at.map(|x| x.0))
+                .push_bind(t.resolved_at.map(|x| x.0))
+                .push_bind(t.closed_at.map(|x| x.0));
+        });
+        if let Some(e) = err {
+            return Err(corrupt(e));
+        }
+        q.push(
+            " ON CONFLICT(id) DO UPDATE SET category=excluded.category, crew=excluded.crew, status=excluded.status, \
+             close_reason=excluded.close_reason, visibility=excluded.visibility, description=excluded.description, \
+             street=excluded.street, street_key=excluded.street_key, lat=excluded.lat, lon=excluded.lon, \
+             reporter=excluded.reporter, reporter_public=excluded.reporter_public, language=excluded.language, \
+             me_too=excluded.me_too, supporters=excluded.supporters, followers=excluded.followers, \
+             attachments=excluded.attachments, related=excluded.related, duplicate_of=excluded.duplicate_of, \
+             assignee=excluded.assignee, updated_at=excluded.updated_at, acknowledged_at=excluded.acknowledged_at, \
+             started_at=excluded.started_at, resolved_at=excluded.resolved_at, closed_at=excluded.closed_at",
+        );
+        q.build().execute(&mut *tx).await.map_err(db)?;
+    }
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO task_events (task_id, at, actor, kind, detail) ");
+        let mut err = None;
+        q.push_values(chunk, |mut r, (e, at)| {
+            let detail = serde_json::to_string(&e.kind).unwrap_or_else(|x| {
+                err = Some(x.to_string());
+                String::new()
+            });
+            r.push_bind(e.task.0)
+                .push_bind(*at)
+                .push_bind(e.actor.as_ref().map(|a| a.to_string()))
+                .push_bind(e.kind.name())
+                .push_bind(detail);
+        });
+        if let Some(e) = err {
+            return Err(corrupt(e));
+        }
+        q.build().execute(&mut *tx).await.map_err(db)?;
+    }
+    for chunk in outbox.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO outbox (channel, destination, task_id, message, due_at, created_at) ",
+        );
+        let mut err = None;
+        q.push_values(chunk, |mut r, (o, at)| {
+            let msg = serde_json::to_string(&o.message).unwrap_or_else(|x| {
+                err = Some(x.to_string());
+                String::new()
+            });
+            r.push_bind(o.channel.clone())
+                .push_bind(destination_key(&o.message.to))
+                .push_bind(o.message.task.map(|t| t.0))
+                .push_bind(msg)
+                .push_bind(at.0)
+                .push_bind(at.0);
+        });
+        if let Some(e) = err {
+            return Err(corrupt(e));
+        }
+        q.build().execute(&mut *tx).await.map_err(db)?;
+    }
+    let mut ds: Vec<_> = dialogues.into_iter().collect();
+    ds.sort_by_key(|(_, (o, _, _))| *o);
+    for (who, (_, d, at)) in ds {
+        match d {
+            Some(d) => {
+                let state = serde_json::to_string(d).map_err(corrupt)?;
+                sqlx::query(
+                    "INSERT INTO dialogues (identity, state, updated_at) VALUES (?, ?, ?) \
+                     ON CONFLICT(identity) DO UPDATE SET state=excluded.state, updated_at=excluded.updated_at",
+                )
+                .bind(who.to_string())
+                .bind(state)
+                .bind(at.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            }
+            None => {
+                sqlx::query("DELETE FROM dialogues WHERE identity = ?")
+                    .bind(who.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+        }
+    }
+    let rs: Vec<_> = residents.into_iter().collect();
+    for chunk in rs.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO residents (identity, language) ");
+        q.push_values(chunk, |mut r, (who, l)| {
+            r.push_bind(who.to_string()).push_bind((*l).clone());
+        });
+        q.push(" ON CONFLICT(identity) DO UPDATE SET language=excluded.language");
+        q.build().execute(&mut *tx).await.map_err(db)?;
+    }
+    for chunk in seen.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO seen (channel, message_id, at) ");
+        q.push_values(chunk, |mut r, (c, m, at)| {
+            r.push_bind((*c).clone()).push_bind((*m).clone()).push_bind(at.0);
+        });
+        q.build().execute(&mut *tx).await.map_err(db)?;
+    }
+    tx.commit().await.map_err(db)?;
+    Ok(())
+}
+
+fn visibility_str(v: Visibility) -> &'static str {
+    match v {
+        Visibility::Public => "public",
+        Visibility::Private => "private",
+    }
+}
+
+fn post_kind_str(k: PostKind) -> &'static str {
+    match k {
+        PostKind::Public => "public",
+        PostKind::Card => "card",
+        PostKind::Triage => "triage",
+    }
+}
+
+fn post_kind(s: &str) -> Result<PostKind, StoreError> {
+    Ok(match s {
+        "public" => PostKind::Public,
+        "card" => PostKind::Card,
+        "triage" => PostKind::Triage,
+        other => return Err(corrupt(format!("unknown post kind {other}"))),
+    })
+}
+
+/// A stable text key for an outbox destination, to keep per-destination order.
+fn destination_key(d: &Destination) -> String {
+    match d {
+        Destination::Direct(who) => format!("dm:{who}"),
+        Destination::Room(r) => format!("room:{r}"),
+    }
+}
+
+fn task_from_row(r: &SqliteRow) -> Result<Task, StoreError> {
+    let g = |e: sqlx::Error| corrupt(e);
+    let status: String = r.try_get("status").map_err(g)?;
+    let reason: Option<String> = r.try_get("close_reason").map_err(g)?;
+    let visibility: String = r.try_get("visibility").map_err(g)?;
+    let lat: Option<f64> = r.try_get("lat").map_err(g)?;
+    let lon: Option<f64> = r.try_get("lon").map_err(g)?;
+    let reporter: String = r.try_get("reporter").map_err(g)?;
+    let assignee: Option<String> = r.try_get("assignee").map_err(g)?;
+    let json = |col: &str| -> Result<String, StoreError> { r.try_get::<String, _>(col).map_err(corrupt) };
+    let ts = |col: &str| -> Result<Option<Timestamp>, StoreError> {
+        Ok(r.try_get::<Option<i64>, _>(col).map_err(corrupt)?.map(Timestamp))
+    };
+    Ok(Task {
+        id: TaskId(r.try_get("id").map_err(g)?),
+        category: r.try_get("category").map_err(g)?,
+        crew: r.try_get("crew").map_err(g)?,
+        status: Status::from_parts(&status, reason.as_deref()).ok_or_else(|| corrupt(format!("status {status}")))?,
+        visibility: if visibility == "public" { Visibility::Public } else { Visibility::Private },
+        description: r.try_get("description").map_err(g)?,
+        place: Place {
+            street: r.try_get("street").map_err(g)?,
+            street_key: r.try_get("street_key").map_err(g)?,
+            point: match (lat, lon) {
+                (Some(lat), Some(lon)) => Some(GeoPoint { lat, lon }),
+                _ => None,
+            },
+        },
+        attachments: serde_json::from_str(&json("attachments")?).map_err(corrupt)?,
+        reporter: Identity::from_str(&reporter).map_err(corrupt)?,
+        reporter_public: r.try_get("reporter_public").map_err(g)?,
+        language: r.try_get("language").map_err(g)?,
+        supporters: serde_json::from_str(&json("supporters")?).map_err(corrupt)?,
+        followers: serde_json::from_str(&json("followers")?).map_err(corrupt)?,
+        duplicate_of: r.try_get::<Option<i64>, _>("duplicate_of").map_err(g)?.map(TaskId),
+        related: serde_json::from_str(&json("related")?).map_err(corrupt)?,
+        assignee: assignee.map(|a| Identity::from_str(&a)).transpose().map_err(corrupt)?,
+        created_at: Timestamp(r.try_get("created_at").map_err(g)?),
+        updated_at: Timestamp(r.try_get("updated_at").map_err(g)?),
+        acknowledged_at: ts("acknowledged_at")?,
+        started_at: ts("started_at")?,
+        resolved_at: ts("resolved_at")?,
+        closed_at: ts("closed_at")?,
+    })
+}
+
+fn post_from_row(r: &SqliteRow) -> Result<PostRecord, StoreError> {
+    let kind: String = r.try_get("kind").map_err(corrupt)?;
+    Ok(PostRecord {
+        channel: r.try_get("channel").map_err(corrupt)?,
+        room: r.try_get("room").map_err(corrupt)?,
+        kind: post_kind(&kind)?,
+        task: TaskId(r.try_get("task_id").map_err(corrupt)?),
+        message_id: r.try_get("message_id").map_err(corrupt)?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn load(&self, recent_since: Timestamp) -> Result<Snapshot, StoreError> {
+        let mut snap = Snapshot::default();
+        let rows = sqlx::query("SELECT * FROM tasks WHERE status IN ('open', 'acknowledged', 'in_progress') OR updated_at >= ? ORDER BY id")
+            .bind(recent_since.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        for r in &rows {
+            snap.tasks.push(task_from_row(r)?);
+        }
+        snap.last_task_id = sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM tasks")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?
+            .unwrap_or(0);
+        for r in sqlx::query("SELECT identity, state FROM dialogues").fetch_all(&self.pool).await.map_err(db)? {
+            let who: String = r.try_get("identity").map_err(corrupt)?;
+            let state: String = r.try_get("state").map_err(corrupt)?;
+            snap.dialogues
+                .push((Identity::from_str(&who).map_err(corrupt)?, serde_json::from_str(&state).map_err(corrupt)?));
+        }
+        for r in sqlx::query("SELECT identity, language FROM residents").fetch_all(&self.pool).await.map_err(db)? {
+            let who: String = r.try_get("identity").map_err(corrupt)?;
+            snap.residents.push((Identity::from_str(&who).map_err(corrupt)?, r.try_get("language").map_err(corrupt)?));
+        }
+        for r in sqlx::query("SELECT channel, message_id FROM seen WHERE at >= ?")
+            .bind(recent_since.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+        {
+            snap.seen.push((r.try_get("channel").map_err(corrupt)?, r.try_get("message_id").map_err(corrupt)?));
+        }
+        for r in sqlx::query(
+            "SELECT p.* FROM posts p JOIN tasks t ON t.id = p.task_id \
+             WHERE t.status IN ('open', 'acknowledged', 'in_progress') OR t.updated_at >= ?",
+        )
+        .bind(recent_since.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        {
+            snap.posts.push(post_from_row(&r)?);
+        }
+        Ok(snap)
+    }
+
+    async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError> {
+        let row =
+            sqlx::query("SELECT * FROM tasks WHERE id = ?").bind(id.0).fetch_optional(&self.pool).await.map_err(db)?;
+        row.as_ref().map(task_from_row).transpose()
+    }
+
+    async fn posts_of(&self, id: TaskId) -> Result<Vec<PostRecord>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM posts WHERE task_id = ?").bind(id.0).fetch_all(&self.pool).await.map_err(db)?;
+        rows.iter().map(post_from_row).collect()
+    }
+
+    async fn post_by_message(&self, channel: &str, message_id: &str) -> Result<Option<PostRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM posts WHERE channel = ? AND message_id = ?")
+            .bind(channel)
+            .bind(message_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(post_from_row).transpose()
+    }
+
+    fn submit(&self, batch: Batch) -> CommitTicket {
+        let (tx, rx) = oneshot::channel();
+        if let Err(mpsc::error::SendError((_, reply))) = self.writer.send((batch, tx)) {
+            let _ = reply.send(Err(StoreError::Closed));
+        }
+        rx
+    }
+
+    async fn due_outbox(&self, channel: &str, now: Timestamp, limit: u32) -> Result<Vec<OutboxRow>, StoreError> {
+        // Pending rows in order; a row waiting for a retry holds back the later rows for
+        // the same destination, so each chat sees messages in the order they were made.
+        let rows = sqlx::query(
+            "SELECT id, destination, message, attempts, due_at, created_at FROM outbox \
+             WHERE channel = ? AND state = 'pending' ORDER BY id LIMIT ?",
+        )
+        .bind(channel)
+        .bind(i64::from(limit) * 4)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let mut waiting: HashSet<String> = HashSet::new();
+        let mut out = Vec::new();
+        for r in rows {
+            let dest: String = r.try_get("destination").map_err(corrupt)?;
+            let due: i64 = r.try_get("due_at").map_err(corrupt)?;
+            if due > now.0 || waiting.contains(&dest) {
+                waiting.insert(dest);
+                continue;
+            }
+            let msg: String = r.try_get("message").map_err(corrupt)?;
+            let message: Outbound = serde_json::from_str(&msg).map_err(corrupt)?;
+            out.push(OutboxRow {
+                id: r.try_get("id").map_err(corrupt)?,
+                channel: channel.to_owned(),
+                message,
+                attempts: r.try_get::<i64, _>("attempts").map_err(corrupt)? as u32,
+                created_at: Timestamp(r.try_get("created_at").map_err(corrupt)?),
+            });
+            if out.len() >= limit as usize {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn next_retry(&self, channel: &str) -> Result<Option<Timestamp>, StoreError> {
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(due_at) FROM outbox WHERE channel = ? AND state = 'pending'")
+                .bind(channel)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db)?;
+        Ok(v.map(Timestamp))
+    }
+
+    async fn record_delivery(&self, outbox_id: i64, outcome: DeliveryOutcome, at: Timestamp) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        match outcome {
+            DeliveryOutcome::Delivered { message_id, post } => {
+                sqlx::query(
+                    "UPDATE outbox SET state = 'delivered', delivered_at = ?, platform_id = ?, attempts = attempts + 1 WHERE id = ?",
+                )
+                .bind(at.0)
+                .bind(&message_id)
+                .bind(outbox_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+                if let Some(p) = post {
+                    sqlx::query(
+                        "INSERT INTO posts (channel, message_id, room, kind, task_id) VALUES (?, ?, ?, ?, ?) \
+                         ON CONFLICT(channel, message_id) DO UPDATE SET room=excluded.room, kind=excluded.kind, task_id=excluded.task_id",
+                    )
+                    .bind(&p.channel)
+                    .bind(&p.message_id)
+                    .bind(&p.room)
+                    .bind(post_kind_str(p.kind))
+                    .bind(p.task.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                }
+            }
+            DeliveryOutcome::Retry { at: due, error } => {
+                sqlx::query("UPDATE outbox SET due_at = ?, attempts = attempts + 1, last_error = ? WHERE id = ?")
+                    .bind(due.0)
+                    .bind(error)
+                    .bind(outbox_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+            DeliveryOutcome::Failed { error } => {
+                sqlx::query("UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?")
+                    .bind(error)
+                    .bind(outbox_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+        }
+        tx.commit().await.map_err(db)
+    }
+
+    async fn cursor(&self, key: &str) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT value FROM cursors WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    async fn set_cursor(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO cursors (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
+
+    async fn tasks(&self, q: &TaskQuery) -> Result<Vec<Task>, StoreError> {
+        let mut b = QueryBuilder::<Sqlite>::new("SELECT * FROM tasks WHERE 1 = 1");
+        if let Some(s) = q.status {
+            b.push(" AND status = ").push_bind(s.key());
+        }
+        if let Some(c) = &q.category {
+            b.push(" AND category = ").push_bind(c.clone());
+        }
+        if q.public_only {
+            b.push(" AND visibility = 'public'");
+        }
+        b.push(" ORDER BY id");
+        if let Some(l) = q.limit {
+            b.push(" LIMIT ").push_bind(i64::from(l));
+        }
+        let rows = b.build().fetch_all(&self.pool).await.map_err(db)?;
+        rows.iter().map(task_from_row).collect()
+    }
+
+    async fn events(&self, id: TaskId) -> Result<Vec<TaskEvent>, StoreError> {
+        let rows = sqlx::query("SELECT at, actor, detail FROM task_events WHERE task_id = ? ORDER BY id")
+            .bind(id.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                let actor: Option<String> = r.try_get("actor").map_err(corrupt)?;
+                let detail: String = r.try_get("detail").map_err(corrupt)?;
+                Ok(TaskEvent {
+                    task: id,
+                    at: Timestamp(r.try_get("at").map_err(corrupt)?),
+                    actor: actor.map(|a| Identity::from_str(&a)).transpose().map_err(corrupt)?,
+                    kind: serde_json::from_str(&detail).map_err(corrupt)?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,73 @@
+//! `plaza`: loads a town's config, wires the engine, the store and the channels, and runs
+//! the sub-commands. Only wiring lives here.
+
+mod console;
+mod wiring;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "plaza", version, about = "Plaza: town-service bots. Residents report, crews fix, everybody sees.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Talk to the bot from this terminal (or a script on standard input), no account needed.
+    Console {
+        /// The town's config file.
+        #[arg(long, default_value = "config/jun.toml")]
+        config: PathBuf,
+        /// The SQLite database file; a second run with the same file continues where the first stopped.
+        #[arg(long, default_value = "data/plaza.db")]
+        db: PathBuf,
+        /// Repeat each input line (as `> LINE`) before the bot's answers: a full transcript.
+        #[arg(long)]
+        echo: bool,
+    },
+    /// Check a config file and its locale files; every problem is reported with its key and line.
+    Check {
+        #[arg(long, default_value = "config/jun.toml")]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = match cli.command {
+        Command::Console { .. } => "warn",
+        _ => "info",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("plaza: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Console { config, db, echo } => wiring::console(&config, &db, echo).await,
+            Command::Check { config } => wiring::check(&config),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("plaza: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

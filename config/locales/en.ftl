@@ -64,8 +64,14 @@ task-status = Report #{ $task } ({ $category }, { $place }): { $status }.
 task-status-private = Report #{ $task } is private.
 language-set = All right, I will write to you in English.
 elapsed-minutes = { $minutes } min
-elapsed-hours = { $hours } h { $minutes } min
-elapsed-days = { $days } d { $hours } h
+elapsed-hours = { $hours } h{ $minutes ->
+        [0] {""}
+       *[other] {" "}{ $minutes } min
+    }
+elapsed-days = { $days } d{ $hours ->
+        [0] {""}
+       *[other] {" "}{ $hours } h
+    }
 elapsed-less-than-minute = less than a minute
 button-claim = 🔧 Claim
 button-done = ✅ Done

@@ -65,8 +65,14 @@ task-status = Aviso #{ $task } ({ $category }, { $place }): { $status }.
 task-status-private = El aviso #{ $task } es privado.
 language-set = De acuerdo, te escribiré en español.
 elapsed-minutes = { $minutes } min
-elapsed-hours = { $hours } h { $minutes } min
-elapsed-days = { $days } d { $hours } h
+elapsed-hours = { $hours } h{ $minutes ->
+        [0] {""}
+       *[other] {" "}{ $minutes } min
+    }
+elapsed-days = { $days } d{ $hours ->
+        [0] {""}
+       *[other] {" "}{ $hours } h
+    }
 elapsed-less-than-minute = menos de 1 min
 button-claim = 🔧 Tomo
 button-done = ✅ Hecho

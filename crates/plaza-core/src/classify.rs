@@ -46,8 +46,14 @@ impl Classifier {
                     .collect(),
             })
             .collect();
-        let markers =
-            cfg.language.iter().map(|(l, h)| (l.clone(), h.markers.iter().flat_map(|m| words(m)).collect())).collect();
+        let markers = cfg
+            .language
+            .iter()
+            .map(|(l, h)| {
+                let all = h.markers.iter().chain(&h.greetings).chain(&h.me_too).chain(&h.cancel);
+                (l.clone(), all.flat_map(|m| words(m)).collect())
+            })
+            .collect();
         Classifier {
             categories,
             markers,

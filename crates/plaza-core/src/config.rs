@@ -64,6 +64,10 @@ pub struct Town {
     pub locales: String,
 }
 
+fn yes() -> bool {
+    true
+}
+
 fn default_locales() -> String {
     "locales".into()
 }
@@ -137,6 +141,10 @@ pub struct Category {
     pub visibility: Visibility,
     #[serde(default)]
     pub needs_location: bool,
+    /// Link a new report to an open one of the same category at the same place (set
+    /// false where two reports at one place are different things, e.g. lost and found).
+    #[serde(default = "yes")]
+    pub duplicates: bool,
     /// Language → words and phrases that point to this category.
     pub keywords: BTreeMap<String, Vec<String>>,
     /// Open311 service code; the id if unset.

@@ -716,7 +716,11 @@ impl<'e, 's> Cx<'e, 's> {
                 }
             }
             Chat::Room(_) => {
-                if text.starts_with('/') {
+                // "/foo", or a command word followed by something that is not a task number.
+                let broken_ref = command::parse(&text).is_some_and(|c| {
+                    c.task.is_none() && c.rest.starts_with(|ch: char| ch == '#' || ch.is_ascii_digit())
+                });
+                if text.starts_with('/') || broken_ref {
                     let m = self.t(&self.room_lang(), "unknown-command", &[]);
                     self.answer(inb, thread, m);
                 }
@@ -810,6 +814,8 @@ impl<'e, 's> Cx<'e, 's> {
                             // "es una farola": an answer in words that names a category.
                             if let Classification::Confident { category, .. } = self.e.classifier.classify(text) {
                                 self.end_dialogue(sender);
+                                // The answer says more about the problem: keep both.
+                                draft.text = format!("{} — {}", draft.text, text);
                                 if draft.place.street.is_none()
                                     && let Some((s, k)) = find_street(text)
                                 {
@@ -960,7 +966,7 @@ impl<'e, 's> Cx<'e, 's> {
 
     fn create_task(&mut self, sender: &Identity, draft: Draft, category: Option<&str>) {
         let cat = category.and_then(|c| self.cfg().category(c));
-        let dup = cat.and_then(|c| self.find_duplicate(&c.id, &draft.place));
+        let dup = cat.filter(|c| c.duplicates).and_then(|c| self.find_duplicate(&c.id, &draft.place));
         self.st.last_id += 1;
         let id = TaskId(self.st.last_id);
         let lang = draft.language.clone();
@@ -1406,25 +1412,27 @@ impl<'e, 's> Cx<'e, 's> {
         }
         self.set_status(id, target, Some(sender), note);
         // Confirm where it was said, and in the crew room if it was said elsewhere.
-        let who = sender.id().to_owned();
         let rl = self.room_lang();
-        let confirm = |cx: &Self, l: &str| {
-            let st = cx.st.tasks.get(&id).map(|t| t.status).unwrap_or(target);
-            cx.t(
-                l,
-                "crew-confirm",
-                &[("task", Arg::Str(&ids)), ("status", Arg::Str(&cx.status_label(st, l))), ("who", Arg::Str(&who))],
-            )
-        };
         let crew_room = task.crew.clone();
         let said_in_crew_room = matches!(&inb.chat, Chat::Room(r) if Some(r) == crew_room.as_ref());
         if let Some(crew) = crew_room.filter(|_| !said_in_crew_room) {
-            let m = confirm(self, &rl);
+            let m = self.confirm_text(id, &rl, sender.id());
             let out = Outbound { thread: Some(PostKind::Card), ..self.plain_room(&crew, m, Some(id)) };
             self.room(&crew, out);
         }
-        let m = confirm(self, lang);
+        let m = self.confirm_text(id, lang, sender.id());
         self.answer(inb, thread, m);
+    }
+
+    /// "#N → status (who)": what a crew or dispatcher is told after acting.
+    fn confirm_text(&self, id: TaskId, lang: &str, who: &str) -> String {
+        let st = self.st.tasks.get(&id).map(|t| t.status).unwrap_or(Status::Open);
+        let ids = id.0.to_string();
+        self.t(
+            lang,
+            "crew-confirm",
+            &[("task", Arg::Str(&ids)), ("status", Arg::Str(&self.status_label(st, lang))), ("who", Arg::Str(who))],
+        )
     }
 
     fn dispatcher_command(
@@ -1441,10 +1449,15 @@ impl<'e, 's> Cx<'e, 's> {
         match verb {
             Verb::Assign => {
                 let want = fold(rest.trim());
-                let cat = self.cfg().categories.iter().find(|c| {
+                let by_name = self.cfg().categories.iter().find(|c| {
                     c.id == want
                         || c.name.values().any(|n| fold(n) == want)
                         || (!want.is_empty() && c.name.values().any(|n| fold(n).starts_with(&want)))
+                });
+                // Else a keyword: "asignar #3 limpieza", "assign #3 pothole".
+                let cat = by_name.or_else(|| match self.e.classifier.classify(rest) {
+                    Classification::Confident { category, .. } => self.cfg().category(&category),
+                    _ => None,
                 });
                 let Some(cat) = cat else {
                     let cats: Vec<&str> = self.cfg().categories.iter().map(|c| c.id.as_str()).collect();
@@ -1486,16 +1499,7 @@ impl<'e, 's> Cx<'e, 's> {
                         &[("task", Arg::Str(&ids)), ("category", Arg::Str(&c)), ("crew", Arg::Str(&crew))],
                     )
                 });
-                let st = self.st.tasks.get(&id).map(|t| t.status).unwrap_or(Status::Open);
-                let m = self.t(
-                    lang,
-                    "crew-confirm",
-                    &[
-                        ("task", Arg::Str(&ids)),
-                        ("status", Arg::Str(&self.status_label(st, lang))),
-                        ("who", Arg::Str(inb.sender.id())),
-                    ],
-                );
+                let m = self.confirm_text(id, lang, inb.sender.id());
                 let m = format!("{m} → {}", self.crew_name(Some(&cat.crew), lang));
                 self.answer(inb, thread, m);
             }
@@ -1543,16 +1547,7 @@ impl<'e, 's> Cx<'e, 's> {
                     Some(format!("#{}", orig.0)),
                 );
                 self.edit_public(orig);
-                let st = self.st.tasks.get(&id).map(|t| t.status).unwrap_or(Status::Open);
-                let m = self.t(
-                    lang,
-                    "crew-confirm",
-                    &[
-                        ("task", Arg::Str(&ids)),
-                        ("status", Arg::Str(&self.status_label(st, lang))),
-                        ("who", Arg::Str(inb.sender.id())),
-                    ],
-                );
+                let m = self.confirm_text(id, lang, inb.sender.id());
                 self.answer(inb, thread, m);
             }
             Verb::Public | Verb::Private => {
@@ -1584,16 +1579,7 @@ impl<'e, 's> Cx<'e, 's> {
                         }
                     }
                 }
-                let st = self.st.tasks.get(&id).map(|t| t.status).unwrap_or(Status::Open);
-                let m = self.t(
-                    lang,
-                    "crew-confirm",
-                    &[
-                        ("task", Arg::Str(&ids)),
-                        ("status", Arg::Str(&self.status_label(st, lang))),
-                        ("who", Arg::Str(inb.sender.id())),
-                    ],
-                );
+                let m = self.confirm_text(id, lang, inb.sender.id());
                 self.answer(inb, thread, m);
             }
             _ => {}
@@ -1675,6 +1661,24 @@ impl<'e, 's> Cx<'e, 's> {
     fn me_too(&mut self, who: &Identity, id: TaskId) {
         let Some(t) = self.st.tasks.get_mut(&id) else { return };
         if t.visibility != Visibility::Public || *who == t.reporter || t.supporters.contains(who) {
+            return;
+        }
+        if !t.status.is_active() {
+            // Nothing left to support: say how it ended instead.
+            let t = t.clone();
+            let lang = self.lang_of(who);
+            let ids = id.0.to_string();
+            let m = self.t(
+                &lang,
+                "task-status",
+                &[
+                    ("task", Arg::Str(&ids)),
+                    ("category", Arg::Str(&self.category_name(&t, &lang))),
+                    ("status", Arg::Str(&self.status_label(t.status, &lang))),
+                    ("place", Arg::Str(&self.place_text(&t.place, true))),
+                ],
+            );
+            self.dm(who, m, Some(id));
             return;
         }
         t.supporters.push(who.clone());

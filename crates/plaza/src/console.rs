@@ -265,7 +265,7 @@ mod tests {
                 sender: "luis".into(),
                 chat: Some("electricians".into()),
                 re: None,
-                kind: InboundKind::Text { text: "hecho #1 ".into() }
+                kind: InboundKind::Text { text: "hecho #1".into() }
             })
         );
         assert_eq!(

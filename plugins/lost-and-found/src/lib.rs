@@ -5,6 +5,7 @@
 use plaza_core::engine::folded_words;
 use plaza_core::model::{Task, TaskId, Timestamp};
 use plaza_core::plugin::{Plugin, PluginCtx};
+use plaza_core::text::stem;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -76,7 +77,7 @@ const COLOURS: &[(&str, &[&str])] = &[
 /// Reads a report's text: lost or found, which species, which colours.
 pub fn read(text: &str) -> Option<Sighting> {
     let ws = folded_words(text);
-    let has = |list: &[&str]| ws.iter().any(|w| list.contains(&w.as_str()));
+    let has = |list: &[&str]| ws.iter().any(|w| list.contains(&w.as_str()) || list.contains(&stem(w)));
     let kind = match (has(LOST), has(FOUND)) {
         (true, false) => Kind::Lost,
         (false, true) => Kind::Found,

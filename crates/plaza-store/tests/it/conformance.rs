@@ -1,0 +1,222 @@
+//! What every Store must do. Each check is a plain async function over `Arc<dyn Store>`,
+//! so that every backend runs the same suite.
+
+use std::sync::Arc;
+
+use plaza_core::channel::{Destination, Outbound, PostKind};
+use plaza_core::dialogue::{Dialogue, Draft};
+use plaza_core::model::*;
+use plaza_core::store::{Batch, DeliveryOutcome, NewOutbox, PostRecord, Store, TaskQuery};
+
+fn task(id: i64, status: Status, at: i64) -> Task {
+    Task {
+        id: TaskId(id),
+        category: Some("lighting".into()),
+        crew: Some("electricians".into()),
+        status,
+        visibility: if id % 2 == 0 { Visibility::Private } else { Visibility::Public },
+        description: format!("farola {id} «apagada» ' \" ;--"),
+        place: Place {
+            street: Some("calle Alemania 5".into()),
+            street_key: Some("calle alemania".into()),
+            point: Some(GeoPoint { lat: 37.1, lon: -3.5 }),
+        },
+        attachments: vec![Attachment { kind: "photo".into(), reference: "AgAD".into(), channel: "telegram".into() }],
+        reporter: Identity::new("console", format!("r{id}")),
+        reporter_public: false,
+        language: "es".into(),
+        supporters: vec![Identity::new("console", "bea")],
+        followers: vec![Identity::new("console", "bea")],
+        duplicate_of: None,
+        related: vec![],
+        assignee: None,
+        created_at: Timestamp(at),
+        updated_at: Timestamp(at),
+        acknowledged_at: None,
+        started_at: None,
+        resolved_at: None,
+        closed_at: None,
+    }
+}
+
+fn dm(who: &str, text: &str) -> NewOutbox {
+    NewOutbox {
+        channel: "console".into(),
+        message: Outbound {
+            to: Destination::Direct(Identity::new("console", who)),
+            text: text.into(),
+            buttons: vec![],
+            task: Some(TaskId(1)),
+            post: None,
+            edit: None,
+            thread: None,
+        },
+    }
+}
+
+async fn commit(s: &Arc<dyn Store>, b: Batch) {
+    s.submit(b).await.expect("ticket").expect("commit");
+}
+
+/// Tasks, dialogues, residents and redelivery keys survive a reload, exactly.
+pub async fn round_trip(s: Arc<dyn Store>) {
+    let t1 = task(1, Status::Open, 1_000);
+    let mut t2 = task(2, Status::Resolved, 2_000);
+    t2.resolved_at = Some(Timestamp(3_000));
+    let old = task(3, Status::Closed(CloseReason::Spam), 10);
+    let d = Dialogue::Location {
+        draft: Draft {
+            text: "tubería rota".into(),
+            language: "es".into(),
+            place: Place::default(),
+            attachments: vec![],
+        },
+        category: "water".into(),
+        since: Timestamp(1_500),
+    };
+    commit(
+        &s,
+        Batch {
+            tasks: vec![t1.clone(), t2.clone(), old.clone()],
+            events: vec![TaskEvent { task: TaskId(1), at: Timestamp(1_000), actor: None, kind: EventKind::Created }],
+            dialogues: vec![(Identity::new("console", "pepe"), Some(d.clone()))],
+            residents: vec![(Identity::new("console", "tom"), "en".into())],
+            seen: vec![("console".into(), "m1".into())],
+            at: Timestamp(1_000),
+            ..Batch::default()
+        },
+    )
+    .await;
+    let snap = s.load(Timestamp(500)).await.expect("load");
+    assert_eq!(snap.last_task_id, 3);
+    // Active and recent tasks are loaded; the old closed one is not (but exists).
+    assert_eq!(snap.tasks, vec![t1.clone(), t2.clone()]);
+    assert_eq!(s.task(TaskId(3)).await.expect("task"), Some(old));
+    assert_eq!(snap.dialogues, vec![(Identity::new("console", "pepe"), d)]);
+    assert_eq!(snap.residents, vec![(Identity::new("console", "tom"), "en".to_string())]);
+    assert_eq!(snap.seen, vec![("console".to_string(), "m1".to_string())]);
+    assert_eq!(s.events(TaskId(1)).await.expect("events").len(), 1);
+
+    // Ending a dialogue and replacing a task row.
+    let mut t1b = t1.clone();
+    t1b.status = Status::InProgress;
+    t1b.assignee = Some(Identity::new("console", "luis"));
+    commit(
+        &s,
+        Batch {
+            tasks: vec![t1b.clone()],
+            dialogues: vec![(Identity::new("console", "pepe"), None)],
+            at: Timestamp(4_000),
+            ..Batch::default()
+        },
+    )
+    .await;
+    let snap = s.load(Timestamp(500)).await.expect("load");
+    assert!(snap.dialogues.is_empty());
+    assert_eq!(snap.tasks[0], t1b);
+    let public = s.tasks(&TaskQuery { public_only: true, ..TaskQuery::default() }).await.expect("tasks");
+    assert_eq!(public.iter().map(|t| t.id.0).collect::<Vec<_>>(), vec![1, 3]);
+}
+
+/// The outbox: due rows in order, a row waiting for a retry holds back its destination
+/// only, delivered posts are found by their platform id.
+pub async fn outbox(s: Arc<dyn Store>) {
+    commit(
+        &s,
+        Batch {
+            outbox: vec![dm("ana", "uno"), dm("bea", "dos"), dm("ana", "tres")],
+            at: Timestamp(100),
+            ..Batch::default()
+        },
+    )
+    .await;
+    let due = s.due_outbox("console", Timestamp(100), 10).await.expect("due");
+    assert_eq!(due.iter().map(|r| r.message.text.as_str()).collect::<Vec<_>>(), vec!["uno", "dos", "tres"]);
+    assert!(s.due_outbox("telegram", Timestamp(100), 10).await.expect("due").is_empty());
+    // "uno" to ana is rate limited: "tres" (also to ana) must wait; "dos" goes.
+    s.record_delivery(due[0].id, DeliveryOutcome::Retry { at: Timestamp(5_000), error: "429".into() }, Timestamp(100))
+        .await
+        .expect("record");
+    let due2 = s.due_outbox("console", Timestamp(200), 10).await.expect("due");
+    assert_eq!(due2.iter().map(|r| r.message.text.as_str()).collect::<Vec<_>>(), vec!["dos"]);
+    assert_eq!(s.next_retry("console").await.expect("next"), Some(Timestamp(100)));
+    let post = PostRecord {
+        channel: "console".into(),
+        room: "public".into(),
+        kind: PostKind::Public,
+        task: TaskId(7),
+        message_id: "public/#7".into(),
+    };
+    s.record_delivery(
+        due2[0].id,
+        DeliveryOutcome::Delivered { message_id: "x".into(), post: Some(post.clone()) },
+        Timestamp(200),
+    )
+    .await
+    .expect("record");
+    assert_eq!(s.post_by_message("console", "public/#7").await.expect("post"), Some(post.clone()));
+    assert_eq!(s.posts_of(TaskId(7)).await.expect("posts"), vec![post]);
+    // After the retry time both ana messages come, in order.
+    let due3 = s.due_outbox("console", Timestamp(5_000), 10).await.expect("due");
+    assert_eq!(due3.iter().map(|r| r.message.text.as_str()).collect::<Vec<_>>(), vec!["uno", "tres"]);
+    assert_eq!(due3[0].attempts, 1);
+    s.record_delivery(due3[0].id, DeliveryOutcome::Failed { error: "blocked".into() }, Timestamp(5_000))
+        .await
+        .expect("record");
+    let due4 = s.due_outbox("console", Timestamp(5_000), 10).await.expect("due");
+    assert_eq!(due4.iter().map(|r| r.message.text.as_str()).collect::<Vec<_>>(), vec!["tres"]);
+}
+
+/// Cursors (Telegram offset, Matrix sync token) are stored and replaced.
+pub async fn cursors(s: Arc<dyn Store>) {
+    assert_eq!(s.cursor("telegram.offset").await.expect("cursor"), None);
+    s.set_cursor("telegram.offset", "41").await.expect("set");
+    s.set_cursor("telegram.offset", "42").await.expect("set");
+    assert_eq!(s.cursor("telegram.offset").await.expect("cursor").as_deref(), Some("42"));
+}
+
+/// Many batches submitted at once are all committed, in submission order (the later
+/// version of a row wins), whether or not they were grouped.
+pub async fn concurrent_batches(s: Arc<dyn Store>) {
+    let mut tickets = Vec::new();
+    for i in 0..2_000i64 {
+        let mut t = task(1 + i % 50, Status::Open, i);
+        t.description = format!("v{i}");
+        tickets.push(s.submit(Batch {
+            tasks: vec![t],
+            outbox: vec![dm("ana", &format!("m{i}"))],
+            seen: vec![("console".into(), format!("k{i}"))],
+            at: Timestamp(i),
+            ..Batch::default()
+        }));
+    }
+    for t in tickets {
+        t.await.expect("ticket").expect("commit");
+    }
+    let snap = s.load(Timestamp(0)).await.expect("load");
+    assert_eq!(snap.tasks.len(), 50);
+    for t in &snap.tasks {
+        // The last version written of task k is from i = 1950 + (k - 1).
+        assert_eq!(t.description, format!("v{}", 1950 + t.id.0 - 1));
+    }
+    assert_eq!(snap.seen.len(), 2_000);
+    let due = s.due_outbox("console", Timestamp(10_000), 5_000).await.expect("due");
+    let texts: Vec<String> = due.iter().map(|r| r.message.text.clone()).collect();
+    assert_eq!(texts, (0..2_000).map(|i| format!("m{i}")).collect::<Vec<_>>());
+}
+
+macro_rules! sqlite_suite {
+    ($($name:ident),*) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let dir = tempfile::tempdir().expect("tempdir");
+                    super::$name(crate::sqlite(dir.path()).await).await;
+                }
+            )*
+        }
+    };
+}
+
+sqlite_suite!(round_trip, outbox, cursors, concurrent_batches);

@@ -1,0 +1,89 @@
+//! `plaza check`: a good config passes; each problem is reported with its key and line.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::{jun_config, repo};
+
+fn check(config: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_plaza")).args(["check", "--config"]).arg(config).output().expect("run");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A copy of Jun's config with `edit` applied, beside a copy of its locales.
+fn broken(edit: impl Fn(&str) -> String, locale_edit: impl Fn(&str) -> String) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(jun_config()).expect("read jun.toml");
+    std::fs::write(dir.path().join("town.toml"), edit(&text)).expect("write");
+    std::fs::create_dir(dir.path().join("locales")).expect("mkdir");
+    for l in ["es", "en"] {
+        let t = std::fs::read_to_string(repo().join(format!("config/locales/{l}.ftl"))).expect("read ftl");
+        let t = if l == "en" { locale_edit(&t) } else { t };
+        std::fs::write(dir.path().join(format!("locales/{l}.ftl")), t).expect("write ftl");
+    }
+    dir
+}
+
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines().position(|l| l.contains(needle)).expect("needle present") + 1
+}
+
+#[test]
+fn jun_config_is_valid() {
+    let (ok, out) = check(&jun_config());
+    assert!(ok, "{out}");
+    assert!(out.contains("OK — Jun: 6 categories, 6 crews, languages es, en, plugins: lost-and-found"), "{out}");
+}
+
+#[test]
+fn errors_name_key_and_line() {
+    let jun = std::fs::read_to_string(jun_config()).expect("read");
+    let dir = broken(
+        |t| {
+            t.replacen("crew = \"water\"", "crew = \"plumbers\"", 1).replacen(
+                "default_language = \"es\"",
+                "default_language = \"fr\"",
+                1,
+            )
+        },
+        |t| t.to_owned(),
+    );
+    let (ok, out) = check(&dir.path().join("town.toml"));
+    assert!(!ok, "{out}");
+    let crew_line = line_of(&jun, "crew = \"water\"");
+    assert!(out.contains(&format!("line {crew_line}: category[1].crew: unknown crew `plumbers`")), "{out}");
+    let lang_line = line_of(&jun, "default_language = \"es\"");
+    assert!(out.contains(&format!("line {lang_line}: town.default_language: `fr` is not in town.languages")), "{out}");
+    assert!(out.contains("2 problems found"), "{out}");
+}
+
+#[test]
+fn syntax_and_type_errors_name_the_line() {
+    let jun = std::fs::read_to_string(jun_config()).expect("read");
+    let dir = broken(|t| t.replacen("visibility = \"private\"", "visibility = \"secret\"", 1), |t| t.to_owned());
+    let (ok, out) = check(&dir.path().join("town.toml"));
+    assert!(!ok);
+    let line = line_of(&jun, "visibility = \"private\"");
+    assert!(out.contains(&format!("line {line}: category[5].visibility: unknown variant `secret`")), "{out}");
+
+    let dir = broken(|t| t.replacen("name = \"Jun\"", "name = \"Jun", 1), |t| t.to_owned());
+    let (ok, out) = check(&dir.path().join("town.toml"));
+    assert!(!ok);
+    assert!(out.contains(&format!("line {}:", line_of(&jun, "name = \"Jun\""))), "{out}");
+}
+
+#[test]
+fn missing_locale_message_and_unknown_plugin_are_reported() {
+    let dir = broken(
+        |t| t.to_owned(),
+        |t| t.lines().filter(|l| !l.starts_with("ack-created")).collect::<Vec<_>>().join("\n"),
+    );
+    let (ok, out) = check(&dir.path().join("town.toml"));
+    assert!(!ok);
+    assert!(out.contains("locales/en.ftl: missing message `ack-created`"), "{out}");
+
+    let dir = broken(|t| t.replace("[plugins.lost-and-found]", "[plugins.lost-and-fund]"), |t| t.to_owned());
+    let (ok, out) = check(&dir.path().join("town.toml"));
+    assert!(!ok);
+    assert!(out.contains("plugins.lost-and-fund: unknown plugin (known: lost-and-found)"), "{out}");
+}

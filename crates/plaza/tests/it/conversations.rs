@@ -1,0 +1,127 @@
+//! Each file in tests/conversations is a transcript: `> ` lines are what people write
+//! (the console protocol), the other lines what the bot must answer, in order. A line
+//! `=== restart` stops Plaza and starts it again on the same database. `#` lines are
+//! comments. `PLAZA_BLESS=1` rewrites the files with what the bot answers now (read the
+//! diff before committing it).
+
+use std::path::Path;
+
+use crate::{console, jun_config, repo};
+
+struct Transcript {
+    header: Vec<String>,
+    /// Each run: its input lines and the whole expected output.
+    segments: Vec<(Vec<String>, Vec<String>)>,
+}
+
+fn parse(text: &str) -> Transcript {
+    let mut header = Vec::new();
+    let mut segments = vec![(Vec::new(), Vec::new())];
+    let mut in_header = true;
+    for line in text.lines() {
+        if in_header && (line.starts_with('#') || line.trim().is_empty()) {
+            if line.starts_with('#') {
+                header.push(line.to_owned());
+            }
+            continue;
+        }
+        in_header = false;
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        if line.trim() == "=== restart" {
+            segments.push((Vec::new(), Vec::new()));
+            continue;
+        }
+        let seg = segments.last_mut().expect("a segment");
+        if let Some(input) = line.strip_prefix("> ") {
+            seg.0.push(input.to_owned());
+        }
+        seg.1.push(line.trim_end().to_owned());
+    }
+    Transcript { header, segments }
+}
+
+fn run(name: &str) {
+    let path = repo().join("tests/conversations").join(format!("{name}.txt"));
+    let text = std::fs::read_to_string(&path).expect("read transcript");
+    let t = parse(&text);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("plaza.db");
+    let mut actual_all = Vec::new();
+    let mut problems = Vec::new();
+    for (i, (input, expected)) in t.segments.iter().enumerate() {
+        let mut stdin = input.join("\n");
+        stdin.push('\n');
+        let out = console(&jun_config(), &db, stdin.as_bytes());
+        let actual: Vec<String> = out.lines().map(|l| l.trim_end().to_owned()).collect();
+        if &actual != expected {
+            problems.push(diff(i, expected, &actual));
+        }
+        actual_all.push(actual);
+    }
+    if std::env::var_os("PLAZA_BLESS").is_some() {
+        bless(&path, &t.header, &actual_all);
+        return;
+    }
+    assert!(problems.is_empty(), "{}:\n{}", path.display(), problems.join("\n"));
+}
+
+fn diff(segment: usize, expected: &[String], actual: &[String]) -> String {
+    let first = expected.iter().zip(actual).position(|(e, a)| e != a).unwrap_or(expected.len().min(actual.len()));
+    let from = first.saturating_sub(3);
+    let mut s = format!("run {} differs from line {} of its transcript:\n", segment + 1, first + 1);
+    for (k, l) in expected.iter().enumerate().skip(from).take(8) {
+        s.push_str(&format!("  expected {:>3}: {l}\n", k + 1));
+    }
+    for (k, l) in actual.iter().enumerate().skip(from).take(8) {
+        s.push_str(&format!("  actual   {:>3}: {l}\n", k + 1));
+    }
+    s
+}
+
+fn bless(path: &Path, header: &[String], runs: &[Vec<String>]) {
+    let mut s = header.join("\n");
+    s.push_str("\n\n");
+    for (i, r) in runs.iter().enumerate() {
+        if i > 0 {
+            s.push_str("=== restart\n");
+        }
+        for l in r {
+            s.push_str(l);
+            s.push('\n');
+        }
+    }
+    std::fs::write(path, s).expect("write transcript");
+}
+
+macro_rules! conversations {
+    ($($test:ident => $file:literal),* $(,)?) => {
+        $(#[test] fn $test() { run($file) })*
+
+        /// Every transcript in the folder is run by a test above.
+        #[test]
+        fn every_transcript_is_run() {
+            let listed = [$($file),*];
+            for entry in std::fs::read_dir(repo().join("tests/conversations")).expect("read dir") {
+                let name = entry.expect("entry").file_name().to_string_lossy().into_owned();
+                if let Some(stem) = name.strip_suffix(".txt") {
+                    assert!(listed.contains(&stem), "tests/conversations/{name} is not listed in conversations.rs");
+                }
+            }
+        }
+    };
+}
+
+conversations! {
+    streetlight_es => "01-streetlight-es",
+    streetlight_en => "02-streetlight-en",
+    suspicious_car_stays_private => "03-suspicious-car",
+    unclear_text_and_where => "04-unclear-and-where",
+    neighbour_reply_reaches_reporter => "05-neighbour-reply",
+    duplicates_are_linked => "06-duplicates",
+    permissions => "07-permissions",
+    persistence_across_runs => "08-persistence",
+    lost_and_found => "09-lost-and-found",
+    bad_input_lines => "10-bad-input",
+}

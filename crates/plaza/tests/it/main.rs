@@ -1,0 +1,38 @@
+//! End-to-end tests of the `plaza` binary: scripted conversations through the real
+//! engine, the SQLite store on disk and the console channel; bad input; `plaza check`.
+
+mod bad_input;
+mod check;
+mod conversations;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn jun_config() -> PathBuf {
+    repo().join("config/jun.toml")
+}
+
+/// Runs `plaza console --echo` on `input` with the database `db`; returns stdout.
+pub fn console(config: &Path, db: &Path, input: &[u8]) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_plaza"))
+        .args(["console", "--echo", "--config"])
+        .arg(config)
+        .arg("--db")
+        .arg(db)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start plaza");
+    child.stdin.take().expect("stdin").write_all(input).expect("write input");
+    let out = child.wait_with_output().expect("plaza ran");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "plaza console failed: {}\n{stderr}", out.status);
+    String::from_utf8(out.stdout).expect("plaza writes UTF-8")
+}

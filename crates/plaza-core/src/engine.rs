@@ -48,8 +48,14 @@ const RECENT_DAYS: i64 = 30;
 struct State {
     tasks: HashMap<TaskId, Task>,
     last_id: i64,
-    /// Active tasks per category, in id order (for duplicate detection).
+    /// Active tasks per category, in id order (for plugins).
     active_by_category: HashMap<String, BTreeSet<TaskId>>,
+    /// Active tasks by (category, street key) and by (category, grid cell of their
+    /// point): duplicate detection looks up, it does not scan.
+    by_street: HashMap<(String, String), BTreeSet<TaskId>>,
+    by_cell: HashMap<(String, i64, i64), BTreeSet<TaskId>>,
+    /// The index keys each task is filed under, to refile it when it changes.
+    filed: HashMap<TaskId, Filed>,
     last_task_of: HashMap<Identity, TaskId>,
     dialogues: HashMap<Identity, Dialogue>,
     residents: HashMap<Identity, String>,
@@ -59,26 +65,64 @@ struct State {
     posts_by_task: HashMap<(TaskId, String, String, PostKind), String>,
 }
 
+/// Where an active task is filed in the duplicate indexes.
+#[derive(Default, Clone, PartialEq)]
+struct Filed {
+    category: Option<String>,
+    street: Option<(String, String)>,
+    cell: Option<(String, i64, i64)>,
+}
+
+/// Grid cells of about 100 m: a duplicate within the radius is in the same or a
+/// neighbouring cell (for radii up to the cell size).
+const CELL_DEG: f64 = 0.001;
+
+fn cell_of(p: &GeoPoint) -> (i64, i64) {
+    ((p.lat / CELL_DEG).floor() as i64, (p.lon / CELL_DEG).floor() as i64)
+}
+
 impl State {
     fn index_task(&mut self, t: &Task) {
-        if let Some(c) = &t.category {
-            let set = self.active_by_category.entry(c.clone()).or_default();
-            if t.status.is_active() {
-                set.insert(t.id);
+        let want = match (&t.category, t.status.is_active()) {
+            (Some(c), true) => Filed {
+                category: Some(c.clone()),
+                street: t.place.street_key.clone().map(|k| (c.clone(), k)),
+                cell: t.place.point.map(|p| {
+                    let (x, y) = cell_of(&p);
+                    (c.clone(), x, y)
+                }),
+            },
+            _ => Filed::default(),
+        };
+        let had = self.filed.get(&t.id).cloned().unwrap_or_default();
+        if had != want {
+            if let Some(c) = &had.category {
+                self.active_by_category.get_mut(c).map(|s| s.remove(&t.id));
+            }
+            if let Some(k) = &had.street {
+                self.by_street.get_mut(k).map(|s| s.remove(&t.id));
+            }
+            if let Some(k) = &had.cell {
+                self.by_cell.get_mut(k).map(|s| s.remove(&t.id));
+            }
+            if let Some(c) = &want.category {
+                self.active_by_category.entry(c.clone()).or_default().insert(t.id);
+            }
+            if let Some(k) = &want.street {
+                self.by_street.entry(k.clone()).or_default().insert(t.id);
+            }
+            if let Some(k) = &want.cell {
+                self.by_cell.entry(k.clone()).or_default().insert(t.id);
+            }
+            if want == Filed::default() {
+                self.filed.remove(&t.id);
             } else {
-                set.remove(&t.id);
+                self.filed.insert(t.id, want);
             }
         }
         let last = self.last_task_of.entry(t.reporter.clone()).or_insert(t.id);
         if *last < t.id {
             *last = t.id;
-        }
-    }
-    fn unindex_category(&mut self, t: &Task) {
-        if let Some(c) = &t.category
-            && let Some(set) = self.active_by_category.get_mut(c)
-        {
-            set.remove(&t.id);
         }
     }
     fn add_post(&mut self, p: PostRecord) {
@@ -949,19 +993,27 @@ impl<'e, 's> Cx<'e, 's> {
         let window = self.cfg().engine.duplicate_window_minutes;
         let radius = self.cfg().engine.duplicate_radius_m;
         let cutoff = self.now.plus_minutes(-window);
-        let ids = self.st.active_by_category.get(category)?;
-        for id in ids.iter().rev() {
-            let Some(t) = self.st.tasks.get(id) else { continue };
-            if t.created_at < cutoff {
-                break;
-            }
-            let same_street = matches!((&t.place.street_key, &place.street_key), (Some(a), Some(b)) if a == b);
-            let near = matches!((&t.place.point, &place.point), (Some(a), Some(b)) if a.distance_m(b) <= radius);
-            if same_street || near {
-                return Some(t.id);
+        let mut candidates: Vec<TaskId> = Vec::new();
+        if let Some(k) = &place.street_key
+            && let Some(ids) = self.st.by_street.get(&(category.to_owned(), k.clone()))
+        {
+            candidates.extend(ids.iter().rev().take(16));
+        }
+        if let Some(p) = &place.point {
+            let (x, y) = cell_of(p);
+            for dx in -1..=1 {
+                for dy in -1..=1 {
+                    if let Some(ids) = self.st.by_cell.get(&(category.to_owned(), x + dx, y + dy)) {
+                        candidates.extend(ids.iter().rev().take(16).filter(|id| {
+                            self.st.tasks.get(id).and_then(|t| t.place.point).is_some_and(|q| q.distance_m(p) <= radius)
+                        }));
+                    }
+                }
             }
         }
-        None
+        // The newest active one within the window.
+        candidates.sort();
+        candidates.into_iter().rev().find(|id| self.st.tasks.get(id).is_some_and(|t| t.created_at >= cutoff))
     }
 
     fn create_task(&mut self, sender: &Identity, draft: Draft, category: Option<&str>) {
@@ -1467,7 +1519,6 @@ impl<'e, 's> Cx<'e, 's> {
                 };
                 let was_public = task.visibility == Visibility::Public && task.crew.is_some();
                 if let Some(t) = self.st.tasks.get_mut(&id) {
-                    self.st.active_by_category.get_mut(t.category.as_deref().unwrap_or("")).map(|s| s.remove(&id));
                     t.category = Some(cat.id.clone());
                     t.crew = Some(cat.crew.clone());
                     t.visibility = cat.visibility;
@@ -1608,9 +1659,7 @@ impl<'e, 's> Cx<'e, 's> {
             }
         }
         let t = t.clone();
-        if !to.is_active() {
-            self.st.unindex_category(&t);
-        }
+        self.st.index_task(&t);
         self.touch(id);
         self.event(id, actor, EventKind::Status { from, to, note: note.clone() });
         let ids = id.0.to_string();

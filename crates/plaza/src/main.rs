@@ -1,6 +1,7 @@
 //! `plaza`: loads a town's config, wires the engine, the store and the channels, and runs
 //! the sub-commands. Only wiring lives here.
 
+mod bench;
 mod console;
 mod wiring;
 
@@ -30,6 +31,19 @@ enum Command {
         #[arg(long)]
         echo: bool,
     },
+    /// Measure reports per second through the engine and the store (no messenger).
+    Bench {
+        #[arg(long, default_value = "config/jun.toml")]
+        config: PathBuf,
+        /// A new database file (it must not exist).
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long, default_value_t = 20_000)]
+        reports: usize,
+        /// How many residents write at the same time.
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
+    },
     /// Check a config file and its locale files; every problem is reported with its key and line.
     Check {
         #[arg(long, default_value = "config/jun.toml")]
@@ -40,7 +54,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = match cli.command {
-        Command::Console { .. } => "warn",
+        Command::Console { .. } | Command::Bench { .. } => "warn",
         _ => "info",
     };
     tracing_subscriber::fmt()
@@ -61,6 +75,19 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Console { config, db, echo } => wiring::console(&config, &db, echo).await,
             Command::Check { config } => wiring::check(&config),
+            Command::Bench { config, db, reports, concurrency } => {
+                let f = bench::run(&config, &db, reports, concurrency).await?;
+                println!(
+                    "{} reports in {:.2} s: {:.0} reports/s (concurrency {concurrency}); latency p50 {:.1} ms, p99 {:.1} ms; {} outbox rows",
+                    f.reports,
+                    f.elapsed.as_secs_f64(),
+                    f.reports as f64 / f.elapsed.as_secs_f64(),
+                    f.p50.as_secs_f64() * 1e3,
+                    f.p99.as_secs_f64() * 1e3,
+                    f.outbox_rows
+                );
+                Ok(ExitCode::SUCCESS)
+            }
         }
     });
     match result {

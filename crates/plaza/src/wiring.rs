@@ -52,6 +52,11 @@ fn load(path: &Path) -> Result<Loaded, Vec<String>> {
     Ok((Arc::new(cfg), Arc::new(locales), plugins))
 }
 
+/// Loads a config, or fails with every problem found.
+pub fn load_or_fail(path: &Path) -> Result<Loaded> {
+    load(path).map_err(|errors| anyhow::anyhow!(errors.join("\n")))
+}
+
 pub fn check(path: &Path) -> Result<ExitCode> {
     match load(path) {
         Ok((cfg, _, plugins)) => {

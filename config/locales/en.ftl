@@ -77,6 +77,7 @@ button-claim = 🔧 Claim
 button-done = ✅ Done
 button-me-too = 👍 Me too
 note-line = Note: "{ $note }"
+ask-which-task = This message groups several reports: say which one you mean by its number, for example "#12".
 
 # lost-and-found
 lostfound-match = 🐾 Possible match: report #{ $other } ({ $kind }) looks like your report #{ $task }: "{ $description }". The town hall will put you in touch.

@@ -78,6 +78,7 @@ button-claim = 🔧 Tomo
 button-done = ✅ Hecho
 button-me-too = 👍 Yo también
 note-line = Nota: «{ $note }»
+ask-which-task = Este mensaje agrupa varios avisos: di a cuál te refieres con su número, por ejemplo «#12».
 
 # lost-and-found
 lostfound-match = 🐾 Posible coincidencia: el aviso #{ $other } ({ $kind }) se parece a tu aviso #{ $task }: «{ $description }». El ayuntamiento os pondrá en contacto.

@@ -104,6 +104,10 @@ pub struct Outbound {
     /// Put this message in the thread of the task's post of this kind in the room.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread: Option<PostKind>,
+    /// One line standing for this message when several are grouped into one (a rush
+    /// of new tasks in a room the platform limits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
 }
 
 /// What an adapter is asked to send: the outbox message with the platform ids it refers
@@ -127,6 +131,17 @@ pub struct Outgoing {
 pub struct Delivered {
     /// The platform id of the message (for an edit, the id of the edited message).
     pub message_id: String,
+}
+
+/// What a platform allows a bot to send; the dispatcher keeps within it. `None`: no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Messages per second over the whole channel.
+    pub per_second: Option<u32>,
+    /// Least time between two messages to one chat (direct or room).
+    pub per_chat_interval: Option<Duration>,
+    /// Messages per minute to one room (a group).
+    pub per_room_per_minute: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -165,6 +180,10 @@ pub trait Inbox: Send + Sync {
     async fn settle(&self);
     /// The current time of the engine's clock.
     fn now(&self) -> Timestamp;
+    /// A channel's resume point (Telegram update offset, Matrix sync token), kept in the
+    /// store.
+    async fn cursor(&self, key: &str) -> Result<Option<String>, crate::StoreError>;
+    async fn set_cursor(&self, key: &str, value: &str) -> Result<(), crate::StoreError>;
 }
 
 /// A messenger adapter. A town that wants another messenger implements this and
@@ -174,6 +193,10 @@ pub trait Channel: Send + Sync + 'static {
     /// The channel's name, also the prefix of its identities: "telegram" → `telegram:42`.
     fn name(&self) -> &str;
     fn capabilities(&self) -> Capabilities;
+    /// The platform's sending limits; the dispatcher keeps within them.
+    fn limits(&self) -> Limits {
+        Limits::default()
+    }
     /// The logical rooms (crew ids, `public`, `triage`) this channel hosts.
     fn rooms(&self) -> Vec<String>;
     /// The receive loop: normalise each platform event into an [`Inbound`] and hand it to

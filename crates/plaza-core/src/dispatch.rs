@@ -1,90 +1,331 @@
 //! The outbox dispatcher: delivers what the engine committed, per channel, oldest first,
-//! with retries and backoff, and records the platform ids it gets back.
+//! within the platform's limits, with retries and backoff, and records the platform ids
+//! it gets back.
+//!
+//! Limits are kept here, once for every channel: a chat that must wait holds back its
+//! own later messages, not anyone else's. When new tasks for one room arrive faster than
+//! the room may receive messages (Telegram: ~20 a minute in a group), the room's backlog
+//! is sent as one grouped message listing the tasks, each with its buttons; when the rush
+//! is over, tasks go out one post each again.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::channel::{Channel, ChannelError, Destination, Inbound, Inbox};
+use crate::channel::{Button, Channel, ChannelError, Destination, Inbound, Inbox, Limits, Outgoing};
 use crate::engine::{Engine, EngineError};
 use crate::model::Timestamp;
-use crate::store::{DeliveryOutcome, PostRecord, StoreError};
+use crate::store::{DeliveryOutcome, OutboxRow, PostRecord, StoreError};
 
 /// Give up on a message after this many failed attempts (network errors).
 const MAX_ATTEMPTS: u32 = 12;
-const BATCH: u32 = 200;
+const BATCH: u32 = 500;
+/// A grouped message stays under this many characters (Telegram allows 4096).
+const DIGEST_CHARS: usize = 3_500;
+const DIGEST_TASKS: usize = 30;
+
+/// Sliding windows of what was sent on one channel.
+#[derive(Default)]
+struct Limiter {
+    limits: Limits,
+    global: VecDeque<Instant>,
+    last_to: HashMap<Destination, Instant>,
+    rooms: HashMap<String, VecDeque<Instant>>,
+}
+
+impl Limiter {
+    fn prune(&mut self, now: Instant) {
+        while self.global.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1)) {
+            self.global.pop_front();
+        }
+        for w in self.rooms.values_mut() {
+            while w.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60)) {
+                w.pop_front();
+            }
+        }
+        if let Some(gap) = self.limits.per_chat_interval {
+            self.last_to.retain(|_, t| now.duration_since(*t) < gap);
+        }
+    }
+
+    /// (wait for the channel as a whole, wait for this destination).
+    fn wait(&mut self, to: &Destination, now: Instant) -> (Duration, Duration) {
+        self.prune(now);
+        let mut global = Duration::ZERO;
+        if let Some(n) = self.limits.per_second
+            && self.global.len() >= n as usize
+            && let Some(first) = self.global.front()
+        {
+            global = Duration::from_secs(1).saturating_sub(now.duration_since(*first));
+        }
+        let mut dest = Duration::ZERO;
+        if let (Some(gap), Some(last)) = (self.limits.per_chat_interval, self.last_to.get(to)) {
+            dest = gap.saturating_sub(now.duration_since(*last));
+        }
+        if let (Destination::Room(r), Some(n)) = (to, self.limits.per_room_per_minute)
+            && let Some(w) = self.rooms.get(r)
+            && w.len() >= n as usize
+            && let Some(first) = w.front()
+        {
+            dest = dest.max(Duration::from_secs(60).saturating_sub(now.duration_since(*first)));
+        }
+        (global, dest)
+    }
+
+    fn record(&mut self, to: &Destination, now: Instant) {
+        if self.limits.per_second.is_some() {
+            self.global.push_back(now);
+        }
+        if self.limits.per_chat_interval.is_some() {
+            self.last_to.insert(to.clone(), now);
+        }
+        if let (Destination::Room(r), Some(_)) = (to, self.limits.per_room_per_minute) {
+            self.rooms.entry(r.clone()).or_default().push_back(now);
+        }
+    }
+
+    /// How many more messages the room may get in the current minute (None: no limit).
+    fn room_budget(&mut self, room: &str, now: Instant) -> Option<usize> {
+        self.prune(now);
+        let n = self.limits.per_room_per_minute? as usize;
+        Some(n.saturating_sub(self.rooms.get(room).map_or(0, VecDeque::len)))
+    }
+}
+
+/// What one round of delivery did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Round {
+    /// Outbox rows sent, failed or rescheduled.
+    pub attempted: usize,
+    /// Some rows are waiting for a limit: try again after this long.
+    pub wake_in: Option<Duration>,
+}
 
 pub struct Dispatcher {
     engine: Arc<Engine>,
     channels: Vec<Arc<dyn Channel>>,
+    limiters: Mutex<HashMap<String, Limiter>>,
+}
+
+fn min_wake(a: Option<Duration>, b: Duration) -> Option<Duration> {
+    Some(a.map_or(b, |a| a.min(b)))
 }
 
 impl Dispatcher {
     pub fn new(engine: Arc<Engine>, channels: Vec<Arc<dyn Channel>>) -> Self {
-        Dispatcher { engine, channels }
+        let limiters = channels
+            .iter()
+            .map(|c| (c.name().to_owned(), Limiter { limits: c.limits(), ..Limiter::default() }))
+            .collect();
+        Dispatcher { engine, channels, limiters: Mutex::new(limiters) }
     }
 
     pub fn channels(&self) -> &[Arc<dyn Channel>] {
         &self.channels
     }
 
-    /// Delivers what is due on one channel. Returns how many rows it attempted.
-    pub async fn deliver_due(&self, ch: &dyn Channel) -> Result<usize, StoreError> {
+    fn limiter<R>(&self, ch: &str, f: impl FnOnce(&mut Limiter) -> R) -> R {
+        let mut l = self.limiters.lock().unwrap_or_else(|p| p.into_inner());
+        f(l.entry(ch.to_owned()).or_default())
+    }
+
+    /// Delivers what is due on one channel, within its limits.
+    pub async fn deliver_due(&self, ch: &dyn Channel) -> Result<Round, StoreError> {
         let store = self.engine.store().clone();
         let now = self.engine.now();
         let rows = store.due_outbox(ch.name(), now, BATCH).await?;
-        let n = rows.len();
-        // A destination that had to wait keeps its later messages waiting too, in order.
+        let mut round = Round::default();
         let mut blocked: HashSet<Destination> = HashSet::new();
-        for row in rows {
-            if blocked.contains(&row.message.to) {
+        let mut consumed: HashSet<i64> = HashSet::new();
+
+        // An edit superseded by a later edit of the same post need not be sent.
+        let mut last_edit: HashMap<(Destination, Option<i64>, String), i64> = HashMap::new();
+        for r in &rows {
+            if let Some(kind) = r.message.edit {
+                last_edit.insert((r.message.to.clone(), r.message.task.map(|t| t.0), format!("{kind:?}")), r.id);
+            }
+        }
+        for r in &rows {
+            if let Some(kind) = r.message.edit
+                && last_edit.get(&(r.message.to.clone(), r.message.task.map(|t| t.0), format!("{kind:?}")))
+                    != Some(&r.id)
+            {
+                consumed.insert(r.id);
+                round.attempted += 1;
+                store
+                    .record_delivery(r.id, DeliveryOutcome::Delivered { message_id: String::new(), posts: vec![] }, now)
+                    .await?;
+            }
+        }
+
+        for (i, row) in rows.iter().enumerate() {
+            if consumed.contains(&row.id) || blocked.contains(&row.message.to) {
                 continue;
             }
-            let out = self.engine.outgoing(&row);
-            let span = tracing::debug_span!("deliver", channel = ch.name(), outbox = row.id, task = ?row.message.task);
-            let _g = span.enter();
-            let outcome = match ch.send(&out).await {
-                Ok(d) => {
-                    let post = match (row.message.post, row.message.task, &row.message.to) {
-                        (Some(kind), Some(task), Destination::Room(room)) => Some(PostRecord {
-                            channel: ch.name().to_owned(),
-                            room: room.clone(),
-                            kind,
-                            task,
-                            message_id: d.message_id.clone(),
-                        }),
+            let (global, dest) = self.limiter(ch.name(), |l| l.wait(&row.message.to, Instant::now()));
+            if !dest.is_zero() {
+                blocked.insert(row.message.to.clone());
+                round.wake_in = min_wake(round.wake_in, dest);
+                continue;
+            }
+            if !global.is_zero() {
+                tokio::time::sleep(global).await;
+            }
+            // A rush of new messages for a limited room: group them.
+            let group = match &row.message.to {
+                Destination::Room(room) if row.message.edit.is_none() => {
+                    let same: Vec<&OutboxRow> = rows[i..]
+                        .iter()
+                        .filter(|r| {
+                            r.message.to == row.message.to && r.message.edit.is_none() && !consumed.contains(&r.id)
+                        })
+                        .collect();
+                    match self.limiter(ch.name(), |l| l.room_budget(room, Instant::now())) {
+                        Some(budget) if same.len() >= 2 && same.len() > budget / 2 => Some(same),
                         _ => None,
-                    };
-                    if let Some(p) = &post {
-                        self.engine.record_post(p.clone());
-                    }
-                    DeliveryOutcome::Delivered { message_id: d.message_id, post }
-                }
-                Err(ChannelError::RetryAfter(wait)) => {
-                    blocked.insert(row.message.to.clone());
-                    debug!(?wait, "rate limited; kept queued");
-                    DeliveryOutcome::Retry {
-                        at: now.plus_millis(wait.as_millis() as i64),
-                        error: "rate limited".into(),
                     }
                 }
-                Err(ChannelError::Network(e)) if row.attempts + 1 < MAX_ATTEMPTS => {
-                    blocked.insert(row.message.to.clone());
-                    let backoff = (1_000i64 << row.attempts.min(8)).min(300_000);
-                    warn!(error = %e, attempt = row.attempts + 1, "delivery failed; will retry");
-                    DeliveryOutcome::Retry { at: now.plus_millis(backoff), error: e }
-                }
-                Err(e) => {
-                    warn!(error = %e, "delivery failed for good");
-                    DeliveryOutcome::Failed { error: e.to_string() }
-                }
+                _ => None,
             };
-            store.record_delivery(row.id, outcome, self.engine.now()).await?;
+            match group {
+                Some(same) => {
+                    let taken = self.deliver_group(ch, &same).await?;
+                    for id in &taken {
+                        consumed.insert(*id);
+                    }
+                    round.attempted += taken.len();
+                }
+                None => {
+                    consumed.insert(row.id);
+                    round.attempted += 1;
+                    if !self.deliver_one(ch, row).await? {
+                        blocked.insert(row.message.to.clone());
+                    }
+                }
+            }
         }
-        Ok(n)
+        Ok(round)
+    }
+
+    /// Sends one row. Returns false if its destination must wait.
+    async fn deliver_one(&self, ch: &dyn Channel, row: &OutboxRow) -> Result<bool, StoreError> {
+        let store = self.engine.store();
+        let Some(out) = self.engine.outgoing(row) else {
+            debug!(outbox = row.id, "edit of a grouped message; left as sent");
+            store
+                .record_delivery(
+                    row.id,
+                    DeliveryOutcome::Delivered { message_id: String::new(), posts: vec![] },
+                    self.engine.now(),
+                )
+                .await?;
+            return Ok(true);
+        };
+        let span = tracing::debug_span!("deliver", channel = ch.name(), outbox = row.id, task = ?row.message.task);
+        let _g = span.enter();
+        self.limiter(ch.name(), |l| l.record(&out.to, Instant::now()));
+        let result = ch.send(&out).await;
+        self.record(row, result).await
+    }
+
+    /// Sends rows for one room as one message. Returns the ids of the rows it took.
+    async fn deliver_group(&self, ch: &dyn Channel, rows: &[&OutboxRow]) -> Result<Vec<i64>, StoreError> {
+        let mut lines: Vec<String> = Vec::new();
+        let mut buttons: Vec<Button> = Vec::new();
+        let mut taken: Vec<&OutboxRow> = Vec::new();
+        let mut chars = 0;
+        for r in rows {
+            let line = r.message.summary.clone().unwrap_or_else(|| r.message.text.replace('\n', " · "));
+            if !taken.is_empty() && (chars + line.len() > DIGEST_CHARS || taken.len() >= DIGEST_TASKS) {
+                break;
+            }
+            chars += line.len() + 1;
+            lines.push(line);
+            if let (Some(_), Some(task)) = (r.message.post, r.message.task) {
+                for b in &r.message.buttons {
+                    let icon = b.label.split_whitespace().next().unwrap_or("•");
+                    buttons.push(Button { label: format!("{icon} #{}", task.0), data: b.data.clone() });
+                }
+            }
+            taken.push(r);
+        }
+        let first = taken[0];
+        info!(channel = ch.name(), to = ?first.message.to, messages = taken.len(), "sending a grouped message");
+        let out = Outgoing {
+            to: first.message.to.clone(),
+            text: lines.join("\n"),
+            buttons,
+            task: None,
+            post: None,
+            edit: None,
+            reply_to: None,
+        };
+        self.limiter(ch.name(), |l| l.record(&out.to, Instant::now()));
+        let result = ch.send(&out).await;
+        let ids = taken.iter().map(|r| r.id).collect();
+        match result {
+            Ok(d) => {
+                for r in &taken {
+                    self.record(r, Ok(d.clone())).await?;
+                }
+            }
+            Err(e) => {
+                let e = std::sync::Arc::new(e);
+                for r in &taken {
+                    self.record(r, Err(clone_err(&e))).await?;
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Records a delivery attempt. Returns false if the destination must wait.
+    async fn record(
+        &self,
+        row: &OutboxRow,
+        result: Result<crate::channel::Delivered, ChannelError>,
+    ) -> Result<bool, StoreError> {
+        let now = self.engine.now();
+        let mut go_on = true;
+        let outcome = match result {
+            Ok(d) => {
+                let posts: Vec<PostRecord> = match (row.message.post, row.message.task, &row.message.to) {
+                    (Some(kind), Some(task), Destination::Room(room)) => vec![PostRecord {
+                        channel: row.channel.clone(),
+                        room: room.clone(),
+                        kind,
+                        task,
+                        message_id: d.message_id.clone(),
+                    }],
+                    _ => vec![],
+                };
+                for p in &posts {
+                    self.engine.record_post(p.clone());
+                }
+                DeliveryOutcome::Delivered { message_id: d.message_id, posts }
+            }
+            Err(ChannelError::RetryAfter(wait)) => {
+                go_on = false;
+                debug!(?wait, "rate limited by the platform; kept queued");
+                DeliveryOutcome::Retry { at: now.plus_millis(wait.as_millis() as i64), error: "rate limited".into() }
+            }
+            Err(ChannelError::Network(e)) if row.attempts + 1 < MAX_ATTEMPTS => {
+                go_on = false;
+                let backoff = (1_000i64 << row.attempts.min(8)).min(300_000);
+                warn!(error = %e, attempt = row.attempts + 1, "delivery failed; will retry");
+                DeliveryOutcome::Retry { at: now.plus_millis(backoff), error: e }
+            }
+            Err(e) => {
+                warn!(error = %e, "delivery failed for good");
+                DeliveryOutcome::Failed { error: e.to_string() }
+            }
+        };
+        self.engine.store().record_delivery(row.id, outcome, now).await?;
+        Ok(go_on)
     }
 
     /// Delivers until nothing is due on any channel (messages waiting for a retry later
@@ -92,36 +333,44 @@ impl Dispatcher {
     pub async fn settle(&self) {
         loop {
             let mut total = 0;
+            let mut wake: Option<Duration> = None;
             for ch in &self.channels {
                 match self.deliver_due(ch.as_ref()).await {
-                    Ok(n) => total += n,
+                    Ok(r) => {
+                        total += r.attempted;
+                        if let Some(w) = r.wake_in {
+                            wake = min_wake(wake, w);
+                        }
+                    }
                     Err(e) => warn!(error = %e, channel = ch.name(), "outbox read failed"),
                 }
             }
-            if total == 0 {
-                break;
+            match (total, wake) {
+                (0, None) => break,
+                (0, Some(w)) => tokio::time::sleep(w).await,
+                _ => {}
             }
         }
     }
 
-    /// Delivers one channel's outbox forever: wakes when the engine commits, when a retry
-    /// falls due, and once a second in any case.
+    /// Delivers one channel's outbox until the engine goes away: wakes when the engine
+    /// commits, when a limit or a retry allows, and once a second in any case.
     pub async fn run_channel(self: Arc<Self>, ch: Arc<dyn Channel>) {
         let mut signal = self.engine.outbox_signal();
         loop {
-            let attempted = match self.deliver_due(ch.as_ref()).await {
-                Ok(n) => n,
+            let round = match self.deliver_due(ch.as_ref()).await {
+                Ok(r) => r,
                 Err(e) => {
                     warn!(error = %e, channel = ch.name(), "outbox read failed");
-                    0
+                    Round::default()
                 }
             };
-            if attempted > 0 {
+            if round.attempted > 0 && round.wake_in.is_none() {
                 continue;
             }
-            let mut wait = Duration::from_secs(1);
+            let mut wait = round.wake_in.unwrap_or(Duration::from_secs(1)).min(Duration::from_secs(1));
             if let Ok(Some(at)) = self.engine.store().next_retry(ch.name()).await {
-                let ms = at.since(self.engine.now()).max(10);
+                let ms = at.since(self.engine.now()).max(5);
                 wait = wait.min(Duration::from_millis(ms as u64));
             }
             tokio::select! {
@@ -129,6 +378,16 @@ impl Dispatcher {
                 _ = tokio::time::sleep(wait) => {}
             }
         }
+    }
+}
+
+fn clone_err(e: &ChannelError) -> ChannelError {
+    match e {
+        ChannelError::RetryAfter(d) => ChannelError::RetryAfter(*d),
+        ChannelError::Network(s) => ChannelError::Network(s.clone()),
+        ChannelError::Rejected(s) => ChannelError::Rejected(s.clone()),
+        ChannelError::UnknownRoom(s) => ChannelError::UnknownRoom(s.clone()),
+        ChannelError::Other(s) => ChannelError::Other(s.clone()),
     }
 }
 
@@ -149,34 +408,54 @@ impl Inbox for Runtime {
     fn now(&self) -> Timestamp {
         self.engine.now()
     }
+    async fn cursor(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.engine.store().cursor(key).await
+    }
+    async fn set_cursor(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.engine.store().set_cursor(key, value).await
+    }
 }
 
 impl Runtime {
-    /// Runs every channel's receive loop and its outbox delivery until all receive loops
-    /// have ended, then delivers what is left.
-    pub async fn serve(self: Arc<Self>) -> Result<(), crate::channel::ChannelError> {
+    /// Runs every channel's receive loop and its outbox delivery until `shutdown`
+    /// resolves or every receive loop has ended; then delivers what is due and returns.
+    pub async fn serve(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) -> Result<(), ChannelError> {
         let mut delivery = Vec::new();
         for ch in self.dispatcher.channels() {
             delivery.push(tokio::spawn(self.dispatcher.clone().run_channel(ch.clone())));
         }
-        let mut loops = Vec::new();
+        let mut loops = tokio::task::JoinSet::new();
         for ch in self.dispatcher.channels().to_vec() {
             let inbox: Arc<dyn Inbox> = self.clone();
             info!(channel = ch.name(), "channel started");
-            loops.push(tokio::spawn(async move { ch.run(inbox).await }));
+            loops.spawn(async move { ch.run(inbox).await });
         }
         let mut result = Ok(());
-        for l in loops {
-            match l.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => result = Err(e),
-                Err(e) => result = Err(crate::channel::ChannelError::Other(e.to_string())),
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => {
+                    info!("shutting down");
+                    loops.abort_all();
+                    break;
+                }
+                next = loops.join_next() => match next {
+                    None => break,
+                    Some(Ok(Ok(()))) => {}
+                    Some(Ok(Err(e))) => {
+                        warn!(error = %e, "a channel stopped");
+                        result = Err(e);
+                    }
+                    Some(Err(e)) if e.is_cancelled() => {}
+                    Some(Err(e)) => result = Err(ChannelError::Other(e.to_string())),
+                }
             }
         }
         for d in delivery {
             d.abort();
         }
-        self.dispatcher.settle().await;
+        // What is due now goes out before we stop; the rest waits in the outbox.
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.dispatcher.settle()).await;
         result
     }
 }

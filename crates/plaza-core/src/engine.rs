@@ -61,7 +61,8 @@ struct State {
     residents: HashMap<Identity, String>,
     seen: HashSet<(String, String)>,
     seen_order: VecDeque<(Timestamp, (String, String))>,
-    posts_by_message: HashMap<(String, String), PostRecord>,
+    /// A platform message → the task posts it carries (several for a grouped message).
+    posts_by_message: HashMap<(String, String), Vec<PostRecord>>,
     posts_by_task: HashMap<(TaskId, String, String, PostKind), String>,
 }
 
@@ -127,7 +128,10 @@ impl State {
     }
     fn add_post(&mut self, p: PostRecord) {
         self.posts_by_task.insert((p.task, p.channel.clone(), p.room.clone(), p.kind), p.message_id.clone());
-        self.posts_by_message.insert((p.channel.clone(), p.message_id.clone()), p);
+        let v = self.posts_by_message.entry((p.channel.clone(), p.message_id.clone())).or_default();
+        if !v.contains(&p) {
+            v.push(p);
+        }
     }
     fn mark_seen(&mut self, key: (String, String), at: Timestamp) {
         let horizon = at.plus_minutes(-SEEN_DAYS * 24 * 60);
@@ -322,9 +326,11 @@ impl Engine {
         }
         if let Some(r) = &inbound.reply_to {
             let known = self.lock().posts_by_message.contains_key(&(inbound.channel.clone(), r.clone()));
-            if !known && let Some(p) = self.store.post_by_message(&inbound.channel, r).await? {
-                want.push(p.task);
-                self.lock().add_post(p);
+            if !known {
+                for p in self.store.posts_by_message(&inbound.channel, r).await? {
+                    want.push(p.task);
+                    self.lock().add_post(p);
+                }
             }
         }
         for id in want {
@@ -344,8 +350,9 @@ impl Engine {
     }
 
     /// Resolves an outbox row into what the adapter sends: the platform ids of the post
-    /// it edits or answers, as delivered on that channel.
-    pub fn outgoing(&self, row: &OutboxRow) -> Outgoing {
+    /// it edits or answers, as delivered on that channel. `None`: nothing to send (an
+    /// edit of a grouped message, which stays as it was sent).
+    pub fn outgoing(&self, row: &OutboxRow) -> Option<Outgoing> {
         let m = &row.message;
         let st = self.lock();
         let room = match &m.to {
@@ -356,15 +363,21 @@ impl Engine {
             let (kind, task, room) = (kind?, m.task?, room.clone()?);
             st.posts_by_task.get(&(task, row.channel.clone(), room, kind)).cloned()
         };
-        Outgoing {
+        let edit = lookup(m.edit);
+        if let Some(e) = &edit
+            && st.posts_by_message.get(&(row.channel.clone(), e.clone())).is_some_and(|v| v.len() > 1)
+        {
+            return None;
+        }
+        Some(Outgoing {
             to: m.to.clone(),
             text: m.text.clone(),
             buttons: m.buttons.clone(),
             task: m.task,
             post: m.post,
-            edit: lookup(m.edit),
+            edit,
             reply_to: lookup(m.thread),
-        }
+        })
     }
 
     /// Remembers a delivered post, so replies and reactions to it find the task.
@@ -478,11 +491,17 @@ impl<'e, 's> Cx<'e, 's> {
         match &to {
             Destination::Direct(who) => {
                 let ch = who.channel().to_owned();
-                self.push(ch, Outbound { to, text, buttons: vec![], task, post: None, edit: None, thread: None });
+                self.push(
+                    ch,
+                    Outbound { to, text, buttons: vec![], task, post: None, edit: None, thread: None, summary: None },
+                );
             }
             Destination::Room(r) => {
                 let r = r.clone();
-                self.room(&r, Outbound { to, text, buttons: vec![], task, post: None, edit: None, thread: None });
+                self.room(
+                    &r,
+                    Outbound { to, text, buttons: vec![], task, post: None, edit: None, thread: None, summary: None },
+                );
             }
         }
     }
@@ -495,6 +514,7 @@ impl<'e, 's> Cx<'e, 's> {
             post: None,
             edit: None,
             thread: None,
+            summary: None,
         }
     }
     /// A message to a room, on every channel that hosts it.
@@ -653,6 +673,7 @@ impl<'e, 's> Cx<'e, 's> {
         let out = Outbound {
             buttons: self.card_buttons(t),
             post: Some(PostKind::Card),
+            summary: Some(self.summary("🆕", t)),
             ..self.plain_room(&crew, self.render_card(t), Some(id))
         };
         self.room(&crew, out);
@@ -666,9 +687,21 @@ impl<'e, 's> Cx<'e, 's> {
         let out = Outbound {
             buttons: vec![Button { label: self.t(&lang, "button-me-too", &[]), data: format!("metoo:{}", id.0) }],
             post: Some(PostKind::Public),
+            summary: Some(self.summary("📢", t)),
             ..self.plain_room("public", self.render_public(t), Some(id))
         };
         self.room("public", out);
+    }
+    /// One line for a task in a grouped message: "🆕 #12 · Alumbrado público · calle Real 1 · «…»".
+    fn summary(&self, icon: &str, t: &Task) -> String {
+        let lang = self.room_lang();
+        format!(
+            "{icon} #{} · {} · {} · «{}»",
+            t.id.0,
+            self.category_name(t, &lang),
+            self.place_text(&t.place, t.visibility == Visibility::Public),
+            ellipsize(&t.description.replace('\n', " "), 90)
+        )
     }
     fn has_public_post(&self, id: TaskId) -> bool {
         // Delivered, or queued in this transaction, or created public earlier: the
@@ -692,11 +725,39 @@ impl<'e, 's> Cx<'e, 's> {
             debug!(chat, "message in a room the config does not name; ignored");
             return;
         }
-        let thread = inb
+        let posts: Vec<PostRecord> = inb
             .reply_to
             .as_ref()
             .and_then(|r| self.st.posts_by_message.get(&(inb.channel.clone(), r.clone())))
-            .cloned();
+            .cloned()
+            .unwrap_or_default();
+        // A grouped message carries several tasks: the one meant is the one named (#N).
+        let thread = match posts.len() {
+            0 => None,
+            1 => posts.into_iter().next(),
+            _ => {
+                let named: Vec<i64> = match &inb.kind {
+                    InboundKind::Text { text } => text
+                        .split(|c: char| c.is_whitespace() || c == ',')
+                        .filter_map(|w| command::task_ref(w).map(|(t, _)| t.0))
+                        .collect(),
+                    InboundKind::Button { data } => {
+                        data.split_once(':').and_then(|(_, n)| n.parse().ok()).into_iter().collect()
+                    }
+                    _ => vec![],
+                };
+                match posts.into_iter().find(|p| named.contains(&p.task.0)) {
+                    Some(p) => Some(p),
+                    None => {
+                        if matches!(inb.kind, InboundKind::Text { .. }) {
+                            let m = self.t(&self.room_lang(), "ask-which-task", &[]);
+                            self.answer(inb, None, m);
+                        }
+                        return;
+                    }
+                }
+            }
+        };
         match &inb.kind {
             InboundKind::Text { text } => self.on_text(inb, thread.as_ref(), text),
             InboundKind::Location { point } => self.on_location(inb, *point),

@@ -69,6 +69,7 @@ pub const REQUIRED: &[&str] = &[
     "button-me-too",
     "note-line",
     "crew-duplicate-linked",
+    "ask-which-task",
 ];
 
 #[derive(Debug, thiserror::Error)]

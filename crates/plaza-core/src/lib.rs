@@ -17,8 +17,8 @@ pub mod store;
 pub mod text;
 
 pub use channel::{
-    Button, Capabilities, Channel, ChannelError, Chat, Delivered, Destination, Inbound, InboundKind, Inbox, Outbound,
-    Outgoing, PostKind,
+    Button, Capabilities, Channel, ChannelError, Chat, Delivered, Destination, Inbound, InboundKind, Inbox, Limits,
+    Outbound, Outgoing, PostKind,
 };
 pub use clock::{Clock, ManualClock, ShiftedClock, SystemClock};
 pub use config::{Config, ConfigError, ConfigErrors};

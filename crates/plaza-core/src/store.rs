@@ -98,8 +98,8 @@ pub struct OutboxRow {
 /// The result of one delivery attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeliveryOutcome {
-    /// Sent; if the message was a task's post, the post is recorded.
-    Delivered { message_id: String, post: Option<PostRecord> },
+    /// Sent; the task posts it carries (none, one, or several when grouped) are recorded.
+    Delivered { message_id: String, posts: Vec<PostRecord> },
     /// Try again at this time (rate limit, network).
     Retry { at: Timestamp, error: String },
     /// Given up for good.
@@ -124,8 +124,8 @@ pub trait Store: Send + Sync + 'static {
     async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError>;
     /// The posts of one task (for tasks outside the working set).
     async fn posts_of(&self, id: TaskId) -> Result<Vec<PostRecord>, StoreError>;
-    /// Which task a platform message belongs to.
-    async fn post_by_message(&self, channel: &str, message_id: &str) -> Result<Option<PostRecord>, StoreError>;
+    /// Which tasks a platform message carries (one, or several for a grouped message).
+    async fn posts_by_message(&self, channel: &str, message_id: &str) -> Result<Vec<PostRecord>, StoreError>;
     /// Queues a batch for writing; the ticket resolves when it is committed. Batches are
     /// committed in the order they were submitted.
     fn submit(&self, batch: Batch) -> CommitTicket;

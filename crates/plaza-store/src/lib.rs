@@ -428,14 +428,14 @@ impl Store for SqliteStore {
         rows.iter().map(post_from_row).collect()
     }
 
-    async fn post_by_message(&self, channel: &str, message_id: &str) -> Result<Option<PostRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM posts WHERE channel = ? AND message_id = ?")
+    async fn posts_by_message(&self, channel: &str, message_id: &str) -> Result<Vec<PostRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM posts WHERE channel = ? AND message_id = ? ORDER BY task_id")
             .bind(channel)
             .bind(message_id)
-            .fetch_optional(&self.pool)
+            .fetch_all(&self.pool)
             .await
             .map_err(db)?;
-        row.as_ref().map(post_from_row).transpose()
+        rows.iter().map(post_from_row).collect()
     }
 
     fn submit(&self, batch: Batch) -> CommitTicket {
@@ -496,7 +496,7 @@ impl Store for SqliteStore {
     async fn record_delivery(&self, outbox_id: i64, outcome: DeliveryOutcome, at: Timestamp) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(db)?;
         match outcome {
-            DeliveryOutcome::Delivered { message_id, post } => {
+            DeliveryOutcome::Delivered { message_id, posts } => {
                 sqlx::query(
                     "UPDATE outbox SET state = 'delivered', delivered_at = ?, platform_id = ?, attempts = attempts + 1 WHERE id = ?",
                 )
@@ -506,16 +506,16 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
-                if let Some(p) = post {
+                for p in posts {
                     sqlx::query(
-                        "INSERT INTO posts (channel, message_id, room, kind, task_id) VALUES (?, ?, ?, ?, ?) \
-                         ON CONFLICT(channel, message_id) DO UPDATE SET room=excluded.room, kind=excluded.kind, task_id=excluded.task_id",
+                        "INSERT INTO posts (channel, message_id, task_id, room, kind) VALUES (?, ?, ?, ?, ?) \
+                         ON CONFLICT(channel, message_id, task_id) DO UPDATE SET room=excluded.room, kind=excluded.kind",
                     )
                     .bind(&p.channel)
                     .bind(&p.message_id)
+                    .bind(p.task.0)
                     .bind(&p.room)
                     .bind(post_kind_str(p.kind))
-                    .bind(p.task.0)
                     .execute(&mut *tx)
                     .await
                     .map_err(db)?;

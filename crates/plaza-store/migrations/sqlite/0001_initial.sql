@@ -57,13 +57,14 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_pending ON outbox (channel, id) WHERE state = 'pending';
 
+-- A task's post as delivered; a grouped message carries several tasks.
 CREATE TABLE posts (
     channel    TEXT    NOT NULL,
     message_id TEXT    NOT NULL,
+    task_id    INTEGER NOT NULL,
     room       TEXT    NOT NULL,
     kind       TEXT    NOT NULL,
-    task_id    INTEGER NOT NULL,
-    PRIMARY KEY (channel, message_id)
+    PRIMARY KEY (channel, message_id, task_id)
 );
 CREATE INDEX posts_by_task ON posts (task_id);
 

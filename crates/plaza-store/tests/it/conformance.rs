@@ -50,6 +50,7 @@ fn dm(who: &str, text: &str) -> NewOutbox {
             post: None,
             edit: None,
             thread: None,
+            summary: None,
         },
     }
 }
@@ -147,15 +148,18 @@ pub async fn outbox(s: Arc<dyn Store>) {
         task: TaskId(7),
         message_id: "public/#7".into(),
     };
+    // A grouped message carries two tasks.
+    let post8 = PostRecord { task: TaskId(8), ..post.clone() };
     s.record_delivery(
         due2[0].id,
-        DeliveryOutcome::Delivered { message_id: "x".into(), post: Some(post.clone()) },
+        DeliveryOutcome::Delivered { message_id: "x".into(), posts: vec![post.clone(), post8.clone()] },
         Timestamp(200),
     )
     .await
     .expect("record");
-    assert_eq!(s.post_by_message("console", "public/#7").await.expect("post"), Some(post.clone()));
+    assert_eq!(s.posts_by_message("console", "public/#7").await.expect("post"), vec![post.clone(), post8]);
     assert_eq!(s.posts_of(TaskId(7)).await.expect("posts"), vec![post]);
+    assert!(s.posts_by_message("console", "nothing").await.expect("post").is_empty());
     // After the retry time both ana messages come, in order.
     let due3 = s.due_outbox("console", Timestamp(5_000), 10).await.expect("due");
     assert_eq!(due3.iter().map(|r| r.message.text.as_str()).collect::<Vec<_>>(), vec!["uno", "tres"]);

@@ -28,6 +28,9 @@ impl Channel for Recorder {
     fn rooms(&self) -> Vec<String> {
         vec!["electricians".into(), "public".into(), "triage".into(), "police".into()]
     }
+    fn limits(&self) -> Limits {
+        Limits::default()
+    }
     async fn run(&self, _inbox: Arc<dyn Inbox>) -> Result<(), ChannelError> {
         Ok(())
     }

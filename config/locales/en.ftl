@@ -78,6 +78,8 @@ button-done = ✅ Done
 button-me-too = 👍 Me too
 note-line = Note: "{ $note }"
 ask-which-task = This message groups several reports: say which one you mean by its number, for example "#12".
+button-note = 📝 Note
+note-how = To leave the resident a note on #{ $task }, reply to the card with the text, or write "note #{ $task } text".
 
 # lost-and-found
 lostfound-match = 🐾 Possible match: report #{ $other } ({ $kind }) looks like your report #{ $task }: "{ $description }". The town hall will put you in touch.

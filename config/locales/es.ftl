@@ -79,6 +79,8 @@ button-done = ✅ Hecho
 button-me-too = 👍 Yo también
 note-line = Nota: «{ $note }»
 ask-which-task = Este mensaje agrupa varios avisos: di a cuál te refieres con su número, por ejemplo «#12».
+button-note = 📝 Nota
+note-how = Para dejar una nota al vecino en #{ $task }, responde a la tarjeta con el texto, o escribe «nota #{ $task } texto».
 
 # lost-and-found
 lostfound-match = 🐾 Posible coincidencia: el aviso #{ $other } ({ $kind }) se parece a tu aviso #{ $task }: «{ $description }». El ayuntamiento os pondrá en contacto.

@@ -54,6 +54,9 @@ pub struct Inbound {
     /// The platform's id for this event; with `channel`, the redelivery key.
     pub message_id: String,
     pub sender: Identity,
+    /// How the sender is called on the platform (shown to crews, never in public).
+    #[serde(default)]
+    pub sender_name: Option<String>,
     pub chat: Chat,
     pub kind: InboundKind,
     /// The platform id of the bot message this answers, reacts to or is in the thread of.

@@ -50,6 +50,9 @@ pub struct Config {
     /// Where the config file was read from; locale paths are relative to its folder.
     #[serde(skip)]
     pub source: Option<PathBuf>,
+    /// The file's text, to tell the line of a key in messages about it.
+    #[serde(skip)]
+    pub text: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -379,6 +382,7 @@ impl Config {
             }
         };
         let errors = cfg.validate(&loc);
+        let cfg = Config { text: text.to_owned(), ..cfg };
         if errors.is_empty() { Ok(cfg) } else { Err(errors) }
     }
 
@@ -475,6 +479,15 @@ impl Config {
             }
         }
         errs
+    }
+
+    /// The line of a key (`telegram.rooms.water`) in the file, for error messages.
+    pub fn line_of(&self, key: &str) -> Option<usize> {
+        Locator::new(&self.text).line_of(key)
+    }
+    /// A problem with a key, located in the file.
+    pub fn error_at(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError { key: key.to_owned(), line: self.line_of(key), message: message.into() }
     }
 
     pub fn category(&self, id: &str) -> Option<&Category> {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, info, warn};
 
 use crate::channel::{Button, Channel, ChannelError, Destination, Inbound, Inbox, Limits, Outgoing};
 use crate::engine::{Engine, EngineError};
@@ -226,9 +226,8 @@ impl Dispatcher {
             return Ok(true);
         };
         let span = tracing::debug_span!("deliver", channel = ch.name(), outbox = row.id, task = ?row.message.task);
-        let _g = span.enter();
         self.limiter(ch.name(), |l| l.record(&out.to, Instant::now()));
-        let result = ch.send(&out).await;
+        let result = ch.send(&out).instrument(span).await;
         self.record(row, result).await
     }
 
@@ -381,6 +380,46 @@ impl Dispatcher {
     }
 }
 
+/// Runs a channel's receive loop; if it fails or panics, starts it again after a pause
+/// (a dead receive loop would leave a town without its bot). Returns when the loop ends
+/// normally (end of input), or with the error a channel gives at its first start.
+async fn supervise(ch: Arc<dyn Channel>, inbox: Arc<dyn Inbox>) -> Result<(), ChannelError> {
+    let mut pause = Duration::from_secs(1);
+    let mut started_once = false;
+    loop {
+        info!(channel = ch.name(), "channel started");
+        let mut run = {
+            let (ch, inbox) = (ch.clone(), inbox.clone());
+            AbortOnDrop(tokio::spawn(async move { ch.run(inbox).await }))
+        };
+        let begun = Instant::now();
+        match (&mut run.0).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) if !started_once && begun.elapsed() < Duration::from_secs(2) => {
+                // Fails straight away at start (bad address, port taken): say so.
+                return Err(e);
+            }
+            Ok(Err(e)) => warn!(channel = ch.name(), error = %e, "channel stopped; starting it again"),
+            Err(e) => warn!(channel = ch.name(), error = %e, "channel crashed; starting it again"),
+        }
+        started_once = true;
+        if begun.elapsed() > Duration::from_secs(60) {
+            pause = Duration::from_secs(1);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(60));
+    }
+}
+
+/// A spawned task that ends with its owner (so stopping the supervisor stops the loop).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 fn clone_err(e: &ChannelError) -> ChannelError {
     match e {
         ChannelError::RetryAfter(d) => ChannelError::RetryAfter(*d),
@@ -427,30 +466,23 @@ impl Runtime {
         let mut loops = tokio::task::JoinSet::new();
         for ch in self.dispatcher.channels().to_vec() {
             let inbox: Arc<dyn Inbox> = self.clone();
-            info!(channel = ch.name(), "channel started");
-            loops.spawn(async move { ch.run(inbox).await });
+            loops.spawn(supervise(ch, inbox));
         }
-        let mut result = Ok(());
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => {
-                    info!("shutting down");
-                    loops.abort_all();
-                    break;
-                }
-                next = loops.join_next() => match next {
-                    None => break,
-                    Some(Ok(Ok(()))) => {}
-                    Some(Ok(Err(e))) => {
-                        warn!(error = %e, "a channel stopped");
-                        result = Err(e);
-                    }
-                    Some(Err(e)) if e.is_cancelled() => {}
-                    Some(Err(e)) => result = Err(ChannelError::Other(e.to_string())),
-                }
+        let result = tokio::select! {
+            _ = shutdown => {
+                info!("shutting down");
+                Ok(())
             }
-        }
+            r = async {
+                while let Some(done) = loops.join_next().await {
+                    if let Ok(Err(e)) = done {
+                        return Err(e);
+                    }
+                }
+                Ok(())
+            } => r,
+        };
+        loops.abort_all();
         for d in delivery {
             d.abort();
         }

@@ -261,8 +261,12 @@ impl Engine {
 
     /// Handles one inbound event. Returns once its effects are committed.
     pub async fn handle(&self, inbound: Inbound) -> Result<Outcome, EngineError> {
+        use tracing::Instrument;
         let span = tracing::info_span!("inbound", channel = %inbound.channel, msg = %inbound.message_id);
-        let _g = span.enter();
+        self.handle_in_span(inbound).instrument(span).await
+    }
+
+    async fn handle_in_span(&self, inbound: Inbound) -> Result<Outcome, EngineError> {
         self.prefetch(&inbound).await?;
         let ticket = {
             let mut st = self.lock();
@@ -662,6 +666,7 @@ impl<'e, 's> Cx<'e, 's> {
         vec![
             Button { label: self.t(&lang, "button-claim", &[]), data: format!("claim:{}", t.id.0) },
             Button { label: self.t(&lang, "button-done", &[]), data: format!("done:{}", t.id.0) },
+            Button { label: self.t(&lang, "button-note", &[]), data: format!("note:{}", t.id.0) },
         ]
     }
 
@@ -819,6 +824,11 @@ impl<'e, 's> Cx<'e, 's> {
                 if let Some(p) = thread {
                     self.on_public_reply(&inb.sender, p.task, &text);
                 }
+            }
+            Chat::Room(_) if thread.is_some_and(|p| p.kind == PostKind::Card && self.may_act(&inb.sender, p.task)) => {
+                // A crew member answering the card in words: a note for the resident.
+                let cmd = Command { verb: Verb::Note, task: thread.map(|p| p.task), rest: text.clone(), slash: false };
+                self.on_command(inb, thread, &lang, cmd);
             }
             Chat::Room(_) => {
                 // "/foo", or a command word followed by something that is not a task number.
@@ -1339,6 +1349,13 @@ impl<'e, 's> Cx<'e, 's> {
                 self.me_too(&inb.sender, task);
                 return;
             }
+            "note" if self.may_act(&inb.sender, task) => {
+                // A note is text: say how to write it.
+                let m = self.t(&self.room_lang(), "note-how", &[("task", Arg::Str(&n.to_string()))]);
+                self.answer(inb, thread, m);
+                return;
+            }
+            "note" => Verb::Note,
             _ => return,
         };
         self.on_command(inb, thread, &lang, Command { verb, task: Some(task), rest: String::new(), slash: true });
@@ -1529,11 +1546,11 @@ impl<'e, 's> Cx<'e, 's> {
         let crew_room = task.crew.clone();
         let said_in_crew_room = matches!(&inb.chat, Chat::Room(r) if Some(r) == crew_room.as_ref());
         if let Some(crew) = crew_room.filter(|_| !said_in_crew_room) {
-            let m = self.confirm_text(id, &rl, sender.id());
+            let m = self.confirm_text(id, &rl, display_name(inb));
             let out = Outbound { thread: Some(PostKind::Card), ..self.plain_room(&crew, m, Some(id)) };
             self.room(&crew, out);
         }
-        let m = self.confirm_text(id, lang, sender.id());
+        let m = self.confirm_text(id, lang, display_name(inb));
         self.answer(inb, thread, m);
     }
 
@@ -1611,7 +1628,7 @@ impl<'e, 's> Cx<'e, 's> {
                         &[("task", Arg::Str(&ids)), ("category", Arg::Str(&c)), ("crew", Arg::Str(&crew))],
                     )
                 });
-                let m = self.confirm_text(id, lang, inb.sender.id());
+                let m = self.confirm_text(id, lang, display_name(inb));
                 let m = format!("{m} → {}", self.crew_name(Some(&cat.crew), lang));
                 self.answer(inb, thread, m);
             }
@@ -1659,7 +1676,7 @@ impl<'e, 's> Cx<'e, 's> {
                     Some(format!("#{}", orig.0)),
                 );
                 self.edit_public(orig);
-                let m = self.confirm_text(id, lang, inb.sender.id());
+                let m = self.confirm_text(id, lang, display_name(inb));
                 self.answer(inb, thread, m);
             }
             Verb::Public | Verb::Private => {
@@ -1691,7 +1708,7 @@ impl<'e, 's> Cx<'e, 's> {
                         }
                     }
                 }
-                let m = self.confirm_text(id, lang, inb.sender.id());
+                let m = self.confirm_text(id, lang, display_name(inb));
                 self.answer(inb, thread, m);
             }
             _ => {}
@@ -1834,6 +1851,11 @@ impl<'e, 's> Cx<'e, 's> {
         );
         self.dm(&reporter, m, Some(id));
     }
+}
+
+/// How to call the sender in a crew room: their platform name, else their id there.
+fn display_name(inb: &Inbound) -> &str {
+    inb.sender_name.as_deref().filter(|n| !n.trim().is_empty()).unwrap_or(inb.sender.id())
 }
 
 /// Words helper re-exported for plugins.

@@ -70,6 +70,8 @@ pub const REQUIRED: &[&str] = &[
     "note-line",
     "crew-duplicate-linked",
     "ask-which-task",
+    "button-note",
+    "note-how",
 ];
 
 #[derive(Debug, thiserror::Error)]

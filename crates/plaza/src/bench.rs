@@ -22,7 +22,7 @@ pub struct Figures {
 }
 
 pub async fn run(config: &Path, db: &Path, reports: usize, concurrency: usize) -> Result<Figures> {
-    let (cfg, locales, plugins) = crate::wiring::load_or_fail(config)?;
+    let crate::wiring::Loaded { cfg, locales, plugins, .. } = crate::wiring::load_or_fail(config)?;
     if db.exists() {
         anyhow::bail!("{} exists: the benchmark wants a new database file", db.display());
     }
@@ -48,6 +48,7 @@ pub async fn run(config: &Path, db: &Path, reports: usize, concurrency: usize) -
                     channel: "bench".into(),
                     message_id: format!("b{i}"),
                     sender: Identity::new("bench", format!("r{i}")),
+                    sender_name: None,
                     chat: Chat::Direct,
                     kind: InboundKind::Text { text: format!("La farola de la calle Prueba{i} {i} está apagada") },
                     reply_to: None,

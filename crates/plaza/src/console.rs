@@ -221,7 +221,8 @@ impl Channel for ConsoleChannel {
             let inbound = Inbound {
                 channel: NAME.into(),
                 message_id: format!("{}-{n}", self.run_id),
-                sender: Identity::new(NAME, sender),
+                sender: Identity::new(NAME, sender.clone()),
+                sender_name: Some(sender),
                 chat,
                 kind,
                 reply_to,

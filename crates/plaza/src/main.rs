@@ -44,6 +44,13 @@ enum Command {
         #[arg(long, default_value_t = 256)]
         concurrency: usize,
     },
+    /// Run the town's bot on the messengers its config names (Telegram), until Ctrl-C.
+    Serve {
+        #[arg(long, default_value = "config/jun.toml")]
+        config: PathBuf,
+        #[arg(long, default_value = "data/plaza.db")]
+        db: PathBuf,
+    },
     /// Check a config file and its locale files; every problem is reported with its key and line.
     Check {
         #[arg(long, default_value = "config/jun.toml")]
@@ -75,6 +82,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Console { config, db, echo } => wiring::console(&config, &db, echo).await,
             Command::Check { config } => wiring::check(&config),
+            Command::Serve { config, db } => wiring::serve(&config, &db).await,
             Command::Bench { config, db, reports, concurrency } => {
                 let f = bench::run(&config, &db, reports, concurrency).await?;
                 println!(

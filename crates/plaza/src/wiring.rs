@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use plaza_core::clock::{Clock, ShiftedClock};
+use plaza_core::clock::{Clock, ShiftedClock, SystemClock};
 use plaza_core::{Channel, Config, Dispatcher, Engine, Locales, Plugin, Runtime, Store};
 use plaza_store::SqliteStore;
+use plaza_telegram::{TelegramChannel, TelegramSettings};
 
 use crate::console::ConsoleChannel;
 
@@ -17,39 +18,69 @@ fn plugin_registry() -> Vec<Arc<dyn Plugin>> {
     vec![Arc::new(plaza_plugin_lost_and_found::LostAndFound)]
 }
 
-/// The plugins the config enables (`[plugins.NAME]`, unless `enabled = false`).
-fn enabled_plugins(cfg: &Config) -> Result<Vec<Arc<dyn Plugin>>, Vec<String>> {
+/// A checked config with what it names.
+pub struct Loaded {
+    pub cfg: Arc<Config>,
+    pub locales: Arc<Locales>,
+    pub plugins: Vec<Arc<dyn Plugin>>,
+    pub telegram: Option<TelegramSettings>,
+}
+
+/// Loads and checks everything a config names. Returns every problem as a line.
+fn load(path: &Path) -> Result<Loaded, Vec<String>> {
+    let cfg = Config::load(path).map_err(|e| e.to_string().lines().map(str::to_owned).collect::<Vec<_>>())?;
+    let file = path.display().to_string();
+    let mut problems: Vec<plaza_core::ConfigError> = Vec::new();
+
     let known = plugin_registry();
-    let mut out = Vec::new();
-    let mut errors = Vec::new();
+    let mut plugins = Vec::new();
     for (name, table) in &cfg.plugins {
         if table.get("enabled").and_then(|v| v.as_bool()) == Some(false) {
             continue;
         }
         match known.iter().find(|p| p.name() == name) {
-            Some(p) => out.push(p.clone()),
-            None => errors.push(format!(
-                "plugins.{name}: unknown plugin (known: {})",
-                known.iter().map(|p| p.name().to_owned()).collect::<Vec<_>>().join(", ")
+            Some(p) => plugins.push(p.clone()),
+            None => problems.push(cfg.error_at(
+                &format!("plugins.{name}"),
+                format!("unknown plugin (known: {})", known.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")),
             )),
         }
     }
-    if errors.is_empty() { Ok(out) } else { Err(errors) }
-}
 
-/// Loads and checks everything a config names. Returns the problems as lines.
-/// A checked config with what it names.
-type Loaded = (Arc<Config>, Arc<Locales>, Vec<Arc<dyn Plugin>>);
-
-fn load(path: &Path) -> Result<Loaded, Vec<String>> {
-    let cfg = Config::load(path).map_err(|e| e.to_string().lines().map(str::to_owned).collect::<Vec<_>>())?;
-    let file = path.display().to_string();
-    let plugins =
-        enabled_plugins(&cfg).map_err(|errs| errs.into_iter().map(|e| format!("{file}: {e}")).collect::<Vec<_>>())?;
+    let rooms = cfg.room_names();
+    let telegram = match &cfg.telegram {
+        None => None,
+        Some(t) => match TelegramSettings::parse(t, &rooms) {
+            Ok(s) => Some(s),
+            Err(ps) => {
+                problems.extend(ps.into_iter().map(|(k, m)| cfg.error_at(&k, m)));
+                None
+            }
+        },
+    };
+    // With a messenger configured, every room needs a home on one of them.
+    if let Some(t) = &cfg.telegram {
+        let hosted: Vec<&String> =
+            t.get("rooms").and_then(|r| r.as_table()).map(|r| r.keys().collect()).unwrap_or_default();
+        for r in &rooms {
+            if !hosted.contains(&r) {
+                problems.push(cfg.error_at("telegram.rooms", format!("no chat id for the room `{r}`")));
+            }
+        }
+    }
+    let mut lines: Vec<String> = problems.iter().map(|e| format!("{file}: {e}")).collect();
     let extra: Vec<&str> = plugins.iter().flat_map(|p| p.messages()).collect();
-    let locales = Locales::load(&cfg.locales_dir(), &cfg.town.languages, &cfg.town.default_language, &extra)
-        .map_err(|errs| errs.into_iter().map(|e| e.to_string()).collect::<Vec<_>>())?;
-    Ok((Arc::new(cfg), Arc::new(locales), plugins))
+    let locales = match Locales::load(&cfg.locales_dir(), &cfg.town.languages, &cfg.town.default_language, &extra) {
+        Ok(l) => Some(l),
+        Err(errs) => {
+            lines.extend(errs.into_iter().map(|e| e.to_string()));
+            None
+        }
+    };
+    match locales {
+        Some(l) if lines.is_empty() => Ok(Loaded { cfg: Arc::new(cfg), locales: Arc::new(l), plugins, telegram }),
+        _ => Err(lines),
+    }
 }
 
 /// Loads a config, or fails with every problem found.
@@ -59,19 +90,28 @@ pub fn load_or_fail(path: &Path) -> Result<Loaded> {
 
 pub fn check(path: &Path) -> Result<ExitCode> {
     match load(path) {
-        Ok((cfg, _, plugins)) => {
+        Ok(l) => {
+            let cfg = &l.cfg;
+            let mut channels = vec!["console".to_owned()];
+            if let Some(t) = &l.telegram {
+                channels.push("telegram".into());
+                if let Err((_, m)) = t.token() {
+                    println!("note: {m}");
+                }
+            }
             println!(
-                "{}: OK — {}: {} categories, {} crews, languages {}, plugins: {}",
+                "{}: OK — {}: {} categories, {} crews, languages {}, plugins: {}, channels: {}",
                 path.display(),
                 cfg.town.name,
                 cfg.categories.len(),
                 cfg.crews.len(),
                 cfg.town.languages.join(", "),
-                if plugins.is_empty() {
+                if l.plugins.is_empty() {
                     "none".to_owned()
                 } else {
-                    plugins.iter().map(|p| p.name().to_owned()).collect::<Vec<_>>().join(", ")
-                }
+                    l.plugins.iter().map(|p| p.name().to_owned()).collect::<Vec<_>>().join(", ")
+                },
+                channels.join(", ")
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -85,25 +125,30 @@ pub fn check(path: &Path) -> Result<ExitCode> {
     }
 }
 
+fn print_problems(errors: Vec<String>) -> ExitCode {
+    for e in errors {
+        eprintln!("{e}");
+    }
+    ExitCode::from(2)
+}
+
+async fn open_store(db: &Path) -> Result<Arc<dyn Store>> {
+    Ok(Arc::new(SqliteStore::open(db).await.with_context(|| format!("opening the database {}", db.display()))?))
+}
+
 pub async fn console(config: &Path, db: &Path, echo: bool) -> Result<ExitCode> {
-    let (cfg, locales, plugins) = match load(config) {
+    let l = match load(config) {
         Ok(x) => x,
-        Err(errors) => {
-            for e in errors {
-                eprintln!("{e}");
-            }
-            return Ok(ExitCode::from(2));
-        }
+        Err(errors) => return Ok(print_problems(errors)),
     };
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(db).await.with_context(|| format!("opening the database {}", db.display()))?);
+    let store = open_store(db).await?;
     let clock = Arc::new(ShiftedClock::default());
-    let rooms = cfg.room_names();
+    let rooms = l.cfg.room_names();
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
     if interactive {
         eprintln!(
             "Plaza console — {}. Write `NAME: message` (a resident), `NAME in ROOM: message`, `NAME in ROOM re #N: reply`, `NAME at LAT,LON`. Rooms: {}. Ctrl-D to quit.",
-            cfg.town.name,
+            l.cfg.town.name,
             rooms.join(", ")
         );
     }
@@ -111,10 +156,65 @@ pub async fn console(config: &Path, db: &Path, echo: bool) -> Result<ExitCode> {
     let channel: Arc<dyn Channel> =
         Arc::new(ConsoleChannel::new(rooms.clone(), input, Box::new(std::io::stdout()), echo, clock.clone()));
     let clock: Arc<dyn Clock> = clock;
-    let engine = Engine::start(cfg, locales, store, clock, plugins, &[(channel.name().to_owned(), rooms)]).await?;
+    let engine =
+        Engine::start(l.cfg, l.locales, store, clock, l.plugins, &[(channel.name().to_owned(), rooms)]).await?;
     let dispatcher = Arc::new(Dispatcher::new(engine.clone(), vec![channel.clone()]));
     let runtime = Arc::new(Runtime { engine, dispatcher });
     channel.run(runtime.clone()).await?;
     plaza_core::Inbox::settle(runtime.as_ref()).await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the messengers the config names until Ctrl-C or SIGTERM.
+pub async fn serve(config: &Path, db: &Path) -> Result<ExitCode> {
+    let l = match load(config) {
+        Ok(x) => x,
+        Err(errors) => return Ok(print_problems(errors)),
+    };
+    let mut channels: Vec<Arc<dyn Channel>> = Vec::new();
+    if let Some(t) = l.telegram.clone() {
+        let token = match t.token() {
+            Ok(tok) => tok,
+            Err((k, m)) => return Ok(print_problems(vec![format!("{}: {}", config.display(), l.cfg.error_at(&k, m))])),
+        };
+        channels.push(Arc::new(TelegramChannel::new(t, &token)?));
+    }
+    if channels.is_empty() {
+        return Ok(print_problems(vec![format!(
+            "{}: no messenger is configured: add a [telegram] section (see the README), or try `plaza console`",
+            config.display()
+        )]));
+    }
+    let store = open_store(db).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let rooms: Vec<(String, Vec<String>)> = channels.iter().map(|c| (c.name().to_owned(), c.rooms())).collect();
+    let engine = Engine::start(l.cfg, l.locales, store, clock, l.plugins, &rooms).await?;
+    let dispatcher = Arc::new(Dispatcher::new(engine.clone(), channels));
+    let runtime = Arc::new(Runtime { engine, dispatcher });
+    tracing::info!(db = %db.display(), "plaza serving");
+    runtime.serve(shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
 }

@@ -57,6 +57,7 @@ fn text(id: &str, from: &str, chat: Chat, t: &str) -> Inbound {
         channel: "test".into(),
         message_id: id.into(),
         sender: Identity::new("test", from),
+        sender_name: None,
         chat,
         kind: InboundKind::Text { text: t.into() },
         reply_to: None,

@@ -32,7 +32,10 @@ fn line_of(text: &str, needle: &str) -> usize {
 fn jun_config_is_valid() {
     let (ok, out) = check(&jun_config());
     assert!(ok, "{out}");
-    assert!(out.contains("OK — Jun: 6 categories, 6 crews, languages es, en, plugins: lost-and-found"), "{out}");
+    assert!(
+        out.contains("OK — Jun: 6 categories, 6 crews, languages es, en, plugins: lost-and-found, channels: console"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -86,4 +89,36 @@ fn missing_locale_message_and_unknown_plugin_are_reported() {
     let (ok, out) = check(&dir.path().join("town.toml"));
     assert!(!ok);
     assert!(out.contains("plugins.lost-and-fund: unknown plugin (known: lost-and-found)"), "{out}");
+}
+
+#[test]
+fn telegram_section_problems_name_key_and_line() {
+    let dir = broken(
+        |t| {
+            format!(
+                "{t}\n[telegram]\ntoken_env = \"PLAZA_TG\"\n[telegram.rooms]\nelectricians = 12345\npublic = \"grupo\"\nparking = -100\n"
+            )
+        },
+        |t| t.to_owned(),
+    );
+    let (ok, out) = check(&dir.path().join("town.toml"));
+    assert!(!ok, "{out}");
+    let text = std::fs::read_to_string(dir.path().join("town.toml")).expect("read");
+    let line = |needle: &str| text.lines().position(|l| l.starts_with(needle)).expect("needle") + 1;
+    assert!(
+        out.contains(&format!(
+            "line {}: telegram.rooms.electricians: 12345 is not a group chat id",
+            line("electricians = 12345")
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "line {}: telegram.rooms.public: `\"grupo\"` is not a chat id",
+            line("public = \"grupo\"")
+        )),
+        "{out}"
+    );
+    assert!(out.contains(&format!("line {}: telegram.rooms.parking: unknown room", line("parking = -100"))), "{out}");
+    assert!(out.contains("telegram.rooms: no chat id for the room `water`"), "{out}");
 }

@@ -4,6 +4,7 @@
 mod bad_input;
 mod check;
 mod conversations;
+mod telegram;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,401 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use plaza_core::channel::{
+    Button, Capabilities, Channel, ChannelError, Chat, Delivered, Destination, Inbound, InboundKind, Inbox, Limits,
+    Outgoing,
+};
+use plaza_core::model::{GeoPoint, Identity};
+use teloxide::payloads::{EditMessageTextSetters, GetUpdatesSetters, SendMessageSetters, SetWebhookSetters};
+use teloxide::prelude::Requester;
+use teloxide::types::{
+    AllowedUpdate, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MaybeInaccessibleMessage, Message, MessageId,
+    ReplyParameters, Update, UpdateKind,
+};
+use teloxide::{ApiError, Bot, RequestError};
+use tracing::{debug, info, warn};
+
+use crate::NAME;
+use crate::settings::TelegramSettings;
+
+/// Where the update offset is kept in the store.
+const OFFSET_KEY: &str = "telegram.offset";
+
+pub struct TelegramChannel {
+    bot: Bot,
+    settings: TelegramSettings,
+    room_of_chat: HashMap<i64, String>,
+}
+
+impl TelegramChannel {
+    pub fn new(settings: TelegramSettings, token: &str) -> Result<Self, ChannelError> {
+        let mut bot = Bot::new(token);
+        if let Some(url) = &settings.api_url {
+            let url =
+                format!("{url}/").parse().map_err(|e| ChannelError::Other(format!("telegram.api_url `{url}`: {e}")))?;
+            bot = bot.set_api_url(url);
+        }
+        let room_of_chat = settings.rooms.iter().map(|(room, id)| (*id, room.clone())).collect();
+        Ok(TelegramChannel { bot, settings, room_of_chat })
+    }
+
+    fn allowed() -> Vec<AllowedUpdate> {
+        vec![AllowedUpdate::Message, AllowedUpdate::CallbackQuery]
+    }
+
+    /// Turns an update into an `Inbound`; `None` for what Plaza does not handle (and
+    /// for bots, including itself).
+    fn inbound(&self, u: &Update) -> Option<Inbound> {
+        let message_id = format!("u{}", u.id.0);
+        match &u.kind {
+            UpdateKind::Message(m) => {
+                let from = m.from.as_ref()?;
+                if from.is_bot {
+                    return None;
+                }
+                let kind = if let Some(t) = m.text() {
+                    InboundKind::Text { text: t.to_owned() }
+                } else if let Some(l) = m.location() {
+                    InboundKind::Location { point: GeoPoint { lat: l.latitude, lon: l.longitude } }
+                } else if let Some(p) = m.photo() {
+                    let best = p.iter().max_by_key(|s| s.width * s.height)?;
+                    InboundKind::Attachment {
+                        kind: "photo".into(),
+                        reference: best.file.id.to_string(),
+                        caption: m.caption().map(str::to_owned),
+                    }
+                } else if m.new_chat_members().is_some() {
+                    InboundKind::Joined
+                } else if m.left_chat_member().is_some() {
+                    InboundKind::Left
+                } else {
+                    // A sticker, a voice note…: in a private chat the resident is told
+                    // that only text, places and photos are read.
+                    InboundKind::Text { text: String::new() }
+                };
+                Some(Inbound {
+                    channel: NAME.into(),
+                    message_id,
+                    sender: Identity::new(NAME, from.id.0.to_string()),
+                    sender_name: Some(from.full_name()),
+                    chat: self.chat_of(m),
+                    kind,
+                    reply_to: m.reply_to_message().map(platform_id),
+                })
+            }
+            UpdateKind::CallbackQuery(q) => {
+                let data = q.data.clone()?;
+                let msg = match &q.message {
+                    Some(MaybeInaccessibleMessage::Regular(m)) => Some(m.as_ref()),
+                    _ => None,
+                };
+                Some(Inbound {
+                    channel: NAME.into(),
+                    message_id,
+                    sender: Identity::new(NAME, q.from.id.0.to_string()),
+                    sender_name: Some(q.from.full_name()),
+                    chat: msg.map(|m| self.chat_of(m)).unwrap_or(Chat::Direct),
+                    kind: InboundKind::Button { data },
+                    reply_to: msg.map(platform_id),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn chat_of(&self, m: &Message) -> Chat {
+        if m.chat.is_private() {
+            Chat::Direct
+        } else {
+            match self.room_of_chat.get(&m.chat.id.0) {
+                Some(r) => Chat::Room(r.clone()),
+                None => Chat::Unknown(m.chat.id.0.to_string()),
+            }
+        }
+    }
+
+    /// Hands one update to the engine; answers a button press so the client stops waiting.
+    async fn handle(&self, inbox: &dyn Inbox, u: Update) -> Result<(), plaza_core::EngineError> {
+        if let UpdateKind::CallbackQuery(q) = &u.kind
+            && let Err(e) = self.bot.answer_callback_query(q.id.clone()).await
+        {
+            debug!(error = %e, "answerCallbackQuery failed");
+        }
+        match self.inbound(&u) {
+            Some(inb) => inbox.deliver(inb).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn poll(&self, inbox: Arc<dyn Inbox>) -> Result<(), ChannelError> {
+        // Long polling and a webhook exclude each other; pending updates are kept.
+        if let Err(e) = self.bot.delete_webhook().await {
+            warn!(error = %e, "deleteWebhook failed; polling anyway");
+        }
+        let mut offset: i32 = match inbox.cursor(OFFSET_KEY).await {
+            Ok(v) => v.and_then(|s| s.parse().ok()).unwrap_or(0),
+            Err(e) => return Err(ChannelError::Other(format!("reading the update offset: {e}"))),
+        };
+        info!(offset, "telegram: polling for updates");
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            let req = self
+                .bot
+                .get_updates()
+                .offset(offset)
+                .timeout(self.settings.poll_timeout)
+                .allowed_updates(Self::allowed());
+            let updates = match req.await {
+                Ok(u) => {
+                    backoff = Duration::from_millis(500);
+                    u
+                }
+                Err(RequestError::RetryAfter(s)) => {
+                    tokio::time::sleep(s.duration()).await;
+                    continue;
+                }
+                Err(e) => {
+                    warn!(error = %e, "getUpdates failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    continue;
+                }
+            };
+            let mut next = offset;
+            for u in updates {
+                let id = u.id.0 as i32;
+                if let Err(e) = self.handle(inbox.as_ref(), u).await {
+                    // Not stored: keep the offset here so the update comes again.
+                    warn!(error = %e, update = id, "could not handle an update; it will be fetched again");
+                    break;
+                }
+                next = id + 1;
+            }
+            if next != offset {
+                offset = next;
+                if let Err(e) = inbox.set_cursor(OFFSET_KEY, &offset.to_string()).await {
+                    // Updates already handled are recognised when they come again.
+                    warn!(error = %e, "could not store the update offset");
+                }
+            } else {
+                // Nothing handled (error above): don't spin.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+
+    async fn webhook(&self, inbox: Arc<dyn Inbox>, w: &crate::settings::Webhook) -> Result<(), ChannelError> {
+        use axum::extract::State;
+        use axum::http::{HeaderMap, StatusCode};
+
+        let secret = std::env::var(&w.secret_env)
+            .map_err(|_| ChannelError::Other(format!("the environment variable {} is not set", w.secret_env)))?;
+        let path = url_path(&w.url);
+        let url = w.url.parse().map_err(|e| ChannelError::Other(format!("telegram.webhook.url: {e}")))?;
+        self.bot
+            .set_webhook(url)
+            .secret_token(secret.clone())
+            .allowed_updates(Self::allowed())
+            .await
+            .map_err(|e| ChannelError::Network(format!("setWebhook: {e}")))?;
+
+        let shared = Arc::new(WebhookShared { inbox, secret, ch: self.clone_for_webhook() });
+        async fn receive(
+            State(s): State<Arc<WebhookShared>>,
+            headers: HeaderMap,
+            body: axum::body::Bytes,
+        ) -> StatusCode {
+            let ok = headers
+                .get("x-telegram-bot-api-secret-token")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| constant_time_eq(v.as_bytes(), s.secret.as_bytes()));
+            if !ok {
+                return StatusCode::UNAUTHORIZED;
+            }
+            let update: Update = match serde_json::from_slice(&body) {
+                Ok(u) => u,
+                Err(e) => {
+                    warn!(error = %e, "webhook: not an update");
+                    return StatusCode::BAD_REQUEST;
+                }
+            };
+            match s.ch.handle(s.inbox.as_ref(), update).await {
+                Ok(()) => StatusCode::OK,
+                // Telegram sends it again later.
+                Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+            }
+        }
+        let app = axum::Router::new().route(&path, axum::routing::post(receive)).with_state(shared);
+        let listener = tokio::net::TcpListener::bind(w.listen)
+            .await
+            .map_err(|e| ChannelError::Other(format!("{}: {e}", w.listen)))?;
+        info!(listen = %w.listen, path, "telegram: receiving updates by webhook");
+        axum::serve(listener, app).await.map_err(|e| ChannelError::Other(e.to_string()))
+    }
+
+    fn clone_for_webhook(&self) -> TelegramChannel {
+        TelegramChannel {
+            bot: self.bot.clone(),
+            settings: self.settings.clone(),
+            room_of_chat: self.room_of_chat.clone(),
+        }
+    }
+
+    fn chat_id(&self, to: &Destination) -> Result<i64, ChannelError> {
+        match to {
+            Destination::Direct(who) if who.channel() == NAME => {
+                who.id().parse().map_err(|_| ChannelError::Rejected(format!("{who} is not a Telegram user id")))
+            }
+            Destination::Direct(who) => Err(ChannelError::Rejected(format!("{who} is not on Telegram"))),
+            Destination::Room(r) => {
+                self.settings.rooms.get(r).copied().ok_or_else(|| ChannelError::UnknownRoom(r.clone()))
+            }
+        }
+    }
+}
+
+struct WebhookShared {
+    inbox: Arc<dyn Inbox>,
+    secret: String,
+    ch: TelegramChannel,
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn url_path(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    match rest.find('/') {
+        Some(i) => rest[i..].to_owned(),
+        None => "/".to_owned(),
+    }
+}
+
+/// Telegram message ids are per chat: Plaza's id for a message is `CHAT:MESSAGE`.
+fn platform_id(m: &Message) -> String {
+    format!("{}:{}", m.chat.id.0, m.id.0)
+}
+
+fn parse_platform_id(s: &str) -> Option<(i64, i32)> {
+    let (c, m) = s.split_once(':')?;
+    Some((c.parse().ok()?, m.parse().ok()?))
+}
+
+/// Buttons, one row per task (the number after `:` in their data).
+fn keyboard(buttons: &[Button]) -> Option<InlineKeyboardMarkup> {
+    if buttons.is_empty() {
+        return None;
+    }
+    let mut rows: Vec<Vec<InlineKeyboardButton>> = Vec::new();
+    let mut last_task: Option<&str> = None;
+    for b in buttons {
+        let task = b.data.split_once(':').map(|(_, t)| t);
+        let button = InlineKeyboardButton::callback(b.label.clone(), b.data.clone());
+        match rows.last_mut() {
+            Some(row) if task == last_task && row.len() < 4 => row.push(button),
+            _ => rows.push(vec![button]),
+        }
+        last_task = task;
+    }
+    Some(InlineKeyboardMarkup::new(rows))
+}
+
+fn channel_error(e: RequestError) -> ChannelError {
+    match e {
+        RequestError::RetryAfter(s) => ChannelError::RetryAfter(s.duration()),
+        RequestError::Network(e) => ChannelError::Network(e.to_string()),
+        RequestError::Io(e) => ChannelError::Network(e.to_string()),
+        RequestError::MigrateToChatId(id) => {
+            ChannelError::Rejected(format!("the group became a supergroup: put {} in [telegram.rooms]", id.0))
+        }
+        other => ChannelError::Rejected(other.to_string()),
+    }
+}
+
+#[async_trait]
+impl Channel for TelegramChannel {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { threads: true, buttons: true, edits: true, reactions: false, location: true }
+    }
+
+    /// Telegram's limits for bots, with a margin: ~30 messages a second overall, one a
+    /// second to a chat, 20 a minute to a group.
+    fn limits(&self) -> Limits {
+        Limits {
+            per_second: Some(25),
+            per_chat_interval: Some(Duration::from_millis(1_100)),
+            per_room_per_minute: Some(18),
+        }
+    }
+
+    fn rooms(&self) -> Vec<String> {
+        self.settings.rooms.keys().cloned().collect()
+    }
+
+    async fn run(&self, inbox: Arc<dyn Inbox>) -> Result<(), ChannelError> {
+        match &self.settings.webhook {
+            Some(w) => self.webhook(inbox, w).await,
+            None => self.poll(inbox).await,
+        }
+    }
+
+    async fn send(&self, out: &Outgoing) -> Result<Delivered, ChannelError> {
+        let chat = self.chat_id(&out.to)?;
+        if let Some((c, m)) = out.edit.as_deref().and_then(parse_platform_id)
+            && c == chat
+        {
+            let mut req = self.bot.edit_message_text(ChatId(c), MessageId(m), out.text.clone());
+            if let Some(k) = keyboard(&out.buttons) {
+                req = req.reply_markup(k);
+            }
+            return match req.await {
+                Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => {
+                    Ok(Delivered { message_id: format!("{c}:{m}") })
+                }
+                Err(e) => Err(channel_error(e)),
+            };
+        }
+        let mut req = self.bot.send_message(ChatId(chat), out.text.clone());
+        if let Some(k) = keyboard(&out.buttons) {
+            req = req.reply_markup(k);
+        }
+        if let Some((c, m)) = out.reply_to.as_deref().and_then(parse_platform_id)
+            && c == chat
+        {
+            req = req.reply_parameters(ReplyParameters {
+                allow_sending_without_reply: Some(true),
+                ..ReplyParameters::new(MessageId(m))
+            });
+        }
+        let sent = req.await.map_err(channel_error)?;
+        Ok(Delivered { message_id: platform_id(&sent) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_and_keyboards() {
+        assert_eq!(parse_platform_id("-1001:42"), Some((-1001, 42)));
+        assert_eq!(parse_platform_id("x"), None);
+        assert_eq!(url_path("https://bot.jun.es/telegram/hook"), "/telegram/hook");
+        assert_eq!(url_path("http://127.0.0.1:9"), "/");
+        let k = keyboard(&[
+            Button { label: "a".into(), data: "claim:1".into() },
+            Button { label: "b".into(), data: "done:1".into() },
+            Button { label: "c".into(), data: "claim:2".into() },
+        ])
+        .unwrap();
+        assert_eq!(k.inline_keyboard.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 1]);
+        assert!(constant_time_eq(b"abc", b"abc") && !constant_time_eq(b"abc", b"abd"));
+    }
+}

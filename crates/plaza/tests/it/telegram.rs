@@ -1,0 +1,526 @@
+//! The Jun workflow on Telegram: the real `plaza serve` (teloxide inside) against a Telegram
+//! Bot API emulator over HTTP on 127.0.0.1 (scripts/telegram-emulator). The test plays
+//! residents, crew members and neighbours by sending complete Telegram messages through
+//! the emulator, and reads what the bot sent, with the times the emulator received it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::repo;
+
+const TOKEN: &str = "123456:PLAZA-TEST-TOKEN";
+const ELECTRICIANS: i64 = -100101;
+const WATER: i64 = -100102;
+const POLICE: i64 = -100106;
+const PUBLIC: i64 = -100200;
+const TRIAGE: i64 = -100300;
+
+const ANA: i64 = 5001;
+const BEA: i64 = 5002;
+const LUIS: i64 = 1001; // electrician
+const GUARDIA: i64 = 1006; // local police
+
+/// A child process killed when the test ends, however it ends.
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub struct Emulator {
+    _proc: Proc,
+    pub url: String,
+    http: reqwest::Client,
+}
+
+impl Emulator {
+    /// Starts the emulator through the project's script, or fails the test.
+    pub fn start() -> Emulator {
+        let mut child = Command::new(repo().join("scripts/telegram-emulator"))
+            .args(["--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start scripts/telegram-emulator (needs node and npm: scripts/test installs them)");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(p) = line.strip_prefix("READY ") {
+                    let _ = tx.send(p.trim().to_owned());
+                }
+            }
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the Telegram emulator did not start (see its output above)");
+        Emulator { _proc: Proc(child), url: format!("http://127.0.0.1:{port}"), http: reqwest::Client::new() }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let r = self.http.post(format!("{}{path}", self.url)).json(&body).send().await.expect("emulator answers");
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().await.expect("json")
+    }
+
+    /// A person sends a message (a complete Telegram message object).
+    pub async fn send(&self, mut message: Value) {
+        message["botToken"] = json!(TOKEN);
+        self.post("/sendMessage", message).await;
+    }
+
+    /// A person presses an inline button under one of the bot's messages.
+    pub async fn press(&self, user: i64, name: &str, message: &Value, data: &str) {
+        self.post(
+            "/sendCallback",
+            json!({"botToken": TOKEN, "from": user_obj(user, name), "message": message, "data": data}),
+        )
+        .await;
+    }
+
+    /// Everything the bot sent, oldest first, with `time` (ms) when the emulator got it.
+    pub async fn sent(&self) -> Vec<Value> {
+        let v = self.post("/_plaza/sent", json!({"token": TOKEN})).await;
+        v["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Makes the next `count` sendMessage calls fail with HTTP 429.
+    pub async fn fail_next(&self, count: u32, retry_after: u32) {
+        self.post("/_plaza/fail", json!({"token": TOKEN, "count": count, "retry_after": retry_after})).await;
+    }
+
+    /// Waits until `ok` holds for what the bot sent; fails the test after `secs`.
+    pub async fn wait_for(&self, what: &str, secs: u64, ok: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let sent = self.sent().await;
+            if ok(&sent) {
+                return sent;
+            }
+            if Instant::now() > deadline {
+                let texts: Vec<String> =
+                    sent.iter().rev().take(12).map(|m| format!("{} <- {}", m["chat"]["id"], m["text"])).collect();
+                panic!("timed out waiting for {what}; the bot sent last:\n{}", texts.join("\n"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn user_obj(id: i64, name: &str) -> Value {
+    json!({"id": id, "is_bot": false, "first_name": name})
+}
+
+fn now_s() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// A private message from a resident to the bot.
+pub fn dm(user: i64, name: &str, text: &str) -> Value {
+    json!({"from": user_obj(user, name), "chat": {"id": user, "type": "private", "first_name": name}, "date": now_s(), "text": text})
+}
+
+/// A message in a group, optionally replying to one of the bot's messages.
+pub fn in_group(user: i64, name: &str, chat: i64, text: &str, reply_to: Option<&Value>) -> Value {
+    let mut m = json!({"from": user_obj(user, name), "chat": {"id": chat, "type": "supergroup", "title": "g"}, "date": now_s(), "text": text});
+    if let Some(r) = reply_to {
+        m["reply_to_message"] = r.clone();
+    }
+    m
+}
+
+fn to(chat: i64) -> impl Fn(&&Value) -> bool {
+    move |m: &&Value| m["chat"]["id"].as_i64() == Some(chat)
+}
+
+fn has(sent: &[Value], chat: i64) -> bool {
+    sent.iter().any(|m| m["chat"]["id"].as_i64() == Some(chat))
+}
+
+fn texts_to(sent: &[Value], chat: i64) -> Vec<String> {
+    sent.iter().filter(to(chat)).map(|m| m["text"].as_str().unwrap_or("").to_owned()).collect()
+}
+
+/// Jun's config with Telegram crews and rooms, talking to the emulator.
+pub fn telegram_config(dir: &Path, api_url: &str, extra: &str) -> PathBuf {
+    let jun = std::fs::read_to_string(repo().join("config/jun.toml")).expect("jun.toml");
+    let locales = repo().join("config/locales");
+    let text = jun
+        .replace("locales = \"locales\"", &format!("locales = {:?}", locales.display().to_string()))
+        .replace(
+            "members = [\"console:luis\", \"console:eva\"]",
+            &format!("members = [\"console:luis\", \"telegram:{LUIS}\"]"),
+        )
+        .replace("members = [\"console:guardia\"]", &format!("members = [\"console:guardia\", \"telegram:{GUARDIA}\"]"))
+        .replace("dispatchers = [\"console:alcaldesa\"]", "dispatchers = [\"console:alcaldesa\", \"telegram:9001\"]");
+    let section = format!(
+        r#"
+[telegram]
+token_env = "PLAZA_TEST_TELEGRAM_TOKEN"
+api_url = "{api_url}"
+poll_timeout = 2
+{extra}
+[telegram.rooms]
+electricians = {ELECTRICIANS}
+water = {WATER}
+roads = -100103
+cleaning = -100104
+animals = -100105
+police = {POLICE}
+public = {PUBLIC}
+triage = {TRIAGE}
+"#
+    );
+    let path = dir.join("town.toml");
+    std::fs::write(&path, format!("{text}\n{section}")).expect("write config");
+    path
+}
+
+/// `plaza serve`, killed when dropped; its log is printed if the test failed.
+pub struct Plaza(#[allow(dead_code)] Proc, PathBuf);
+
+impl Drop for Plaza {
+    fn drop(&mut self) {
+        if std::thread::panicking() || std::env::var_os("PLAZA_TEST_SHOW_LOG").is_some() {
+            let log = std::fs::read_to_string(&self.1).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("--- plaza log (last lines) ---");
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
+impl Plaza {
+    pub fn start(config: &Path, db: &Path, env: &[(&str, &str)]) -> Plaza {
+        let log_path = db.with_extension(format!("{}.log", std::process::id()));
+        let log = std::fs::File::create(&log_path).expect("log file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_plaza"));
+        cmd.args(["serve", "--config"])
+            .arg(config)
+            .arg("--db")
+            .arg(db)
+            .env("PLAZA_TEST_TELEGRAM_TOKEN", TOKEN)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Plaza(Proc(cmd.spawn().expect("start plaza serve")), log_path)
+    }
+}
+
+fn setup(extra: &str) -> (tempfile::TempDir, Emulator, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let emu = Emulator::start();
+    let cfg = telegram_config(dir.path(), &emu.url, extra);
+    let db = dir.path().join("plaza.db");
+    (dir, emu, cfg, db)
+}
+
+fn last_to(sent: &[Value], chat: i64) -> &Value {
+    sent.iter().rev().find(to(chat)).expect("a message to that chat")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streetlight_story_in_spanish() {
+    let (_dir, emu, cfg, db) = setup("");
+    let _plaza = Plaza::start(&cfg, &db, &[]);
+
+    emu.send(dm(ANA, "Ana", "La farola de la calle Alemania 5 está apagada")).await;
+    let sent = emu
+        .wait_for("ack, crew card and public post", 30, |s| has(s, ANA) && has(s, ELECTRICIANS) && has(s, PUBLIC))
+        .await;
+    assert!(texts_to(&sent, ANA)[0].starts_with("Gracias. Tu aviso #1 (Alumbrado público)"), "{sent:?}");
+    let card = last_to(&sent, ELECTRICIANS).clone();
+    assert!(card["text"].as_str().unwrap_or("").contains("«La farola de la calle Alemania 5 está apagada»"));
+    let buttons: Vec<&str> = card["reply_markup"]["inline_keyboard"][0]
+        .as_array()
+        .expect("inline keyboard on the card")
+        .iter()
+        .filter_map(|b| b["callback_data"].as_str())
+        .collect();
+    assert_eq!(buttons, vec!["claim:1", "done:1", "note:1"]);
+    let post = last_to(&sent, PUBLIC).clone();
+    let post_text = post["text"].as_str().unwrap_or("");
+    assert!(post_text.contains("📢 #1 · Alumbrado público · calle Alemania 5"), "{post_text}");
+    assert!(!post_text.contains("Ana") && !post_text.contains(&ANA.to_string()), "the public post names the reporter");
+
+    // Luis presses Claim: Ana is told.
+    emu.press(LUIS, "Luis", &card, "claim:1").await;
+    let sent = emu
+        .wait_for("ana told of the claim", 30, |s| {
+            texts_to(s, ANA).iter().any(|t| t.contains("trabajando en el aviso #1"))
+        })
+        .await;
+    assert!(
+        texts_to(&sent, ELECTRICIANS).iter().any(|t| t == "#1 → en curso (Luis)"),
+        "{:?}",
+        texts_to(&sent, ELECTRICIANS)
+    );
+
+    // Done: Ana is told with the time it took; the public post is edited.
+    emu.press(LUIS, "Luis", &card, "done:1").await;
+    let sent =
+        emu.wait_for("ana told it is done", 30, |s| texts_to(s, ANA).iter().any(|t| t.contains("resuelto en"))).await;
+    let done = texts_to(&sent, ANA).into_iter().find(|t| t.contains("resuelto en")).unwrap_or_default();
+    assert!(done.starts_with("✅ Aviso #1 (Alumbrado público) resuelto en menos de 1 min."), "{done}");
+    let sent = emu
+        .wait_for("public post edited", 30, |s| {
+            s.iter().filter(to(PUBLIC)).any(|m| m["text"].as_str().unwrap_or("").contains("Estado: resuelto"))
+        })
+        .await;
+    let public: Vec<&Value> = sent.iter().filter(to(PUBLIC)).collect();
+    assert_eq!(public.len(), 1, "the post is edited in place, not posted again");
+    assert!(public[0]["edits"].as_i64().unwrap_or(0) >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn neighbours_privacy_and_refusals() {
+    let (_dir, emu, cfg, db) = setup("");
+    let _plaza = Plaza::start(&cfg, &db, &[]);
+
+    emu.send(dm(ANA, "Ana", "Hay una farola apagada en la calle Real 3")).await;
+    let sent = emu.wait_for("public post", 30, |s| has(s, PUBLIC) && has(s, ELECTRICIANS)).await;
+    let post = last_to(&sent, PUBLIC).clone();
+    let card = last_to(&sent, ELECTRICIANS).clone();
+
+    // A neighbour replies to the public post: the reporter hears it; the neighbour gets
+    // nothing that names the reporter.
+    emu.send(in_group(BEA, "Bea", PUBLIC, "Lleva así desde el lunes", Some(&post))).await;
+    let sent = emu
+        .wait_for("reply relayed", 30, |s| texts_to(s, ANA).iter().any(|t| t.contains("«Lleva así desde el lunes»")))
+        .await;
+    assert!(texts_to(&sent, BEA).is_empty(), "{:?}", texts_to(&sent, BEA));
+    assert!(texts_to(&sent, PUBLIC).iter().all(|t| !t.contains("Ana") && !t.contains("5001")));
+
+    // The 👍 button under the public post counts support; the post is edited.
+    let metoo = post["reply_markup"]["inline_keyboard"][0][0]["callback_data"].as_str().unwrap_or("").to_owned();
+    assert_eq!(metoo, "metoo:1");
+    emu.press(BEA, "Bea", &post, &metoo).await;
+    emu.wait_for("post shows the support", 30, |s| {
+        s.iter().filter(to(PUBLIC)).any(|m| m["text"].as_str().unwrap_or("").contains("👍 1"))
+    })
+    .await;
+
+    // The crew's Note button says how; a reply to the card in words reaches the reporter.
+    emu.press(LUIS, "Luis", &card, "note:1").await;
+    emu.wait_for("how to write a note", 30, |s| {
+        texts_to(s, ELECTRICIANS).iter().any(|t| t.starts_with("Para dejar una nota al vecino en #1"))
+    })
+    .await;
+    emu.send(in_group(LUIS, "Luis", ELECTRICIANS, "Vamos mañana a primera hora", Some(&card))).await;
+    // The reporter and the neighbour who said "me too" both hear it.
+    emu.wait_for("note relayed to reporter and follower", 30, |s| {
+        [ANA, BEA].iter().all(|c| texts_to(s, *c).iter().any(|t| t.contains("«Vamos mañana a primera hora»")))
+    })
+    .await;
+
+    // A resident pressing a crew button is refused; nothing changes.
+    emu.press(BEA, "Bea", &card, "done:1").await;
+    let sent =
+        emu.wait_for("refusal", 30, |s| texts_to(s, ELECTRICIANS).iter().any(|t| t.contains("solo el equipo"))).await;
+    assert!(!texts_to(&sent, ANA).iter().any(|t| t.contains("resuelto")), "the task changed");
+
+    // A suspicious-car report reaches the police group and never the public group.
+    let public_before = texts_to(&sent, PUBLIC).len();
+    emu.send(dm(ANA, "Ana", "Un coche sospechoso lleva horas merodeando en la calle Luna 4")).await;
+    let sent = emu.wait_for("police card", 30, |s| has(s, POLICE)).await;
+    assert!(texts_to(&sent, POLICE)[0].starts_with("🔒 #2 · Vehículo o persona sospechosa (privado)"));
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let sent = emu.sent().await;
+    assert_eq!(texts_to(&sent, PUBLIC).len(), public_before, "a private task reached the public group");
+    assert!(sent.iter().filter(to(PUBLIC)).all(|m| !m["text"].as_str().unwrap_or("").contains("sospechoso")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_location_sets_the_place() {
+    let (_dir, emu, cfg, db) = setup("");
+    let _plaza = Plaza::start(&cfg, &db, &[]);
+    emu.send(dm(ANA, "Ana", "Hay una fuga de agua enorme")).await;
+    emu.wait_for("where?", 30, |s| texts_to(s, ANA).iter().any(|t| t.starts_with("¿Dónde está exactamente?"))).await;
+    let mut loc = dm(ANA, "Ana", "");
+    loc.as_object_mut().expect("object").remove("text");
+    loc["location"] = json!({"latitude": 37.1421, "longitude": -3.4987});
+    emu.send(loc).await;
+    let sent = emu.wait_for("water card", 30, |s| has(s, WATER)).await;
+    assert!(texts_to(&sent, WATER)[0].contains("📍 37.14210, -3.49870"), "{:?}", texts_to(&sent, WATER));
+    assert!(texts_to(&sent, PUBLIC)[0].contains("📍 37.142, -3.499"), "public gets a rounded place");
+
+    // A photo with a caption is a report; the crew sees the photo's file_id.
+    let mut photo = dm(BEA, "Bea", "");
+    photo.as_object_mut().expect("object").remove("text");
+    photo["caption"] = json!("Bache enorme en la calle Granada 8");
+    photo["photo"] = json!([
+        {"file_id": "AgAD-small", "file_unique_id": "s1", "width": 90, "height": 60, "file_size": 1200},
+        {"file_id": "AgAD-large", "file_unique_id": "l1", "width": 1280, "height": 853, "file_size": 98000}
+    ]);
+    emu.send(photo).await;
+    let sent = emu.wait_for("roads card", 30, |s| has(s, -100103)).await;
+    let card = &texts_to(&sent, -100103)[0];
+    assert!(card.contains("calle Granada 8") && card.contains("📎 photo: AgAD-large"), "{card}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_handles_unread_messages_exactly_once() {
+    let (_dir, emu, cfg, db) = setup("");
+    let plaza = Plaza::start(&cfg, &db, &[]);
+    emu.send(dm(ANA, "Ana", "La farola de la calle Sol 1 está apagada")).await;
+    emu.wait_for("first ack", 30, |s| texts_to(s, ANA).len() == 1).await;
+    drop(plaza); // killed: no goodbye, as in a crash
+
+    emu.send(dm(ANA, "Ana", "Hay un bache en la calle Luna 2")).await;
+    emu.send(dm(BEA, "Bea", "Hay basura tirada en la plaza Mayor")).await;
+    let _plaza = Plaza::start(&cfg, &db, &[]);
+    let sent = emu
+        .wait_for("both new messages acknowledged", 30, |s| texts_to(s, ANA).len() >= 2 && !texts_to(s, BEA).is_empty())
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await; // room for a wrong second delivery
+    let sent2 = emu.sent().await;
+    assert_eq!(texts_to(&sent2, ANA).len(), 2, "{:?}", texts_to(&sent2, ANA));
+    assert_eq!(texts_to(&sent2, BEA).len(), 1, "{:?}", texts_to(&sent2, BEA));
+    assert!(texts_to(&sent, ANA)[1].contains("#2"), "numbering continues: {:?}", texts_to(&sent, ANA));
+    assert!(texts_to(&sent, BEA)[0].contains("#3"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_keeps_the_message_queued() {
+    let (_dir, emu, cfg, db) = setup("");
+    let _plaza = Plaza::start(&cfg, &db, &[]);
+    emu.fail_next(2, 2).await;
+    let start = Instant::now();
+    emu.send(dm(ANA, "Ana", "La farola de la calle Sol 1 está apagada")).await;
+    let sent = emu.wait_for("ack after the retry", 30, |s| !texts_to(s, ANA).is_empty()).await;
+    assert!(start.elapsed() >= Duration::from_secs(2), "retry_after was not honoured");
+    assert_eq!(texts_to(&sent, ANA).len(), 1);
+    emu.wait_for("card and post too", 30, |s| has(s, ELECTRICIANS) && has(s, PUBLIC)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_mode_checks_the_secret() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let extra = format!(
+        "[telegram.webhook]\nlisten = \"127.0.0.1:{port}\"\nurl = \"http://127.0.0.1:{port}/telegram/hook\"\nsecret_env = \"PLAZA_TEST_WEBHOOK_SECRET\"\n"
+    );
+    let (_dir, emu, cfg, db) = setup(&extra);
+    let _plaza = Plaza::start(&cfg, &db, &[("PLAZA_TEST_WEBHOOK_SECRET", "s3cret-Value_1")]);
+    emu.send(dm(ANA, "Ana", "La farola de la calle Sol 1 está apagada")).await;
+    emu.wait_for("ack through the webhook", 30, |s| !texts_to(s, ANA).is_empty()).await;
+
+    // Someone else posting to the webhook without the secret is turned away.
+    let http = reqwest::Client::new();
+    let forged = json!({"update_id": 999, "message": {"message_id": 1, "date": now_s(), "text": "hecho #1",
+        "from": user_obj(BEA, "Bea"), "chat": {"id": BEA, "type": "private", "first_name": "Bea"}}});
+    let r = http
+        .post(format!("http://127.0.0.1:{port}/telegram/hook"))
+        .header("x-telegram-bot-api-secret-token", "wrong")
+        .json(&forged)
+        .send()
+        .await
+        .expect("webhook answers");
+    assert_eq!(r.status().as_u16(), 401);
+}
+
+/// 300 residents report within a minute. Everyone is acknowledged; the crew and public
+/// groups get grouped messages instead of a quarter-hour backlog; no limit is exceeded
+/// (per chat, per group, per bot) by the emulator's clock; nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn burst_of_300_reports_within_the_limits() {
+    let (_dir, emu, cfg, db) = setup("");
+    let _plaza = Plaza::start(&cfg, &db, &[]);
+    let n = 300usize;
+    for i in 0..n {
+        let user = 20_000 + i as i64;
+        emu.send(dm(user, "Vecino", &format!("La farola de la calle Número{i} {i} está apagada"))).await;
+        if i % 10 == 9 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let all_tasks = |s: &[Value], chat: i64| -> bool {
+        let text: String = texts_to(s, chat).join("\n");
+        (1..=n).all(|t| text.contains(&format!("#{t} ")))
+    };
+    let sent = emu
+        .wait_for("every ack, card and post", 150, |s| {
+            let acks = s.iter().filter(|m| m["chat"]["id"].as_i64().is_some_and(|c| c >= 20_000)).count();
+            acks >= n && all_tasks(s, ELECTRICIANS) && all_tasks(s, PUBLIC)
+        })
+        .await;
+
+    let first = sent.iter().filter_map(|m| m["time"].as_i64()).min().unwrap_or(0);
+    let last = sent.iter().filter_map(|m| m["time"].as_i64()).max().unwrap_or(0);
+    eprintln!(
+        "burst: {} messages in {:.1} s; electricians got {}, public got {}",
+        sent.len(),
+        (last - first) as f64 / 1000.0,
+        texts_to(&sent, ELECTRICIANS).len(),
+        texts_to(&sent, PUBLIC).len()
+    );
+    // Every resident got exactly one acknowledgement, with their own task number.
+    for i in 0..n {
+        let acks = texts_to(&sent, 20_000 + i as i64);
+        assert_eq!(acks.len(), 1, "resident {i}: {acks:?}");
+        assert!(acks[0].starts_with("Gracias. Tu aviso #"), "{acks:?}");
+    }
+    // Groups: far fewer messages than tasks, each within Telegram's 4096 characters.
+    for chat in [ELECTRICIANS, PUBLIC] {
+        let msgs = texts_to(&sent, chat);
+        assert!(msgs.len() < 60, "{} messages to {chat}: the rush was not grouped", msgs.len());
+        assert!(msgs.iter().any(|t| t.lines().count() > 2 && t.contains("#")), "no grouped message");
+        assert!(msgs.iter().all(|t| t.chars().count() <= 4096));
+    }
+    // A grouped card still offers each task's buttons.
+    let grouped = sent
+        .iter()
+        .filter(to(ELECTRICIANS))
+        .find(|m| m["reply_markup"]["inline_keyboard"].as_array().is_some_and(|k| k.len() > 1))
+        .expect("a grouped card with buttons");
+    assert!(
+        grouped["reply_markup"]["inline_keyboard"][0][0]["callback_data"].as_str().unwrap_or("").starts_with("claim:")
+    );
+
+    // The limits, by the emulator's clock (ms).
+    let times = |pred: &dyn Fn(&Value) -> bool| -> Vec<i64> {
+        sent.iter().filter(|m| pred(m)).filter_map(|m| m["time"].as_i64()).collect()
+    };
+    let all = times(&|_| true);
+    for (i, t) in all.iter().enumerate() {
+        let in_second = all[i..].iter().take_while(|u| **u < t + 1_000).count();
+        assert!(in_second <= 30, "{in_second} messages within one second");
+    }
+    let mut chats: Vec<i64> = sent.iter().filter_map(|m| m["chat"]["id"].as_i64()).collect();
+    chats.sort();
+    chats.dedup();
+    for c in chats {
+        let ts = times(&|m: &Value| m["chat"]["id"].as_i64() == Some(c));
+        for w in ts.windows(2) {
+            assert!(w[1] - w[0] >= 1_000, "two messages to chat {c} {} ms apart", w[1] - w[0]);
+        }
+        if c < 0 {
+            for (i, t) in ts.iter().enumerate() {
+                let in_minute = ts[i..].iter().take_while(|u| **u < t + 60_000).count();
+                assert!(in_minute <= 20, "{in_minute} messages to group {c} within a minute");
+            }
+        }
+    }
+
+    // The rush is over: the next report gets a post of its own again.
+    emu.send(dm(ANA, "Ana", "La farola de la calle Final 1 está apagada")).await;
+    let next = n + 1;
+    let sent = emu
+        .wait_for("a single card after the rush", 90, |s| {
+            texts_to(s, ELECTRICIANS).iter().any(|t| t.starts_with(&format!("🆕 #{next} ")))
+        })
+        .await;
+    let card =
+        texts_to(&sent, ELECTRICIANS).into_iter().find(|t| t.starts_with(&format!("🆕 #{next} "))).unwrap_or_default();
+    assert!(card.contains(&format!("«tomo #{next}»")), "{card}");
+}

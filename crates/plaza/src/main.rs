@@ -60,9 +60,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // matrix-sdk logs every sync at info and logs expected 404s (a room without
+    // encryption) as errors: keep it to its warnings unless RUST_LOG says otherwise.
     let default_level = match cli.command {
         Command::Console { .. } | Command::Bench { .. } => "warn",
-        _ => "info",
+        _ => {
+            "info,matrix_sdk=warn,matrix_sdk_base=warn,matrix_sdk_crypto=warn,matrix_sdk_crypto::backups=error,matrix_sdk::http_client=off"
+        }
     };
     tracing_subscriber::fmt()
         .with_env_filter(

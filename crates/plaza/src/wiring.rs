@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use plaza_core::clock::{Clock, ShiftedClock, SystemClock};
 use plaza_core::{Channel, Config, Dispatcher, Engine, Locales, Plugin, Runtime, Store};
+use plaza_matrix::{MatrixChannel, MatrixSettings};
 use plaza_store::SqliteStore;
 use plaza_telegram::{TelegramChannel, TelegramSettings};
 
@@ -24,6 +25,7 @@ pub struct Loaded {
     pub locales: Arc<Locales>,
     pub plugins: Vec<Arc<dyn Plugin>>,
     pub telegram: Option<TelegramSettings>,
+    pub matrix: Option<MatrixSettings>,
 }
 
 /// Loads and checks everything a config names. Returns every problem as a line.
@@ -58,13 +60,45 @@ fn load(path: &Path) -> Result<Loaded, Vec<String>> {
             }
         },
     };
+    let matrix = match &cfg.matrix {
+        None => None,
+        Some(t) => match MatrixSettings::parse(t, &rooms) {
+            Ok(s) => Some(s),
+            Err(ps) => {
+                problems.extend(ps.into_iter().map(|(k, m)| cfg.error_at(&k, m)));
+                None
+            }
+        },
+    };
     // With a messenger configured, every room needs a home on one of them.
-    if let Some(t) = &cfg.telegram {
-        let hosted: Vec<&String> =
-            t.get("rooms").and_then(|r| r.as_table()).map(|r| r.keys().collect()).unwrap_or_default();
+    let hosted: Vec<String> = [("telegram", &cfg.telegram), ("matrix", &cfg.matrix)]
+        .iter()
+        .filter_map(|(_, t)| t.as_ref())
+        .filter_map(|t| t.get("rooms").and_then(|r| r.as_table()))
+        .flat_map(|r| r.keys().cloned())
+        .collect();
+    let messengers: Vec<&str> = [("telegram", cfg.telegram.is_some()), ("matrix", cfg.matrix.is_some())]
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(n, _)| *n)
+        .collect();
+    if !messengers.is_empty() {
         for r in &rooms {
-            if !hosted.contains(&r) {
-                problems.push(cfg.error_at("telegram.rooms", format!("no chat id for the room `{r}`")));
+            if !hosted.contains(r) {
+                let key = format!("{}.rooms", messengers[0]);
+                problems.push(cfg.error_at(
+                    &key,
+                    format!(
+                        "no {} for the room `{r}`",
+                        if messengers.len() > 1 {
+                            "chat or room id (on any messenger)"
+                        } else if messengers[0] == "telegram" {
+                            "chat id"
+                        } else {
+                            "room id"
+                        }
+                    ),
+                ));
             }
         }
     }
@@ -78,7 +112,9 @@ fn load(path: &Path) -> Result<Loaded, Vec<String>> {
         }
     };
     match locales {
-        Some(l) if lines.is_empty() => Ok(Loaded { cfg: Arc::new(cfg), locales: Arc::new(l), plugins, telegram }),
+        Some(l) if lines.is_empty() => {
+            Ok(Loaded { cfg: Arc::new(cfg), locales: Arc::new(l), plugins, telegram, matrix })
+        }
         _ => Err(lines),
     }
 }
@@ -97,6 +133,12 @@ pub fn check(path: &Path) -> Result<ExitCode> {
                 channels.push("telegram".into());
                 if let Err((_, m)) = t.token() {
                     println!("note: {m}");
+                }
+            }
+            if let Some(m) = &l.matrix {
+                channels.push("matrix".into());
+                if let Err((_, msg)) = m.password() {
+                    println!("note: {msg}");
                 }
             }
             println!(
@@ -179,9 +221,18 @@ pub async fn serve(config: &Path, db: &Path) -> Result<ExitCode> {
         };
         channels.push(Arc::new(TelegramChannel::new(t, &token)?));
     }
+    if let Some(m) = l.matrix.clone() {
+        let password = match m.password() {
+            Ok(p) => p,
+            Err((k, msg)) => {
+                return Ok(print_problems(vec![format!("{}: {}", config.display(), l.cfg.error_at(&k, msg))]));
+            }
+        };
+        channels.push(Arc::new(MatrixChannel::connect(m, &password).await?));
+    }
     if channels.is_empty() {
         return Ok(print_problems(vec![format!(
-            "{}: no messenger is configured: add a [telegram] section (see the README), or try `plaza console`",
+            "{}: no messenger is configured: add a [telegram] or [matrix] section (see the README), or try `plaza console`",
             config.display()
         )]));
     }

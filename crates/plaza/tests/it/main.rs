@@ -1,9 +1,11 @@
+#![recursion_limit = "256"]
 //! End-to-end tests of the `plaza` binary: scripted conversations through the real
 //! engine, the SQLite store on disk and the console channel; bad input; `plaza check`.
 
 mod bad_input;
 mod check;
 mod conversations;
+mod matrix;
 mod telegram;
 
 use std::io::Write;

@@ -1,0 +1,508 @@
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use matrix_sdk::authentication::matrix::MatrixSession;
+use matrix_sdk::config::SyncSettings;
+use matrix_sdk::ruma::api::error::{ErrorKind, RetryAfter};
+use matrix_sdk::ruma::events::reaction::OriginalSyncReactionEvent;
+use matrix_sdk::ruma::events::relation::Thread;
+use matrix_sdk::ruma::events::room::MediaSource;
+use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
+use matrix_sdk::ruma::events::room::message::{
+    MessageType, OriginalSyncRoomMessageEvent, Relation, ReplacementMetadata, RoomMessageEventContent,
+};
+use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomAliasId, RoomId, UserId};
+use matrix_sdk::{Client, Room, RoomState};
+use plaza_core::channel::{
+    Capabilities, Channel, ChannelError, Chat, Delivered, Destination, Inbound, InboundKind, Inbox, Outgoing,
+};
+use plaza_core::model::{GeoPoint, Identity};
+use tracing::{debug, info, warn};
+
+use crate::NAME;
+use crate::settings::MatrixSettings;
+
+/// Where the sync token is kept in Plaza's store (after the events it covers are handled).
+const SINCE_KEY: &str = "matrix.since";
+
+/// What the event handlers collect during one sync, in order; handled after it.
+enum Event {
+    Message(Room, Box<OriginalSyncRoomMessageEvent>),
+    Reaction(Room, Box<OriginalSyncReactionEvent>),
+    Invite(Room, bool),
+}
+
+pub struct MatrixChannel {
+    client: Client,
+    settings: MatrixSettings,
+    /// Room name → room id, and back.
+    room_ids: HashMap<String, OwnedRoomId>,
+    room_names: HashMap<OwnedRoomId, String>,
+    /// Each resident's direct chat with the bot.
+    dms: Mutex<HashMap<OwnedUserId, OwnedRoomId>>,
+    /// When the bot joined each room it joined (ms): older events there are history.
+    joined_at: Mutex<HashMap<OwnedRoomId, u64>>,
+    collected: Arc<Mutex<Vec<Event>>>,
+}
+
+fn other(e: impl std::fmt::Display) -> ChannelError {
+    ChannelError::Other(e.to_string())
+}
+
+fn channel_error(e: matrix_sdk::Error) -> ChannelError {
+    if let Some(ErrorKind::LimitExceeded(limit)) = e.client_api_error_kind() {
+        let wait = match &limit.retry_after {
+            Some(RetryAfter::Delay(d)) => *d,
+            _ => Duration::from_secs(2),
+        };
+        return ChannelError::RetryAfter(wait);
+    }
+    match &e {
+        matrix_sdk::Error::Http(h) if h.as_client_api_error().is_none() => ChannelError::Network(e.to_string()),
+        _ => ChannelError::Rejected(e.to_string()),
+    }
+}
+
+impl MatrixChannel {
+    /// Logs in (or restores the saved session, keeping the same device and its keys) and
+    /// resolves the configured room aliases.
+    pub async fn connect(settings: MatrixSettings, password: &str) -> Result<MatrixChannel, ChannelError> {
+        std::fs::create_dir_all(&settings.store)
+            .map_err(|e| other(format!("cannot create {}: {e}", settings.store.display())))?;
+        let client = Client::builder()
+            .homeserver_url(&settings.homeserver)
+            .sqlite_store(settings.store.join("sdk"), None)
+            .build()
+            .await
+            .map_err(other)?;
+        let session_file = settings.store.join("session.json");
+        match read_session(&session_file)? {
+            Some(session) => {
+                client.restore_session(session).await.map_err(other)?;
+                info!(user = %settings.user_id, device = ?client.device_id(), "matrix: session restored");
+            }
+            None => {
+                client
+                    .matrix_auth()
+                    .login_username(&settings.user_id, password)
+                    .initial_device_display_name(&settings.device_name)
+                    .await
+                    .map_err(|e| other(format!("matrix login as {}: {e}", settings.user_id)))?;
+                let session = client.matrix_auth().session().ok_or_else(|| other("no session after login"))?;
+                write_session(&session_file, &session)?;
+                info!(user = %settings.user_id, device = ?client.device_id(), "matrix: logged in, new device");
+            }
+        }
+        let mut room_ids = HashMap::new();
+        for (name, r) in &settings.rooms {
+            let id: OwnedRoomId = if r.starts_with('#') {
+                let alias =
+                    <&RoomAliasId>::try_from(r.as_str()).map_err(|e| other(format!("matrix.rooms.{name}: {e}")))?;
+                client.resolve_room_alias(alias).await.map_err(|e| other(format!("matrix.rooms.{name}: {e}")))?.room_id
+            } else {
+                <&RoomId>::try_from(r.as_str()).map_err(|e| other(format!("matrix.rooms.{name}: {e}")))?.to_owned()
+            };
+            room_ids.insert(name.clone(), id);
+        }
+        let room_names = room_ids.iter().map(|(n, id)| (id.clone(), n.clone())).collect();
+        let ch = MatrixChannel {
+            client,
+            settings,
+            room_ids,
+            room_names,
+            dms: Mutex::new(HashMap::new()),
+            joined_at: Mutex::new(HashMap::new()),
+            collected: Arc::new(Mutex::new(Vec::new())),
+        };
+        ch.add_handlers();
+        Ok(ch)
+    }
+
+    /// The device this bot uses (kept across restarts).
+    pub fn device_id(&self) -> Option<String> {
+        self.client.device_id().map(|d| d.to_string())
+    }
+
+    fn add_handlers(&self) {
+        let c = self.collected.clone();
+        self.client.add_event_handler(move |ev: OriginalSyncRoomMessageEvent, room: Room| {
+            let c = c.clone();
+            async move { c.lock().unwrap_or_else(|p| p.into_inner()).push(Event::Message(room, Box::new(ev))) }
+        });
+        let c = self.collected.clone();
+        self.client.add_event_handler(move |ev: OriginalSyncReactionEvent, room: Room| {
+            let c = c.clone();
+            async move { c.lock().unwrap_or_else(|p| p.into_inner()).push(Event::Reaction(room, Box::new(ev))) }
+        });
+        let c = self.collected.clone();
+        self.client.add_event_handler(move |ev: StrippedRoomMemberEvent, room: Room, client: Client| {
+            let c = c.clone();
+            async move {
+                let me = client.user_id().map(|u| u.to_owned());
+                if ev.content.membership == MembershipState::Invite && me.as_deref() == Some(ev.state_key.as_ref()) {
+                    let direct = ev.content.is_direct.unwrap_or(false);
+                    c.lock().unwrap_or_else(|p| p.into_inner()).push(Event::Invite(room, direct));
+                }
+            }
+        });
+    }
+
+    fn me(&self) -> Option<OwnedUserId> {
+        self.client.user_id().map(|u| u.to_owned())
+    }
+
+    /// Joins a configured room or a direct chat; refuses other invitations.
+    async fn on_invite(&self, inbox: &dyn Inbox, room: Room, direct: bool) {
+        let configured = self.room_names.contains_key(room.room_id());
+        if !configured && !direct {
+            info!(room = %room.room_id(), "matrix: refusing an invitation to a room the config does not name");
+            if let Err(e) = room.leave().await {
+                debug!(error = %e, "could not refuse the invitation");
+            }
+            return;
+        }
+        // Synapse may not be ready for the join right after the invite: try a few times.
+        let mut pause = Duration::from_millis(200);
+        for attempt in 1..=6 {
+            match room.join().await {
+                Ok(()) => {
+                    info!(room = %room.room_id(), direct, "matrix: joined");
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_millis() as u64)
+                        .unwrap_or(0);
+                    let key = format!("matrix.joined.{}", room.room_id());
+                    if let Err(e) = inbox.set_cursor(&key, &now.to_string()).await {
+                        warn!(error = %e, "could not store the join time");
+                    }
+                    return;
+                }
+                Err(e) => {
+                    debug!(error = %e, attempt, "join failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+            }
+        }
+        warn!(room = %room.room_id(), "matrix: could not join");
+    }
+
+    async fn inbound_message(&self, room: &Room, ev: &OriginalSyncRoomMessageEvent) -> Option<Inbound> {
+        if Some(&ev.sender) == self.me().as_ref() {
+            return None;
+        }
+        let (reply_to, edit) = match &ev.content.relates_to {
+            Some(Relation::Thread(t)) => (Some(t.event_id.to_string()), false),
+            Some(Relation::Reply(r)) => (Some(r.in_reply_to.event_id.to_string()), false),
+            Some(Relation::Replacement(_)) => (None, true),
+            _ => (None, false),
+        };
+        if edit {
+            // A person correcting a message they sent: the first version was handled.
+            return None;
+        }
+        let chat = self.chat_of(room, &ev.sender);
+        let kind = match &ev.content.msgtype {
+            MessageType::Text(t) => InboundKind::Text { text: strip_reply_fallback(&t.body) },
+            MessageType::Emote(t) => InboundKind::Text { text: t.body.clone() },
+            MessageType::Notice(_) => return None,
+            MessageType::Location(l) => match parse_geo_uri(&l.geo_uri) {
+                Some(point) => InboundKind::Location { point },
+                None => InboundKind::Text { text: String::new() },
+            },
+            MessageType::Image(i) => InboundKind::Attachment {
+                kind: "image".into(),
+                reference: match &i.source {
+                    MediaSource::Plain(uri) => uri.to_string(),
+                    MediaSource::Encrypted(f) => f.url.to_string(),
+                },
+                caption: i.caption().map(str::to_owned),
+            },
+            _ => InboundKind::Text { text: String::new() },
+        };
+        let sender_name = match room.get_member_no_sync(&ev.sender).await {
+            Ok(Some(m)) => m.display_name().map(str::to_owned),
+            _ => None,
+        };
+        Some(Inbound {
+            channel: NAME.into(),
+            message_id: ev.event_id.to_string(),
+            sender: Identity::new(NAME, ev.sender.to_string()),
+            sender_name: sender_name.or_else(|| Some(ev.sender.localpart().to_owned())),
+            chat,
+            kind,
+            reply_to,
+        })
+    }
+
+    fn chat_of(&self, room: &Room, sender: &UserId) -> Chat {
+        match self.room_names.get(room.room_id()) {
+            Some(name) => Chat::Room(name.clone()),
+            None => {
+                // Any other room the bot is in is a direct chat with whoever writes.
+                self.dms.lock().unwrap_or_else(|p| p.into_inner()).insert(sender.to_owned(), room.room_id().to_owned());
+                Chat::Direct
+            }
+        }
+    }
+
+    /// Handles what one sync collected, in order. Err: the engine could not store it.
+    async fn handle_collected(&self, inbox: &dyn Inbox, live: bool) -> Result<(), plaza_core::EngineError> {
+        let events: Vec<Event> = std::mem::take(&mut *self.collected.lock().unwrap_or_else(|p| p.into_inner()));
+        for e in events {
+            match e {
+                Event::Invite(room, direct) => self.on_invite(inbox, room, direct).await,
+                Event::Message(room, ev) => {
+                    if !live || room.state() != RoomState::Joined {
+                        continue;
+                    }
+                    // In a crew or public room, what was said before the bot came is history;
+                    // in a direct chat, what the resident wrote while inviting it is meant for it.
+                    if self.room_names.contains_key(room.room_id())
+                        && self.before_join(inbox, &room, u64::from(ev.origin_server_ts.0)).await
+                    {
+                        debug!(event = %ev.event_id, "matrix: from before the bot joined; ignored");
+                        continue;
+                    }
+                    if let Some(inb) = self.inbound_message(&room, &ev).await {
+                        inbox.deliver(inb).await?;
+                    }
+                }
+                Event::Reaction(room, ev) => {
+                    if !live || Some(&ev.sender) == self.me().as_ref() {
+                        continue;
+                    }
+                    let inb = Inbound {
+                        channel: NAME.into(),
+                        message_id: ev.event_id.to_string(),
+                        sender: Identity::new(NAME, ev.sender.to_string()),
+                        sender_name: Some(ev.sender.localpart().to_owned()),
+                        chat: self.chat_of(&room, &ev.sender),
+                        kind: InboundKind::Reaction { key: ev.content.relates_to.key.clone() },
+                        reply_to: Some(ev.content.relates_to.event_id.to_string()),
+                    };
+                    inbox.deliver(inb).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether an event at `ts` (ms, server clock) in `room` predates the bot joining it.
+    /// The reference is the server's timestamp on the bot's own join event; Plaza's own
+    /// record of the join (its clock) stands in when that event is not known.
+    async fn before_join(&self, inbox: &dyn Inbox, room: &Room, ts: u64) -> bool {
+        let known = self.joined_at.lock().unwrap_or_else(|p| p.into_inner()).get(room.room_id()).copied();
+        let joined = match known {
+            Some(t) => Some(t),
+            None => {
+                let from_server = match self.me() {
+                    Some(me) => match room.get_member_no_sync(&me).await {
+                        Ok(Some(m)) if *m.membership() == MembershipState::Join => {
+                            m.event().origin_server_ts().map(|t| u64::from(t.0))
+                        }
+                        _ => None,
+                    },
+                    None => None,
+                };
+                let t = match from_server {
+                    Some(t) => Some(t),
+                    None => inbox
+                        .cursor(&format!("matrix.joined.{}", room.room_id()))
+                        .await
+                        .ok()
+                        .flatten()
+                        .and_then(|v| v.parse().ok()),
+                };
+                if let Some(t) = t {
+                    self.joined_at.lock().unwrap_or_else(|p| p.into_inner()).insert(room.room_id().to_owned(), t);
+                }
+                t
+            }
+        };
+        joined.is_some_and(|j| ts < j)
+    }
+
+    /// The direct chat with a resident: the one they wrote in, one the SDK knows, or a new
+    /// (encrypted) one.
+    async fn dm_room(&self, user: &UserId) -> Result<Room, ChannelError> {
+        let known = self.dms.lock().unwrap_or_else(|p| p.into_inner()).get(user).cloned();
+        if let Some(room) = known.and_then(|id| self.client.get_room(&id)) {
+            return Ok(room);
+        }
+        for room in self.client.joined_rooms() {
+            if self.room_names.contains_key(room.room_id()) {
+                continue;
+            }
+            if room.joined_members_count() <= 2 && matches!(room.get_member_no_sync(user).await, Ok(Some(_))) {
+                self.dms.lock().unwrap_or_else(|p| p.into_inner()).insert(user.to_owned(), room.room_id().to_owned());
+                return Ok(room);
+            }
+        }
+        let room = self.client.create_dm(user).await.map_err(channel_error)?;
+        self.dms.lock().unwrap_or_else(|p| p.into_inner()).insert(user.to_owned(), room.room_id().to_owned());
+        Ok(room)
+    }
+}
+
+fn read_session(path: &Path) -> Result<Option<MatrixSession>, ChannelError> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => serde_json::from_str(&s).map(Some).map_err(|e| other(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(other(format!("{}: {e}", path.display()))),
+    }
+}
+
+fn write_session(path: &Path, session: &MatrixSession) -> Result<(), ChannelError> {
+    let text = serde_json::to_string(session).map_err(other)?;
+    std::fs::write(path, text).map_err(|e| other(format!("{}: {e}", path.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // The access token is a secret.
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+    Ok(())
+}
+
+/// "geo:37.14,-3.49;u=10" → the point.
+fn parse_geo_uri(s: &str) -> Option<GeoPoint> {
+    let rest = s.strip_prefix("geo:")?;
+    let coords = rest.split(';').next()?;
+    let mut it = coords.split(',');
+    let p = GeoPoint { lat: it.next()?.trim().parse().ok()?, lon: it.next()?.trim().parse().ok()? };
+    p.is_valid().then_some(p)
+}
+
+/// Older clients put the quoted message ("> <@bea:jun.es> …") before a reply.
+fn strip_reply_fallback(body: &str) -> String {
+    if !body.starts_with("> ") {
+        return body.to_owned();
+    }
+    let lines: Vec<&str> = body.lines().collect();
+    let start = lines.iter().position(|l| !l.starts_with('>')).unwrap_or(lines.len());
+    lines[start..].join("\n").trim().to_owned()
+}
+
+/// The HTML body: everything escaped (it all may contain what a person wrote).
+fn html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\n' => out.push_str("<br>"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[async_trait]
+impl Channel for MatrixChannel {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { threads: true, buttons: false, edits: true, reactions: true, location: true }
+    }
+
+    fn rooms(&self) -> Vec<String> {
+        self.room_ids.keys().cloned().collect()
+    }
+
+    async fn run(&self, inbox: Arc<dyn Inbox>) -> Result<(), ChannelError> {
+        let mut since = inbox.cursor(SINCE_KEY).await.map_err(other)?;
+        // A first start catches up without handling old messages; a restart handles what
+        // came while Plaza was away.
+        let mut live = since.is_some();
+        info!(resumed = live, "matrix: syncing");
+        let mut pause = Duration::from_millis(500);
+        loop {
+            let mut settings = SyncSettings::default().timeout(Duration::from_secs(10));
+            if let Some(t) = &since {
+                settings = settings.token(t.clone());
+            }
+            match self.client.sync_once(settings).await {
+                Ok(resp) => {
+                    pause = Duration::from_millis(500);
+                    if let Err(e) = self.handle_collected(inbox.as_ref(), live).await {
+                        // Not stored: sync again from the same token, the engine drops
+                        // what it already has.
+                        warn!(error = %e, "matrix: could not handle events; they will come again");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                    if let Err(e) = inbox.set_cursor(SINCE_KEY, &resp.next_batch).await {
+                        warn!(error = %e, "matrix: could not store the sync token");
+                    }
+                    since = Some(resp.next_batch);
+                    live = true;
+                }
+                Err(e) => {
+                    if matches!(e.client_api_error_kind(), Some(ErrorKind::UnknownToken(_))) {
+                        return Err(ChannelError::Rejected(format!(
+                            "the bot's session was logged out: delete {} and start again",
+                            self.settings.store.join("session.json").display()
+                        )));
+                    }
+                    self.collected.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                    warn!(error = %e, "matrix: sync failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+
+    async fn send(&self, out: &Outgoing) -> Result<Delivered, ChannelError> {
+        let room = match &out.to {
+            Destination::Room(name) => {
+                let id = self.room_ids.get(name).ok_or_else(|| ChannelError::UnknownRoom(name.clone()))?;
+                match self.client.get_room(id) {
+                    Some(r) if r.state() == RoomState::Joined => r,
+                    _ => self.client.join_room_by_id(id).await.map_err(channel_error)?,
+                }
+            }
+            Destination::Direct(who) if who.channel() == NAME => {
+                let user = <&UserId>::try_from(who.id())
+                    .map_err(|_| ChannelError::Rejected(format!("{who} is not a Matrix user id")))?;
+                self.dm_room(user).await?
+            }
+            Destination::Direct(who) => return Err(ChannelError::Rejected(format!("{who} is not on Matrix"))),
+        };
+        let mut content = RoomMessageEventContent::text_html(out.text.clone(), html(&out.text));
+        if let Some(id) = out.edit.as_deref().and_then(|e| OwnedEventId::try_from(e).ok()) {
+            content = content.make_replacement(ReplacementMetadata::new(id, None));
+        } else if let Some(root) = out.reply_to.as_deref().and_then(|e| OwnedEventId::try_from(e).ok()) {
+            content.relates_to = Some(Relation::Thread(Thread::plain(root.clone(), root)));
+        }
+        let resp = room.send(content).await.map_err(channel_error)?;
+        let id = match (&out.edit, resp.response.event_id) {
+            // An edit keeps standing for the message it edits.
+            (Some(e), _) => e.clone(),
+            (None, id) => id.to_string(),
+        };
+        Ok(Delivered { message_id: id })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers() {
+        assert_eq!(parse_geo_uri("geo:37.1421,-3.4987;u=20"), Some(GeoPoint { lat: 37.1421, lon: -3.4987 }));
+        assert_eq!(parse_geo_uri("geo:200,1"), None);
+        assert_eq!(strip_reply_fallback("> <@bea:x> hola\n> más\n\ntomo"), "tomo");
+        assert_eq!(html("<b>x</b> & \"y\"\nz"), "&lt;b&gt;x&lt;/b&gt; &amp; &quot;y&quot;<br>z");
+    }
+}

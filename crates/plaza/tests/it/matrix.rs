@@ -1,0 +1,468 @@
+//! The Jun workflow on Matrix: the real `plaza serve` (matrix-sdk inside) against a real
+//! Synapse homeserver on 127.0.0.1 (scripts/synapse). Residents, crew members and
+//! neighbours are real matrix-sdk clients with end-to-end encryption; the resident's direct
+//! chat with the bot is encrypted, as Element makes it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use matrix_sdk::config::SyncSettings;
+use matrix_sdk::ruma::api::client::room::create_room::v3::Request as CreateRoom;
+use matrix_sdk::ruma::events::reaction::ReactionEventContent;
+use matrix_sdk::ruma::events::relation::{Annotation, Thread};
+use matrix_sdk::ruma::events::room::message::{
+    MessageType, OriginalSyncRoomMessageEvent, Relation, RoomMessageEventContent,
+};
+use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, UserId};
+use matrix_sdk::{Client, Room};
+use serde_json::json;
+
+use crate::repo;
+use crate::telegram::{self, Plaza};
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A Synapse started through the project's script, stopped when dropped.
+pub struct Synapse {
+    _proc: Proc,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Synapse {
+    pub async fn start() -> Synapse {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut child = Command::new(repo().join("scripts/synapse"))
+            .arg(dir.path().join("hs"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start scripts/synapse (needs python3: scripts/test installs Synapse)");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(p) = line.strip_prefix("PORT ") {
+                    let _ = tx.send(p.trim().to_owned());
+                }
+            }
+        });
+        let port = rx.recv_timeout(Duration::from_secs(120)).expect("Synapse did not start (see its output above)");
+        let url = format!("http://127.0.0.1:{port}");
+        let s = Synapse { _proc: Proc(child), url: url.clone(), _dir: dir };
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = http.get(format!("{url}/_matrix/client/versions")).send().await
+                && r.status().is_success()
+            {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "Synapse did not answer on {url}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Registers an account (open registration in the test server).
+    pub async fn register(&self, name: &str) -> OwnedUserId {
+        let r = reqwest::Client::new()
+            .post(format!("{}/_matrix/client/v3/register", self.url))
+            .json(&json!({"username": name, "password": password(name), "auth": {"type": "m.login.dummy"}, "inhibit_login": true}))
+            .send()
+            .await
+            .expect("register");
+        assert!(r.status().is_success(), "register {name}: {}", r.text().await.unwrap_or_default());
+        UserId::parse(format!("@{name}:localhost")).expect("user id")
+    }
+}
+
+fn password(name: &str) -> String {
+    format!("pw-{name}-plaza-test")
+}
+
+/// A person on Matrix: a logged-in matrix-sdk client (with encryption) that syncs in the
+/// background and keeps every message it sees, decrypted.
+pub struct Person {
+    pub client: Client,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    _sync: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub room: OwnedRoomId,
+    pub event_id: OwnedEventId,
+    pub sender: OwnedUserId,
+    pub body: String,
+    /// The event this one edits, if it is an edit.
+    pub replaces: Option<OwnedEventId>,
+    pub encrypted: bool,
+}
+
+impl Person {
+    pub async fn login(hs: &Synapse, name: &str) -> Person {
+        let client = Client::builder().homeserver_url(&hs.url).build().await.expect("client");
+        client
+            .matrix_auth()
+            .login_username(name, &password(name))
+            .initial_device_display_name(name)
+            .await
+            .expect("login");
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let s = seen.clone();
+        client.add_event_handler(move |ev: OriginalSyncRoomMessageEvent, room: Room| {
+            let s = s.clone();
+            async move {
+                let (body, replaces) = match (&ev.content.msgtype, &ev.content.relates_to) {
+                    (_, Some(Relation::Replacement(r))) => {
+                        let body = match &r.new_content.msgtype {
+                            MessageType::Text(t) => t.body.clone(),
+                            _ => String::new(),
+                        };
+                        (body, Some(r.event_id.clone()))
+                    }
+                    (MessageType::Text(t), _) => (t.body.clone(), None),
+                    (MessageType::Notice(t), _) => (t.body.clone(), None),
+                    _ => (String::new(), None),
+                };
+                let encrypted = room.encryption_state().is_encrypted();
+                s.lock().expect("lock").push(Seen {
+                    room: room.room_id().to_owned(),
+                    event_id: ev.event_id.clone(),
+                    sender: ev.sender.clone(),
+                    body,
+                    replaces,
+                    encrypted,
+                });
+            }
+        });
+        // Accept every invitation (the bot inviting to a direct chat, rooms).
+        client.add_event_handler(
+            |ev: matrix_sdk::ruma::events::room::member::StrippedRoomMemberEvent, room: Room, c: Client| async move {
+                if c.user_id().is_some_and(|u| u.as_str() == ev.state_key.as_str()) {
+                    for _ in 0..5 {
+                        if room.join().await.is_ok() {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                    }
+                }
+            },
+        );
+        client.sync_once(SyncSettings::default()).await.expect("first sync");
+        let c = client.clone();
+        let sync = tokio::spawn(async move {
+            let _ = c.sync(SyncSettings::default().timeout(Duration::from_secs(5))).await;
+        });
+        Person { client, seen, _sync: sync }
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().expect("lock").clone()
+    }
+
+    /// Waits until a message from `from` in `room` satisfies `ok`; returns it.
+    pub async fn wait_for(&self, what: &str, room: &OwnedRoomId, ok: impl Fn(&Seen) -> bool) -> Seen {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(s) = self.seen().into_iter().find(|s| &s.room == room && ok(s)) {
+                return s;
+            }
+            if Instant::now() > deadline {
+                let mine: Vec<String> =
+                    self.seen().iter().filter(|s| &s.room == room).map(|s| s.body.clone()).collect();
+                panic!("timed out waiting for {what}; in that room: {mine:#?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn room(&self, id: &OwnedRoomId) -> Room {
+        self.client.get_room(id).expect("a room this person is in")
+    }
+
+    pub async fn say(&self, room: &OwnedRoomId, text: &str) -> OwnedEventId {
+        self.room(room).send(RoomMessageEventContent::text_plain(text)).await.expect("send").response.event_id
+    }
+
+    pub async fn reply_in_thread(&self, room: &OwnedRoomId, root: &OwnedEventId, text: &str) {
+        let mut c = RoomMessageEventContent::text_plain(text);
+        c.relates_to = Some(Relation::Thread(Thread::plain(root.clone(), root.clone())));
+        self.room(room).send(c).await.expect("send");
+    }
+
+    pub async fn react(&self, room: &OwnedRoomId, to: &OwnedEventId, key: &str) {
+        self.room(room)
+            .send(ReactionEventContent::new(Annotation::new(to.clone(), key.to_owned())))
+            .await
+            .expect("react");
+    }
+
+    /// Creates a room and invites people; waits until they have joined.
+    pub async fn create_room(&self, name: &str, invite: &[&OwnedUserId], encrypted: bool) -> OwnedRoomId {
+        let mut req = CreateRoom::new();
+        req.name = Some(name.to_owned());
+        req.invite = invite.iter().map(|u| (*u).clone()).collect();
+        let room = self.client.create_room(req).await.expect("create room");
+        if encrypted {
+            room.enable_encryption().await.expect("encryption");
+        }
+        room.room_id().to_owned()
+    }
+}
+
+/// Waits until `user` has joined `room`, as `watcher` sees it.
+async fn wait_joined(watcher: &Person, room: &OwnedRoomId, user: &UserId) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(r) = watcher.client.get_room(room)
+            && let Ok(Some(m)) = r.get_member_no_sync(user).await
+            && *m.membership() == matrix_sdk::ruma::events::room::member::MembershipState::Join
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{user} did not join {room}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The town's rooms on Matrix, created by the mayor's office.
+struct Town {
+    hs: Synapse,
+    bot: OwnedUserId,
+    mayor: Person,
+    ana: Person,
+    luis: Person,
+    bea: Person,
+    rooms: Vec<(&'static str, OwnedRoomId)>,
+}
+
+impl Town {
+    fn room(&self, name: &str) -> &OwnedRoomId {
+        &self.rooms.iter().find(|(n, _)| *n == name).expect("room").1
+    }
+}
+
+const ROOMS: &[&str] = &["electricians", "water", "roads", "cleaning", "animals", "police", "public", "triage"];
+
+async fn town(only: &[&'static str]) -> Town {
+    let hs = Synapse::start().await;
+    let bot = hs.register("plaza").await;
+    for n in ["alcaldesa", "ana", "luis", "bea"] {
+        hs.register(n).await;
+    }
+    let mayor = Person::login(&hs, "alcaldesa").await;
+    let ana = Person::login(&hs, "ana").await;
+    let luis = Person::login(&hs, "luis").await;
+    let bea = Person::login(&hs, "bea").await;
+    let luis_id = luis.client.user_id().expect("id").to_owned();
+    let bea_id = bea.client.user_id().expect("id").to_owned();
+    let mut rooms = Vec::new();
+    for name in ROOMS.iter().filter(|r| only.is_empty() || only.contains(r)) {
+        let mut invite = vec![&bot];
+        if *name == "electricians" {
+            // Bea, a resident, is in the electricians' room too: she must not be able to act.
+            invite.extend([&luis_id, &bea_id]);
+        }
+        if *name == "public" {
+            invite.push(&bea_id);
+        }
+        let id = mayor.create_room(name, &invite, *name == "police").await;
+        rooms.push((*name, id));
+    }
+    Town { hs, bot, mayor, ana, luis, bea, rooms }
+}
+
+/// Jun's config with Matrix crews and rooms (and, given, a Telegram section).
+fn matrix_config(dir: &Path, t: &Town, telegram_url: Option<&str>) -> PathBuf {
+    let path = match telegram_url {
+        Some(url) => {
+            let p = telegram::telegram_config(dir, url, "");
+            // Rooms on Matrix are not on Telegram.
+            let text = std::fs::read_to_string(&p).expect("read");
+            let text: String = text
+                .lines()
+                .filter(|l| !t.rooms.iter().any(|(n, _)| l.starts_with(&format!("{n} = "))))
+                .collect::<Vec<_>>()
+                .join("\n");
+            std::fs::write(&p, text).expect("write");
+            p
+        }
+        None => {
+            let jun = std::fs::read_to_string(repo().join("config/jun.toml")).expect("jun.toml");
+            let locales = repo().join("config/locales");
+            let text = jun.replace("locales = \"locales\"", &format!("locales = {:?}", locales.display().to_string()));
+            let p = dir.join("town.toml");
+            std::fs::write(&p, text).expect("write");
+            p
+        }
+    };
+    let text = std::fs::read_to_string(&path).expect("read");
+    let text =
+        text.replace("members = [\"console:luis\"", "members = [\"matrix:@luis:localhost\", \"console:luis\"").replace(
+            "dispatchers = [\"console:alcaldesa\"",
+            "dispatchers = [\"matrix:@alcaldesa:localhost\", \"console:alcaldesa\"",
+        );
+    let rooms: String = t.rooms.iter().map(|(n, id)| format!("{n} = \"{id}\"\n")).collect();
+    let section = format!(
+        "\n[matrix]\nhomeserver = \"{}\"\nuser_id = \"{}\"\npassword_env = \"PLAZA_TEST_MATRIX_PASSWORD\"\nstore = {:?}\n[matrix.rooms]\n{rooms}",
+        t.hs.url,
+        t.bot,
+        dir.join("matrix").display().to_string()
+    );
+    std::fs::write(&path, format!("{text}\n{section}")).expect("write config");
+    path
+}
+
+fn start_plaza(cfg: &Path, db: &Path) -> Plaza {
+    let pw = password("plaza");
+    Plaza::start(cfg, db, &[("PLAZA_TEST_MATRIX_PASSWORD", pw.as_str())])
+}
+
+/// Ana opens an encrypted direct chat with the bot and waits until the bot is in it.
+async fn open_dm(t: &Town) -> OwnedRoomId {
+    let room = t.ana.client.create_dm(&t.bot).await.expect("create dm");
+    assert!(room.latest_encryption_state().await.expect("state").is_encrypted(), "Element-like DMs are encrypted");
+    let id = room.room_id().to_owned();
+    wait_joined(&t.ana, &id, &t.bot).await;
+    id
+}
+
+fn device_of(dir: &Path) -> String {
+    let s = std::fs::read_to_string(dir.join("matrix/session.json")).expect("session.json");
+    let v: serde_json::Value = serde_json::from_str(&s).expect("json");
+    v["device_id"].as_str().expect("device id").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streetlight_story_in_an_encrypted_dm() {
+    let t = town(&[]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = matrix_config(dir.path(), &t, None);
+    let db = dir.path().join("plaza.db");
+    // Said in the crew room before the bot is there: history, not a command.
+    let elec = t.room("electricians").clone();
+    wait_joined(&t.luis, &elec, t.luis.client.user_id().expect("id")).await;
+    t.luis.say(&elec, "/ayuda").await;
+    let _plaza = start_plaza(&cfg, &db);
+    for (_, r) in &t.rooms {
+        wait_joined(&t.mayor, r, &t.bot).await;
+    }
+    let dm = open_dm(&t).await;
+    let (public, police) = (t.room("public").clone(), t.room("police").clone());
+
+    t.ana.say(&dm, "La farola de la calle Alemania 5 está apagada").await;
+    let ack = t.ana.wait_for("the acknowledgement", &dm, |s| s.sender == t.bot && s.body.contains("Tu aviso #1")).await;
+    assert!(ack.encrypted, "the bot answered in the encrypted chat, and Ana decrypted it");
+    let card = t.luis.wait_for("the card", &elec, |s| s.body.starts_with("🆕 #1 · Alumbrado público")).await;
+    assert!(
+        !t.luis.seen().iter().any(|s| s.room == elec && s.sender == t.bot && s.body.starts_with("Hola")),
+        "the bot answered a message from before it joined"
+    );
+    let post = t.bea.wait_for("the public post", &public, |s| s.body.starts_with("📢 #1")).await;
+    assert!(
+        !post.body.contains("ana") && !post.body.contains("Ana"),
+        "the public post names the reporter: {}",
+        post.body
+    );
+
+    // Bea (a resident, not an electrician) reacts ✅ on the card: nothing changes.
+    t.bea.react(&elec, &card.event_id, "✅").await;
+    // Luis claims it with 👀: Ana is told.
+    t.luis.react(&elec, &card.event_id, "👀").await;
+    t.ana.wait_for("claimed", &dm, |s| s.body.contains("trabajando en el aviso #1")).await;
+    assert!(!t.ana.seen().iter().any(|s| s.body.contains("resuelto")), "Bea's ✅ changed the task");
+
+    // Luis replies "hecho" in the card's thread: Ana is told, with the time; the public
+    // post is edited.
+    t.luis.reply_in_thread(&elec, &card.event_id, "hecho").await;
+    let done = t.ana.wait_for("done", &dm, |s| s.body.contains("resuelto en")).await;
+    assert!(done.body.starts_with("✅ Aviso #1 (Alumbrado público) resuelto en menos de 1 min."), "{}", done.body);
+    t.bea
+        .wait_for("the post edited", &public, |s| {
+            s.replaces.as_ref() == Some(&post.event_id) && s.body.contains("Estado: resuelto")
+        })
+        .await;
+
+    // A neighbour's reply in the public thread reaches the reporter.
+    t.bea.reply_in_thread(&public, &post.event_id, "Gracias, ya se ve bien la calle").await;
+    t.ana.wait_for("the neighbour's reply", &dm, |s| s.body.contains("«Gracias, ya se ve bien la calle»")).await;
+
+    // A suspicious car: the police room gets it, the public room nothing.
+    t.ana.say(&dm, "Hay un coche sospechoso merodeando en la calle Luna 4").await;
+    t.mayor.wait_for("the police card", &police, |s| s.body.starts_with("🔒 #2")).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        t.bea
+            .seen()
+            .iter()
+            .filter(|s| s.room == public)
+            .all(|s| !s.body.contains("sospechoso") && !s.body.contains("#2")),
+        "a private task reached the public room"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_decrypts_what_came_meanwhile_exactly_once() {
+    let t = town(&[]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = matrix_config(dir.path(), &t, None);
+    let db = dir.path().join("plaza.db");
+    let plaza = start_plaza(&cfg, &db);
+    let dm = open_dm(&t).await;
+    t.ana.say(&dm, "La farola de la calle Sol 1 está apagada").await;
+    t.ana.wait_for("first ack", &dm, |s| s.sender == t.bot && s.body.contains("#1")).await;
+    let device = device_of(dir.path());
+    drop(plaza);
+
+    t.ana.say(&dm, "Hay un bache en la calle Luna 2").await;
+    t.ana.say(&dm, "Hay basura tirada en la plaza Mayor").await;
+    let _plaza = start_plaza(&cfg, &db);
+    t.ana.wait_for("ack #2", &dm, |s| s.sender == t.bot && s.body.contains("#2")).await;
+    t.ana.wait_for("ack #3", &dm, |s| s.sender == t.bot && s.body.contains("#3")).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let acks: Vec<String> = t
+        .ana
+        .seen()
+        .into_iter()
+        .filter(|s| s.room == dm && s.sender == t.bot && s.body.starts_with("Gracias"))
+        .map(|s| s.body)
+        .collect();
+    assert_eq!(acks.len(), 3, "{acks:#?}");
+    assert_eq!(device_of(dir.path()), device, "a new device after restart");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resident_on_telegram_crew_on_matrix() {
+    let t = town(&["electricians"]).await;
+    let emu = telegram::Emulator::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = matrix_config(dir.path(), &t, Some(&emu.url));
+    let db = dir.path().join("plaza.db");
+    let _plaza = start_plaza(&cfg, &db);
+    let elec = t.room("electricians").clone();
+    wait_joined(&t.luis, &elec, &t.bot).await;
+
+    emu.send(telegram::dm(5001, "Ana", "La farola de la calle Alemania 5 está apagada")).await;
+    let card = t.luis.wait_for("the card on Matrix", &elec, |s| s.body.starts_with("🆕 #1 · Alumbrado público")).await;
+    t.luis.react(&elec, &card.event_id, "👀").await;
+    emu.wait_for("claimed, on Telegram", 60, |s| {
+        s.iter()
+            .any(|m| m["chat"]["id"] == 5001 && m["text"].as_str().unwrap_or("").contains("trabajando en el aviso #1"))
+    })
+    .await;
+    t.luis.reply_in_thread(&elec, &card.event_id, "hecho").await;
+    emu.wait_for("done, on Telegram", 60, |s| {
+        s.iter().any(|m| m["chat"]["id"] == 5001 && m["text"].as_str().unwrap_or("").contains("resuelto en"))
+    })
+    .await;
+}

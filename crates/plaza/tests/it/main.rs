@@ -39,3 +39,38 @@ pub fn console(config: &Path, db: &Path, input: &[u8]) -> String {
     assert!(out.status.success(), "plaza console failed: {}\n{stderr}", out.status);
     String::from_utf8(out.stdout).expect("plaza writes UTF-8")
 }
+
+/// A child process killed when the test ends, however it ends.
+pub struct Proc(pub std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts one of the project's scripts and waits for the line it prints that starts
+/// with `prefix` (e.g. "READY "); returns the process and the rest of that line.
+pub fn start_script(mut cmd: Command, prefix: &'static str, what: &str) -> (Proc, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e} (scripts/test installs what it needs)"));
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix(prefix) {
+                let _ = tx.send(rest.trim().to_owned());
+            }
+        }
+    });
+    let proc = Proc(child);
+    let rest = rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .unwrap_or_else(|_| panic!("{what} did not start (see its output above)"));
+    (proc, rest)
+}

@@ -3,9 +3,8 @@
 //! neighbours are real matrix-sdk clients with end-to-end encryption; the resident's direct
 //! chat with the bot is encrypted, as Element makes it.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,16 +19,8 @@ use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, UserId};
 use matrix_sdk::{Client, Room};
 use serde_json::json;
 
-use crate::repo;
 use crate::telegram::{self, Plaza};
-
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::{Proc, repo, start_script};
 
 /// A Synapse started through the project's script, stopped when dropped.
 pub struct Synapse {
@@ -41,24 +32,11 @@ pub struct Synapse {
 impl Synapse {
     pub async fn start() -> Synapse {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut child = Command::new(repo().join("scripts/synapse"))
-            .arg(dir.path().join("hs"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start scripts/synapse (needs python3: scripts/test installs Synapse)");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(p) = line.strip_prefix("PORT ") {
-                    let _ = tx.send(p.trim().to_owned());
-                }
-            }
-        });
-        let port = rx.recv_timeout(Duration::from_secs(120)).expect("Synapse did not start (see its output above)");
+        let mut cmd = Command::new(repo().join("scripts/synapse"));
+        cmd.arg(dir.path().join("hs"));
+        let (proc, port) = start_script(cmd, "PORT ", "Synapse (scripts/synapse)");
         let url = format!("http://127.0.0.1:{port}");
-        let s = Synapse { _proc: Proc(child), url: url.clone(), _dir: dir };
+        let s = Synapse { _proc: proc, url: url.clone(), _dir: dir };
         let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {

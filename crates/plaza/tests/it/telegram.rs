@@ -3,14 +3,13 @@
 //! residents, crew members and neighbours by sending complete Telegram messages through
 //! the emulator, and reads what the bot sent, with the times the emulator received it.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::repo;
+use crate::{Proc, repo, start_script};
 
 const TOKEN: &str = "123456:PLAZA-TEST-TOKEN";
 const ELECTRICIANS: i64 = -100101;
@@ -24,15 +23,6 @@ const BEA: i64 = 5002;
 const LUIS: i64 = 1001; // electrician
 const GUARDIA: i64 = 1006; // local police
 
-/// A child process killed when the test ends, however it ends.
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 pub struct Emulator {
     _proc: Proc,
     pub url: String,
@@ -42,25 +32,10 @@ pub struct Emulator {
 impl Emulator {
     /// Starts the emulator through the project's script, or fails the test.
     pub fn start() -> Emulator {
-        let mut child = Command::new(repo().join("scripts/telegram-emulator"))
-            .args(["--port", "0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start scripts/telegram-emulator (needs node and npm: scripts/test installs them)");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(p) = line.strip_prefix("READY ") {
-                    let _ = tx.send(p.trim().to_owned());
-                }
-            }
-        });
-        let port = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the Telegram emulator did not start (see its output above)");
-        Emulator { _proc: Proc(child), url: format!("http://127.0.0.1:{port}"), http: reqwest::Client::new() }
+        let mut cmd = Command::new(repo().join("scripts/telegram-emulator"));
+        cmd.args(["--port", "0"]);
+        let (proc, port) = start_script(cmd, "READY ", "the Telegram emulator (scripts/telegram-emulator)");
+        Emulator { _proc: proc, url: format!("http://127.0.0.1:{port}"), http: reqwest::Client::new() }
     }
 
     async fn post(&self, path: &str, body: Value) -> Value {

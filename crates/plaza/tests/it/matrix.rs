@@ -404,7 +404,7 @@ async fn restart_decrypts_what_came_meanwhile_exactly_once() {
 
     t.ana.say(&dm, "Hay un bache en la calle Luna 2").await;
     t.ana.say(&dm, "Hay basura tirada en la plaza Mayor").await;
-    let _plaza = start_plaza(&cfg, &db);
+    let plaza = start_plaza(&cfg, &db);
     t.ana.wait_for("ack #2", &dm, |s| s.sender == t.bot && s.body.contains("#2")).await;
     t.ana.wait_for("ack #3", &dm, |s| s.sender == t.bot && s.body.contains("#3")).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -417,6 +417,13 @@ async fn restart_decrypts_what_came_meanwhile_exactly_once() {
         .collect();
     assert_eq!(acks.len(), 3, "{acks:#?}");
     assert_eq!(device_of(dir.path()), device, "a new device after restart");
+    assert!(!plaza.log().contains(&password("plaza")), "the bot's password is in the log");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("matrix/session.json")).expect("session").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the session file (an access token) is readable by others");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

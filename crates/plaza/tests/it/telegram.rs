@@ -174,6 +174,11 @@ impl Drop for Plaza {
 }
 
 impl Plaza {
+    /// What Plaza has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.1).unwrap_or_default()
+    }
+
     pub fn start(config: &Path, db: &Path, env: &[(&str, &str)]) -> Plaza {
         let log_path = db.with_extension(format!("{}.log", std::process::id()));
         let log = std::fs::File::create(&log_path).expect("log file");
@@ -498,4 +503,20 @@ async fn burst_of_300_reports_within_the_limits() {
     let card =
         texts_to(&sent, ELECTRICIANS).into_iter().find(|t| t.starts_with(&format!("🆕 #{next} "))).unwrap_or_default();
     assert!(card.contains(&format!("«tomo #{next}»")), "{card}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_never_reaches_the_log() {
+    // A Bot API address where nothing listens: every request fails and is logged.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = telegram_config(dir.path(), &format!("http://127.0.0.1:{port}"), "");
+    let plaza = Plaza::start(&cfg, &dir.path().join("plaza.db"), &[]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !plaza.log().contains("getUpdates failed") {
+        assert!(Instant::now() < deadline, "no failure logged:\n{}", plaza.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = plaza.log();
+    assert!(!log.contains(TOKEN) && !log.contains("PLAZA-TEST-TOKEN"), "the bot token is in the log:\n{log}");
 }

@@ -81,6 +81,8 @@ ask-which-task = This message groups several reports: say which one you mean by 
 button-note = 📝 Note
 note-how = To leave the resident a note on #{ $task }, reply to the card with the text, or write "note #{ $task } text".
 
+public-withdrawn = #{ $task } — report withdrawn from the public board by the town hall.
+
 # lost-and-found
 lostfound-match = 🐾 Possible match: report #{ $other } ({ $kind }) looks like your report #{ $task }: "{ $description }". The town hall will put you in touch.
 lostfound-kind-lost = lost animal

@@ -82,6 +82,8 @@ ask-which-task = Este mensaje agrupa varios avisos: di a cuál te refieres con s
 button-note = 📝 Nota
 note-how = Para dejar una nota al vecino en #{ $task }, responde a la tarjeta con el texto, o escribe «nota #{ $task } texto».
 
+public-withdrawn = #{ $task } — aviso retirado del tablón público por el ayuntamiento.
+
 # lost-and-found
 lostfound-match = 🐾 Posible coincidencia: el aviso #{ $other } ({ $kind }) se parece a tu aviso #{ $task }: «{ $description }». El ayuntamiento os pondrá en contacto.
 lostfound-kind-lost = animal perdido

@@ -708,10 +708,13 @@ impl<'e, 's> Cx<'e, 's> {
             ellipsize(&t.description.replace('\n', " "), 90)
         )
     }
+    /// Whether the task's public post was delivered on some channel.
     fn has_public_post(&self, id: TaskId) -> bool {
-        // Delivered, or queued in this transaction, or created public earlier: the
-        // event log says if a public post was ever made.
-        self.st.posts_by_task.keys().any(|(t, _, r, k)| *t == id && r == "public" && *k == PostKind::Public)
+        self.e.room_channels.get("public").is_some_and(|chans| {
+            chans
+                .iter()
+                .any(|ch| self.st.posts_by_task.contains_key(&(id, ch.clone(), "public".to_owned(), PostKind::Public)))
+        })
     }
     fn edit_public(&mut self, id: TaskId) {
         let Some(t) = self.st.tasks.get(&id) else { return };
@@ -1685,11 +1688,9 @@ impl<'e, 's> Cx<'e, 's> {
                     if to == Visibility::Private {
                         // Replace the public post's text before the task goes private.
                         let rl = self.room_lang();
-                        let text = self.t(&rl, "status-closed", &[]);
-                        let out = Outbound {
-                            edit: Some(PostKind::Public),
-                            ..self.plain_room("public", format!("#{} — {text}", id.0), Some(id))
-                        };
+                        let text = self.t(&rl, "public-withdrawn", &[("task", Arg::Str(&ids))]);
+                        let out =
+                            Outbound { edit: Some(PostKind::Public), ..self.plain_room("public", text, Some(id)) };
                         if self.has_public_post(id) {
                             self.room("public", out);
                         }

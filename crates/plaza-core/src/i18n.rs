@@ -72,6 +72,7 @@ pub const REQUIRED: &[&str] = &[
     "ask-which-task",
     "button-note",
     "note-how",
+    "public-withdrawn",
 ];
 
 #[derive(Debug, thiserror::Error)]

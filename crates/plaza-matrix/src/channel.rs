@@ -484,7 +484,13 @@ impl Channel for MatrixChannel {
         } else if let Some(root) = out.reply_to.as_deref().and_then(|e| OwnedEventId::try_from(e).ok()) {
             content.relates_to = Some(Relation::Thread(Thread::plain(root.clone(), root)));
         }
-        let resp = room.send(content).await.map_err(channel_error)?;
+        // No retries inside the SDK: a rate-limited message goes back to the outbox, which
+        // waits as the server says while other chats go on.
+        let resp = room
+            .send(content)
+            .with_request_config(matrix_sdk::config::RequestConfig::new().disable_retry())
+            .await
+            .map_err(channel_error)?;
         let id = match (&out.edit, resp.response.event_id) {
             // An edit keeps standing for the message it edits.
             (Some(e), _) => e.clone(),

@@ -13,7 +13,8 @@ use matrix_sdk::ruma::api::client::room::create_room::v3::Request as CreateRoom;
 use matrix_sdk::ruma::events::reaction::ReactionEventContent;
 use matrix_sdk::ruma::events::relation::{Annotation, Thread};
 use matrix_sdk::ruma::events::room::message::{
-    MessageType, OriginalSyncRoomMessageEvent, Relation, RoomMessageEventContent,
+    ImageMessageEventContent, LocationMessageEventContent, MessageType, OriginalSyncRoomMessageEvent, Relation,
+    RoomMessageEventContent,
 };
 use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, UserId};
 use matrix_sdk::{Client, Room};
@@ -31,9 +32,16 @@ pub struct Synapse {
 
 impl Synapse {
     pub async fn start() -> Synapse {
+        Self::start_with(&[]).await
+    }
+
+    pub async fn start_with(env: &[(&str, &str)]) -> Synapse {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut cmd = Command::new(repo().join("scripts/synapse"));
         cmd.arg(dir.path().join("hs"));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let (proc, port) = start_script(cmd, "PORT ", "Synapse (scripts/synapse)");
         let url = format!("http://127.0.0.1:{port}");
         let s = Synapse { _proc: proc, url: url.clone(), _dir: dir };
@@ -233,7 +241,10 @@ impl Town {
 const ROOMS: &[&str] = &["electricians", "water", "roads", "cleaning", "animals", "police", "public", "triage"];
 
 async fn town(only: &[&'static str]) -> Town {
-    let hs = Synapse::start().await;
+    town_on(Synapse::start().await, only).await
+}
+
+async fn town_on(hs: Synapse, only: &[&'static str]) -> Town {
     let bot = hs.register("plaza").await;
     for n in ["alcaldesa", "ana", "luis", "bea"] {
         hs.register(n).await;
@@ -375,16 +386,31 @@ async fn streetlight_story_in_an_encrypted_dm() {
     t.bea.reply_in_thread(&public, &post.event_id, "Gracias, ya se ve bien la calle").await;
     t.ana.wait_for("the neighbour's reply", &dm, |s| s.body.contains("«Gracias, ya se ve bien la calle»")).await;
 
+    // A report without a place: the bot asks where; an m.location answers.
+    t.ana.say(&dm, "Hay una fuga de agua enorme").await;
+    t.ana.wait_for("where?", &dm, |s| s.body.starts_with("¿Dónde está exactamente?")).await;
+    let loc = LocationMessageEventContent::new("Mi ubicación".into(), "geo:37.1421,-3.4987;u=10".into());
+    t.ana.room(&dm).send(RoomMessageEventContent::new(MessageType::Location(loc))).await.expect("send location");
+    t.ana.wait_for("ack #2", &dm, |s| s.body.starts_with("Gracias. Tu aviso #2 (Fugas de agua)")).await;
+    // An m.image sent right after is added to the report; the crew sees its mxc URI.
+    let img = ImageMessageEventContent::plain("fuga.jpg".into(), "mxc://localhost/FugaFoto123".into());
+    t.ana.room(&dm).send(RoomMessageEventContent::new(MessageType::Image(img))).await.expect("send image");
+    t.ana.wait_for("photo added", &dm, |s| s.body.contains("He añadido la foto a tu aviso #2")).await;
+    let water = t.room("water").clone();
+    t.mayor
+        .wait_for("the photo in the crew room", &water, |s| s.body.contains("#2 📎 image: mxc://localhost/FugaFoto123"))
+        .await;
+
     // A suspicious car: the police room gets it, the public room nothing.
     t.ana.say(&dm, "Hay un coche sospechoso merodeando en la calle Luna 4").await;
-    t.mayor.wait_for("the police card", &police, |s| s.body.starts_with("🔒 #2")).await;
+    t.mayor.wait_for("the police card", &police, |s| s.body.starts_with("🔒 #3")).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
         t.bea
             .seen()
             .iter()
             .filter(|s| s.room == public)
-            .all(|s| !s.body.contains("sospechoso") && !s.body.contains("#2")),
+            .all(|s| !s.body.contains("sospechoso") && !s.body.contains("#3")),
         "a private task reached the public room"
     );
 }
@@ -450,4 +476,51 @@ async fn resident_on_telegram_crew_on_matrix() {
         s.iter().any(|m| m["chat"]["id"] == 5001 && m["text"].as_str().unwrap_or("").contains("resuelto en"))
     })
     .await;
+}
+
+/// The homeserver limits the bot to a message every two seconds (after a burst of three):
+/// Plaza gets M_LIMIT_EXCEEDED, keeps the messages queued, waits as told, and everything
+/// arrives, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limited_messages_stay_queued() {
+    let hs = Synapse::start_with(&[("PLAZA_SYNAPSE_RC_MESSAGE", "{per_second: 0.5, burst_count: 3}")]).await;
+    let t = town_on(hs, &[]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = matrix_config(dir.path(), &t, None);
+    let db = dir.path().join("plaza.db");
+    let _plaza = start_plaza(&cfg, &db);
+    let dm = open_dm(&t).await;
+    let elec = t.room("electricians").clone();
+    for street in ["Sol 1", "Luna 2", "Mar 3"] {
+        t.ana.say(&dm, &format!("La farola de la calle {street} está apagada")).await;
+        tokio::time::sleep(Duration::from_millis(2_100)).await; // Ana has the same limit
+    }
+    for n in 1..=3 {
+        t.ana.wait_for("an ack", &dm, |s| s.sender == t.bot && s.body.contains(&format!("Tu aviso #{n} "))).await;
+        t.luis.wait_for("a card", &elec, |s| s.body.starts_with(&format!("🆕 #{n} "))).await;
+    }
+    let acks = t.ana.seen().into_iter().filter(|s| s.room == dm && s.sender == t.bot).count();
+    assert_eq!(acks, 3);
+    // The limit was really hit, and the outbox waited for it.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display())).await.expect("db");
+    let waited: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE last_error = 'rate limited'")
+        .fetch_one(&pool)
+        .await
+        .expect("query");
+    assert!(waited > 0, "the homeserver never limited the bot");
+    // Everything is delivered in the end (the public posts may still be waiting their turn).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pending: Vec<(String, String, i64)> =
+            sqlx::query_as("SELECT state, message, attempts FROM outbox WHERE state != 'delivered'")
+                .fetch_all(&pool)
+                .await
+                .expect("query");
+        if pending.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not delivered: {pending:#?}");
+        assert!(pending.iter().all(|(state, _, _)| state == "pending"), "given up: {pending:#?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

@@ -20,11 +20,11 @@ use tracing::{debug, info, warn};
 use crate::NAME;
 use crate::settings::TelegramSettings;
 
-/// Where the update offset is kept in the store.
-const OFFSET_KEY: &str = "telegram.offset";
-
 pub struct TelegramChannel {
     bot: Bot,
+    /// Where the update offset is kept in the store: per bot, since a new bot's update
+    /// ids start anew.
+    offset_key: String,
     settings: TelegramSettings,
     room_of_chat: HashMap<i64, String>,
 }
@@ -38,7 +38,10 @@ impl TelegramChannel {
             bot = bot.set_api_url(url);
         }
         let room_of_chat = settings.rooms.iter().map(|(room, id)| (*id, room.clone())).collect();
-        Ok(TelegramChannel { bot, settings, room_of_chat })
+        // The bot's id is the token's first part; the rest stays secret.
+        let bot_id = token.split(':').next().filter(|s| s.chars().all(|c| c.is_ascii_digit())).unwrap_or("0");
+        let offset_key = format!("telegram.offset.{bot_id}");
+        Ok(TelegramChannel { bot, offset_key, settings, room_of_chat })
     }
 
     fn allowed() -> Vec<AllowedUpdate> {
@@ -48,9 +51,10 @@ impl TelegramChannel {
     /// Turns an update into an `Inbound`; `None` for what Plaza does not handle (and
     /// for bots, including itself).
     fn inbound(&self, u: &Update) -> Option<Inbound> {
-        let message_id = format!("u{}", u.id.0);
         match &u.kind {
             UpdateKind::Message(m) => {
+                // The redelivery key: a message is unique in its chat, whatever the bot.
+                let message_id = platform_id(m);
                 let from = m.from.as_ref()?;
                 if from.is_bot {
                     return None;
@@ -93,7 +97,7 @@ impl TelegramChannel {
                 };
                 Some(Inbound {
                     channel: NAME.into(),
-                    message_id,
+                    message_id: format!("cb:{}", q.id.0),
                     sender: Identity::new(NAME, q.from.id.0.to_string()),
                     sender_name: Some(q.from.full_name()),
                     chat: msg.map(|m| self.chat_of(m)).unwrap_or(Chat::Direct),
@@ -134,7 +138,7 @@ impl TelegramChannel {
         if let Err(e) = self.bot.delete_webhook().await {
             warn!(error = %e, "deleteWebhook failed; polling anyway");
         }
-        let mut offset: i32 = match inbox.cursor(OFFSET_KEY).await {
+        let mut offset: i32 = match inbox.cursor(&self.offset_key).await {
             Ok(v) => v.and_then(|s| s.parse().ok()).unwrap_or(0),
             Err(e) => return Err(ChannelError::Other(format!("reading the update offset: {e}"))),
         };
@@ -175,7 +179,7 @@ impl TelegramChannel {
             }
             if next != offset {
                 offset = next;
-                if let Err(e) = inbox.set_cursor(OFFSET_KEY, &offset.to_string()).await {
+                if let Err(e) = inbox.set_cursor(&self.offset_key, &offset.to_string()).await {
                     // Updates already handled are recognised when they come again.
                     warn!(error = %e, "could not store the update offset");
                 }
@@ -238,6 +242,7 @@ impl TelegramChannel {
     fn clone_for_webhook(&self) -> TelegramChannel {
         TelegramChannel {
             bot: self.bot.clone(),
+            offset_key: self.offset_key.clone(),
             settings: self.settings.clone(),
             room_of_chat: self.room_of_chat.clone(),
         }

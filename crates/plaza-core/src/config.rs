@@ -529,6 +529,63 @@ impl Config {
     }
 }
 
+/// Helpers for the channel crates that read their own config section (`[telegram]`,
+/// `[matrix]`): every problem is a (key, message) pair the binary locates in the file.
+pub mod section {
+    use std::collections::BTreeMap;
+
+    /// A problem: the key (`telegram.rooms.water`) and what is wrong.
+    pub type Problem = (String, String);
+
+    /// An environment variable name such as `PLAZA_TELEGRAM_TOKEN`.
+    pub fn is_env_name(s: &str) -> bool {
+        !s.is_empty()
+            && s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            && !s.starts_with(|c: char| c.is_ascii_digit())
+    }
+
+    /// Reads `[SECTION.rooms]`: each key must be one of the town's `rooms`, each value
+    /// what `value` accepts (else the message it returns).
+    pub fn rooms<T>(
+        t: &toml::Table,
+        section: &str,
+        rooms: &[String],
+        problems: &mut Vec<Problem>,
+        value: impl Fn(&toml::Value) -> Result<T, String>,
+    ) -> BTreeMap<String, T> {
+        let mut out = BTreeMap::new();
+        match t.get("rooms") {
+            Some(toml::Value::Table(rt)) => {
+                for (name, v) in rt {
+                    let key = format!("{section}.rooms.{name}");
+                    if !rooms.contains(name) {
+                        problems.push((key, format!("unknown room (rooms: {})", rooms.join(", "))));
+                        continue;
+                    }
+                    match value(v) {
+                        Ok(x) => {
+                            out.insert(name.clone(), x);
+                        }
+                        Err(m) => problems.push((key, m)),
+                    }
+                }
+            }
+            Some(_) => problems.push((format!("{section}.rooms"), "must be a table: room name = where it is".into())),
+            None => {}
+        }
+        out
+    }
+
+    /// Reports keys the section does not know.
+    pub fn unknown_keys(t: &toml::Table, section: &str, known: &[&str], problems: &mut Vec<Problem>) {
+        for k in t.keys() {
+            if !known.contains(&k.as_str()) {
+                problems.push((format!("{section}.{k}"), format!("unknown key (known: {})", known.join(", "))));
+            }
+        }
+    }
+}
+
 fn check_localized(err: &mut impl FnMut(String, String), key: &str, names: &Localized, langs: &BTreeSet<&str>) {
     for l in langs {
         if !names.contains_key(*l) {

@@ -14,8 +14,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-/// One problem: the key it is about and what is wrong.
-pub type Problem = (String, String);
+pub use plaza_core::config::section::Problem;
+use plaza_core::config::section::{self, is_env_name};
 
 #[derive(Debug, Clone)]
 pub struct MatrixSettings {
@@ -26,12 +26,6 @@ pub struct MatrixSettings {
     pub device_name: String,
     /// Room name → room id or alias.
     pub rooms: BTreeMap<String, String>,
-}
-
-fn is_env_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-        && !s.starts_with(|c: char| c.is_ascii_digit())
 }
 
 fn is_user_id(s: &str) -> bool {
@@ -52,12 +46,12 @@ fn is_room_ref(s: &str) -> bool {
 impl MatrixSettings {
     pub fn parse(t: &toml::Table, rooms: &[String]) -> Result<MatrixSettings, Vec<Problem>> {
         let mut p: Vec<Problem> = Vec::new();
-        let known = ["homeserver", "user_id", "password_env", "store", "device_name", "rooms"];
-        for k in t.keys() {
-            if !known.contains(&k.as_str()) {
-                p.push((format!("matrix.{k}"), format!("unknown key (known: {})", known.join(", "))));
-            }
-        }
+        section::unknown_keys(
+            t,
+            "matrix",
+            &["homeserver", "user_id", "password_env", "store", "device_name", "rooms"],
+            &mut p,
+        );
         let s = |k: &str| t.get(k).and_then(|v| v.as_str()).map(str::to_owned);
         let homeserver = match s("homeserver") {
             Some(h) if h.starts_with("http://") || h.starts_with("https://") => h.trim_end_matches('/').to_owned(),
@@ -103,26 +97,10 @@ impl MatrixSettings {
         };
         let store = PathBuf::from(s("store").unwrap_or_else(|| "data/matrix".into()));
         let device_name = s("device_name").unwrap_or_else(|| "Plaza".into());
-        let mut room_refs = BTreeMap::new();
-        match t.get("rooms") {
-            Some(toml::Value::Table(rt)) => {
-                for (name, v) in rt {
-                    let key = format!("matrix.rooms.{name}");
-                    if !rooms.contains(name) {
-                        p.push((key, format!("unknown room (rooms: {})", rooms.join(", "))));
-                        continue;
-                    }
-                    match v.as_str() {
-                        Some(r) if is_room_ref(r) => {
-                            room_refs.insert(name.clone(), r.to_owned());
-                        }
-                        _ => p.push((key, format!("`{v}` is not a room id (!…) or alias (#name:server)"))),
-                    }
-                }
-            }
-            Some(_) => p.push(("matrix.rooms".into(), "must be a table of room = room id or alias".into())),
-            None => {}
-        }
+        let room_refs = section::rooms(t, "matrix", rooms, &mut p, |v| match v.as_str() {
+            Some(r) if is_room_ref(r) => Ok(r.to_owned()),
+            _ => Err(format!("`{v}` is not a room id (!…) or alias (#name:server)")),
+        });
         if p.is_empty() {
             Ok(MatrixSettings { homeserver, user_id, password_env, store, device_name, rooms: room_refs })
         } else {

@@ -17,8 +17,8 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-/// One problem: the key it is about (`telegram.rooms.water`) and what is wrong.
-pub type Problem = (String, String);
+pub use plaza_core::config::section::Problem;
+use plaza_core::config::section::{self, is_env_name};
 
 #[derive(Debug, Clone)]
 pub struct Webhook {
@@ -41,12 +41,6 @@ pub struct TelegramSettings {
     pub poll_timeout: u32,
 }
 
-fn is_env_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-        && !s.starts_with(|c: char| c.is_ascii_digit())
-}
-
 fn is_http_url(s: &str) -> bool {
     (s.starts_with("http://") || s.starts_with("https://")) && s.len() > "https://".len()
 }
@@ -55,12 +49,7 @@ impl TelegramSettings {
     /// Reads and checks the `[telegram]` table; `rooms` are the town's room names.
     pub fn parse(t: &toml::Table, rooms: &[String]) -> Result<TelegramSettings, Vec<Problem>> {
         let mut p: Vec<Problem> = Vec::new();
-        let known = ["token_env", "api_url", "rooms", "webhook", "poll_timeout"];
-        for k in t.keys() {
-            if !known.contains(&k.as_str()) {
-                p.push((format!("telegram.{k}"), format!("unknown key (known: {})", known.join(", "))));
-            }
-        }
+        section::unknown_keys(t, "telegram", &["token_env", "api_url", "rooms", "webhook", "poll_timeout"], &mut p);
         let token_env = match t.get("token_env") {
             Some(toml::Value::String(s)) if is_env_name(s) => s.clone(),
             Some(toml::Value::String(s)) => {
@@ -87,37 +76,21 @@ impl TelegramSettings {
                 None
             }
         };
-        let mut room_ids = BTreeMap::new();
-        match t.get("rooms") {
-            Some(toml::Value::Table(rt)) => {
-                for (name, v) in rt {
-                    let key = format!("telegram.rooms.{name}");
-                    if !rooms.contains(name) {
-                        p.push((key.clone(), format!("unknown room (rooms: {})", rooms.join(", "))));
-                        continue;
-                    }
-                    let id = match v {
-                        toml::Value::Integer(i) => Some(*i),
-                        toml::Value::String(s) => s.trim().parse::<i64>().ok(),
-                        _ => None,
-                    };
-                    match id {
-                        Some(i) if i < 0 => {
-                            room_ids.insert(name.clone(), i);
-                        }
-                        Some(i) => p.push((
-                            key,
-                            format!("{i} is not a group chat id (group ids are negative, e.g. -1001234567890)"),
-                        )),
-                        None => {
-                            p.push((key, format!("`{v}` is not a chat id (a negative number, e.g. -1001234567890)")))
-                        }
-                    }
-                }
-            }
-            Some(_) => p.push(("telegram.rooms".into(), "must be a table of room = chat id".into())),
-            None => p.push(("telegram".into(), "missing [telegram.rooms]: the chat id of each room".into())),
+        if t.get("rooms").is_none() {
+            p.push(("telegram".into(), "missing [telegram.rooms]: the chat id of each room".into()));
         }
+        let room_ids = section::rooms(t, "telegram", rooms, &mut p, |v| {
+            let id = match v {
+                toml::Value::Integer(i) => Some(*i),
+                toml::Value::String(s) => s.trim().parse::<i64>().ok(),
+                _ => None,
+            };
+            match id {
+                Some(i) if i < 0 => Ok(i),
+                Some(i) => Err(format!("{i} is not a group chat id (group ids are negative, e.g. -1001234567890)")),
+                None => Err(format!("`{v}` is not a chat id (a negative number, e.g. -1001234567890)")),
+            }
+        });
         let webhook = match t.get("webhook") {
             None => None,
             Some(toml::Value::Table(w)) => {

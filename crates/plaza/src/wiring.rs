@@ -28,6 +28,22 @@ pub struct Loaded {
     pub matrix: Option<MatrixSettings>,
 }
 
+/// A channel's section, parsed; its problems located in the file.
+fn section<T>(
+    cfg: &Config,
+    table: &Option<toml::Table>,
+    problems: &mut Vec<plaza_core::ConfigError>,
+    parse: impl Fn(&toml::Table) -> Result<T, Vec<plaza_core::config::section::Problem>>,
+) -> Option<T> {
+    match parse(table.as_ref()?) {
+        Ok(s) => Some(s),
+        Err(ps) => {
+            problems.extend(ps.into_iter().map(|(k, m)| cfg.error_at(&k, m)));
+            None
+        }
+    }
+}
+
 /// Loads and checks everything a config names. Returns every problem as a line.
 fn load(path: &Path) -> Result<Loaded, Vec<String>> {
     let cfg = Config::load(path).map_err(|e| e.to_string().lines().map(str::to_owned).collect::<Vec<_>>())?;
@@ -50,26 +66,8 @@ fn load(path: &Path) -> Result<Loaded, Vec<String>> {
     }
 
     let rooms = cfg.room_names();
-    let telegram = match &cfg.telegram {
-        None => None,
-        Some(t) => match TelegramSettings::parse(t, &rooms) {
-            Ok(s) => Some(s),
-            Err(ps) => {
-                problems.extend(ps.into_iter().map(|(k, m)| cfg.error_at(&k, m)));
-                None
-            }
-        },
-    };
-    let matrix = match &cfg.matrix {
-        None => None,
-        Some(t) => match MatrixSettings::parse(t, &rooms) {
-            Ok(s) => Some(s),
-            Err(ps) => {
-                problems.extend(ps.into_iter().map(|(k, m)| cfg.error_at(&k, m)));
-                None
-            }
-        },
-    };
+    let telegram = section(&cfg, &cfg.telegram, &mut problems, |t| TelegramSettings::parse(t, &rooms));
+    let matrix = section(&cfg, &cfg.matrix, &mut problems, |t| MatrixSettings::parse(t, &rooms));
     // With a messenger configured, every room needs a home on one of them.
     let hosted: Vec<String> = [("telegram", &cfg.telegram), ("matrix", &cfg.matrix)]
         .iter()

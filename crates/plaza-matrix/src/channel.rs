@@ -23,7 +23,7 @@ use plaza_core::model::{GeoPoint, Identity};
 use tracing::{debug, info, warn};
 
 use crate::NAME;
-use crate::settings::MatrixSettings;
+use crate::settings::{MatrixSettings, Secret};
 
 /// Where the sync token is kept in Plaza's store (after the events it covers are handled).
 const SINCE_KEY: &str = "matrix.since";
@@ -69,7 +69,7 @@ fn channel_error(e: matrix_sdk::Error) -> ChannelError {
 impl MatrixChannel {
     /// Logs in (or restores the saved session, keeping the same device and its keys) and
     /// resolves the configured room aliases.
-    pub async fn connect(settings: MatrixSettings, password: &str) -> Result<MatrixChannel, ChannelError> {
+    pub async fn connect(settings: MatrixSettings, secret: &Secret) -> Result<MatrixChannel, ChannelError> {
         std::fs::create_dir_all(&settings.store)
             .map_err(|e| other(format!("cannot create {}: {e}", settings.store.display())))?;
         let client = Client::builder()
@@ -85,15 +85,30 @@ impl MatrixChannel {
                 info!(user = %settings.user_id, device = ?client.device_id(), "matrix: session restored");
             }
             None => {
-                client
-                    .matrix_auth()
-                    .login_username(&settings.user_id, password)
-                    .initial_device_display_name(&settings.device_name)
-                    .await
-                    .map_err(|e| other(format!("matrix login as {}: {e}", settings.user_id)))?;
+                match secret {
+                    Secret::Password(password) => {
+                        client
+                            .matrix_auth()
+                            .login_username(&settings.user_id, password)
+                            .initial_device_display_name(&settings.device_name)
+                            .await
+                            .map_err(|e| other(format!("matrix login as {}: {e}", settings.user_id)))?;
+                    }
+                    Secret::AccessToken(token) => {
+                        let device = device_of_token(&settings, token).await?;
+                        let session = MatrixSession {
+                            meta: matrix_sdk::SessionMeta {
+                                user_id: <&UserId>::try_from(settings.user_id.as_str()).map_err(other)?.to_owned(),
+                                device_id: device.into(),
+                            },
+                            tokens: matrix_sdk::SessionTokens { access_token: token.clone(), refresh_token: None },
+                        };
+                        client.restore_session(session).await.map_err(other)?;
+                    }
+                }
                 let session = client.matrix_auth().session().ok_or_else(|| other("no session after login"))?;
                 write_session(&session_file, &session)?;
-                info!(user = %settings.user_id, device = ?client.device_id(), "matrix: logged in, new device");
+                info!(user = %settings.user_id, device = ?client.device_id(), "matrix: logged in");
             }
         }
         let mut room_ids = HashMap::new();
@@ -346,6 +361,27 @@ impl MatrixChannel {
         self.dms.lock().unwrap_or_else(|p| p.into_inner()).insert(user.to_owned(), room.room_id().to_owned());
         Ok(room)
     }
+}
+
+/// Which device an access token belongs to (asked of the homeserver by a throwaway
+/// client with no store, so nothing is set up for a wrong device).
+async fn device_of_token(settings: &MatrixSettings, token: &str) -> Result<String, ChannelError> {
+    let probe = Client::builder().homeserver_url(&settings.homeserver).build().await.map_err(other)?;
+    let session = MatrixSession {
+        meta: matrix_sdk::SessionMeta {
+            user_id: <&UserId>::try_from(settings.user_id.as_str()).map_err(other)?.to_owned(),
+            device_id: "PLAZAPROBE".into(),
+        },
+        tokens: matrix_sdk::SessionTokens { access_token: token.to_owned(), refresh_token: None },
+    };
+    probe.restore_session(session).await.map_err(other)?;
+    let who = probe.whoami().await.map_err(|e| other(format!("matrix: the access token was refused: {e}")))?;
+    if who.user_id.as_str() != settings.user_id {
+        return Err(other(format!("matrix: the access token is {}'s, not {}'s", who.user_id, settings.user_id)));
+    }
+    who.device_id
+        .map(|d| d.to_string())
+        .ok_or_else(|| other("matrix: the access token has no device; create it by logging in"))
 }
 
 fn read_session(path: &Path) -> Result<Option<MatrixSession>, ChannelError> {

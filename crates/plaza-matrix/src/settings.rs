@@ -5,6 +5,7 @@
 //! homeserver = "https://matrix.jun.es"
 //! user_id = "@plaza:jun.es"
 //! password_env = "PLAZA_MATRIX_PASSWORD"   # the password is read from this variable
+//! # access_token_env = "PLAZA_MATRIX_TOKEN" # or: log in with an access token instead
 //! store = "data/matrix"                    # session, encryption keys, sync state
 //! [matrix.rooms]                           # room ids (!…) or aliases (#…:server)
 //! electricians = "#electricistas:jun.es"
@@ -17,11 +18,26 @@ use std::path::PathBuf;
 pub use plaza_core::config::section::Problem;
 use plaza_core::config::section::{self, is_env_name};
 
+/// The environment variable that holds the bot's password or access token.
+#[derive(Debug, Clone)]
+pub enum Login {
+    Password(String),
+    AccessToken(String),
+}
+
+/// The secret itself, read from the environment.
+#[derive(Clone)]
+pub enum Secret {
+    Password(String),
+    AccessToken(String),
+}
+
 #[derive(Debug, Clone)]
 pub struct MatrixSettings {
     pub homeserver: String,
     pub user_id: String,
-    pub password_env: String,
+    /// How the bot logs in the first time (later starts restore the saved session).
+    pub login: Login,
     pub store: PathBuf,
     pub device_name: String,
     /// Room name → room id or alias.
@@ -49,7 +65,7 @@ impl MatrixSettings {
         section::unknown_keys(
             t,
             "matrix",
-            &["homeserver", "user_id", "password_env", "store", "device_name", "rooms"],
+            &["homeserver", "user_id", "password_env", "access_token_env", "store", "device_name", "rooms"],
             &mut p,
         );
         let s = |k: &str| t.get(k).and_then(|v| v.as_str()).map(str::to_owned);
@@ -78,21 +94,32 @@ impl MatrixSettings {
                 String::new()
             }
         };
-        let password_env = match s("password_env") {
-            Some(e) if is_env_name(&e) => e,
+        let env = |key: &str, p: &mut Vec<Problem>| match s(key) {
+            Some(e) if is_env_name(&e) => Some(e),
             Some(e) => {
                 p.push((
-                    "matrix.password_env".into(),
-                    format!("`{e}` is not an environment variable name; never write the password itself here"),
+                    format!("matrix.{key}"),
+                    format!("`{e}` is not an environment variable name; never write the secret itself here"),
                 ));
-                String::new()
+                None
             }
-            None => {
-                p.push((
-                    "matrix".into(),
-                    "missing `password_env`: the environment variable holding the bot's password".into(),
-                ));
-                String::new()
+            None => None,
+        };
+        let login = match (env("password_env", &mut p), env("access_token_env", &mut p)) {
+            (Some(pw), None) => Some(Login::Password(pw)),
+            (None, Some(tok)) => Some(Login::AccessToken(tok)),
+            (Some(_), Some(_)) => {
+                p.push(("matrix".into(), "give `password_env` or `access_token_env`, not both".into()));
+                None
+            }
+            (None, None) => {
+                if !t.contains_key("password_env") && !t.contains_key("access_token_env") {
+                    p.push((
+                        "matrix".into(),
+                        "missing `password_env` (or `access_token_env`): the environment variable that holds the bot's password".into(),
+                    ));
+                }
+                None
             }
         };
         let store = PathBuf::from(s("store").unwrap_or_else(|| "data/matrix".into()));
@@ -101,22 +128,28 @@ impl MatrixSettings {
             Some(r) if is_room_ref(r) => Ok(r.to_owned()),
             _ => Err(format!("`{v}` is not a room id (!…) or alias (#name:server)")),
         });
-        if p.is_empty() {
-            Ok(MatrixSettings { homeserver, user_id, password_env, store, device_name, rooms: room_refs })
-        } else {
-            Err(p)
+        match login {
+            Some(login) if p.is_empty() => {
+                Ok(MatrixSettings { homeserver, user_id, login, store, device_name, rooms: room_refs })
+            }
+            _ => Err(p),
         }
     }
 
-    pub fn password(&self) -> Result<String, Problem> {
-        match std::env::var(&self.password_env) {
-            Ok(t) if !t.is_empty() => Ok(t),
+    /// The password or access token, from the environment.
+    pub fn secret(&self) -> Result<Secret, Problem> {
+        let (key, var) = match &self.login {
+            Login::Password(v) => ("matrix.password_env", v),
+            Login::AccessToken(v) => ("matrix.access_token_env", v),
+        };
+        match std::env::var(var) {
+            Ok(t) if !t.is_empty() => Ok(match self.login {
+                Login::Password(_) => Secret::Password(t),
+                Login::AccessToken(_) => Secret::AccessToken(t),
+            }),
             _ => Err((
-                "matrix.password_env".into(),
-                format!(
-                    "the environment variable {} is not set: put the bot account's password there",
-                    self.password_env
-                ),
+                key.into(),
+                format!("the environment variable {var} is not set: put the bot account's secret there"),
             )),
         }
     }
@@ -135,6 +168,12 @@ mod tests {
         let errs = MatrixSettings::parse(&t, &["public".into(), "water".into()]).unwrap_err();
         let keys: Vec<&str> = errs.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, vec!["matrix.homeserver", "matrix.user_id", "matrix.rooms.public"]);
+        let both: toml::Table = toml::from_str(
+            "homeserver = \"http://x\"\nuser_id = \"@p:x\"\npassword_env = \"PW\"\naccess_token_env = \"TOK\"\n",
+        )
+        .unwrap();
+        let errs = MatrixSettings::parse(&both, &[]).unwrap_err();
+        assert!(errs[0].1.contains("not both"), "{errs:?}");
         assert!(is_room_ref("#electricistas:jun.es") && is_room_ref("!AbC:jun.es") && is_room_ref("!AbC"));
     }
 }

@@ -135,7 +135,7 @@ pub fn check(path: &Path) -> Result<ExitCode> {
             }
             if let Some(m) = &l.matrix {
                 channels.push("matrix".into());
-                if let Err((_, msg)) = m.password() {
+                if let Err((_, msg)) = m.secret() {
                     println!("note: {msg}");
                 }
             }
@@ -220,13 +220,13 @@ pub async fn serve(config: &Path, db: &Path) -> Result<ExitCode> {
         channels.push(Arc::new(TelegramChannel::new(t, &token)?));
     }
     if let Some(m) = l.matrix.clone() {
-        let password = match m.password() {
+        let secret = match m.secret() {
             Ok(p) => p,
             Err((k, msg)) => {
                 return Ok(print_problems(vec![format!("{}: {}", config.display(), l.cfg.error_at(&k, msg))]));
             }
         };
-        channels.push(Arc::new(MatrixChannel::connect(m, &password).await?));
+        channels.push(Arc::new(MatrixChannel::connect(m, &secret).await?));
     }
     if channels.is_empty() {
         return Ok(print_problems(vec![format!(

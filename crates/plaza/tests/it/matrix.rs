@@ -58,16 +58,19 @@ impl Synapse {
         }
     }
 
-    /// Registers an account (open registration in the test server).
-    pub async fn register(&self, name: &str) -> OwnedUserId {
+    /// Registers an account (open registration in the test server); returns its id and
+    /// the access token of the device registration created.
+    pub async fn register(&self, name: &str) -> (OwnedUserId, String) {
         let r = reqwest::Client::new()
             .post(format!("{}/_matrix/client/v3/register", self.url))
-            .json(&json!({"username": name, "password": password(name), "auth": {"type": "m.login.dummy"}, "inhibit_login": true}))
+            .json(&json!({"username": name, "password": password(name), "auth": {"type": "m.login.dummy"}}))
             .send()
             .await
             .expect("register");
-        assert!(r.status().is_success(), "register {name}: {}", r.text().await.unwrap_or_default());
-        UserId::parse(format!("@{name}:localhost")).expect("user id")
+        assert!(r.status().is_success(), "register {name}");
+        let v: serde_json::Value = r.json().await.expect("json");
+        let token = v["access_token"].as_str().expect("access token").to_owned();
+        (UserId::parse(format!("@{name}:localhost")).expect("user id"), token)
     }
 }
 
@@ -225,6 +228,7 @@ async fn wait_joined(watcher: &Person, room: &OwnedRoomId, user: &UserId) {
 struct Town {
     hs: Synapse,
     bot: OwnedUserId,
+    bot_token: String,
     mayor: Person,
     ana: Person,
     luis: Person,
@@ -245,10 +249,11 @@ async fn town(only: &[&'static str]) -> Town {
 }
 
 async fn town_on(hs: Synapse, only: &[&'static str]) -> Town {
-    let bot = hs.register("plaza").await;
+    let (bot, bot_token) = hs.register("plaza").await;
     for n in ["alcaldesa", "ana", "luis", "bea"] {
         hs.register(n).await;
     }
+    // The registration's device is the one an access-token login uses.
     let mayor = Person::login(&hs, "alcaldesa").await;
     let ana = Person::login(&hs, "ana").await;
     let luis = Person::login(&hs, "luis").await;
@@ -268,11 +273,18 @@ async fn town_on(hs: Synapse, only: &[&'static str]) -> Town {
         let id = mayor.create_room(name, &invite, *name == "police").await;
         rooms.push((*name, id));
     }
-    Town { hs, bot, mayor, ana, luis, bea, rooms }
+    Town { hs, bot, bot_token, mayor, ana, luis, bea, rooms }
+}
+
+/// How the bot logs in, in a test.
+#[derive(Clone, Copy, PartialEq)]
+enum BotLogin {
+    Password,
+    AccessToken,
 }
 
 /// Jun's config with Matrix crews and rooms (and, given, a Telegram section).
-fn matrix_config(dir: &Path, t: &Town, telegram_url: Option<&str>) -> PathBuf {
+fn matrix_config(dir: &Path, t: &Town, telegram_url: Option<&str>, login: BotLogin) -> PathBuf {
     let path = match telegram_url {
         Some(url) => {
             let p = telegram::telegram_config(dir, url, "");
@@ -303,18 +315,26 @@ fn matrix_config(dir: &Path, t: &Town, telegram_url: Option<&str>) -> PathBuf {
         );
     let rooms: String = t.rooms.iter().map(|(n, id)| format!("{n} = \"{id}\"\n")).collect();
     let section = format!(
-        "\n[matrix]\nhomeserver = \"{}\"\nuser_id = \"{}\"\npassword_env = \"PLAZA_TEST_MATRIX_PASSWORD\"\nstore = {:?}\n[matrix.rooms]\n{rooms}",
+        "\n[matrix]\nhomeserver = \"{}\"\nuser_id = \"{}\"\n{}\nstore = {:?}\n[matrix.rooms]\n{rooms}",
         t.hs.url,
         t.bot,
+        match login {
+            BotLogin::Password => "password_env = \"PLAZA_TEST_MATRIX_PASSWORD\"",
+            BotLogin::AccessToken => "access_token_env = \"PLAZA_TEST_MATRIX_TOKEN\"",
+        },
         dir.join("matrix").display().to_string()
     );
     std::fs::write(&path, format!("{text}\n{section}")).expect("write config");
     path
 }
 
-fn start_plaza(cfg: &Path, db: &Path) -> Plaza {
+fn start_plaza(cfg: &Path, db: &Path, t: &Town) -> Plaza {
     let pw = password("plaza");
-    Plaza::start(cfg, db, &[("PLAZA_TEST_MATRIX_PASSWORD", pw.as_str())])
+    Plaza::start(
+        cfg,
+        db,
+        &[("PLAZA_TEST_MATRIX_PASSWORD", pw.as_str()), ("PLAZA_TEST_MATRIX_TOKEN", t.bot_token.as_str())],
+    )
 }
 
 /// Ana opens an encrypted direct chat with the bot and waits until the bot is in it.
@@ -336,13 +356,13 @@ fn device_of(dir: &Path) -> String {
 async fn streetlight_story_in_an_encrypted_dm() {
     let t = town(&[]).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = matrix_config(dir.path(), &t, None);
+    let cfg = matrix_config(dir.path(), &t, None, BotLogin::Password);
     let db = dir.path().join("plaza.db");
     // Said in the crew room before the bot is there: history, not a command.
     let elec = t.room("electricians").clone();
     wait_joined(&t.luis, &elec, t.luis.client.user_id().expect("id")).await;
     t.luis.say(&elec, "/ayuda").await;
-    let _plaza = start_plaza(&cfg, &db);
+    let _plaza = start_plaza(&cfg, &db, &t);
     for (_, r) in &t.rooms {
         wait_joined(&t.mayor, r, &t.bot).await;
     }
@@ -419,9 +439,9 @@ async fn streetlight_story_in_an_encrypted_dm() {
 async fn restart_decrypts_what_came_meanwhile_exactly_once() {
     let t = town(&[]).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = matrix_config(dir.path(), &t, None);
+    let cfg = matrix_config(dir.path(), &t, None, BotLogin::Password);
     let db = dir.path().join("plaza.db");
-    let plaza = start_plaza(&cfg, &db);
+    let plaza = start_plaza(&cfg, &db, &t);
     let dm = open_dm(&t).await;
     t.ana.say(&dm, "La farola de la calle Sol 1 está apagada").await;
     t.ana.wait_for("first ack", &dm, |s| s.sender == t.bot && s.body.contains("#1")).await;
@@ -430,7 +450,7 @@ async fn restart_decrypts_what_came_meanwhile_exactly_once() {
 
     t.ana.say(&dm, "Hay un bache en la calle Luna 2").await;
     t.ana.say(&dm, "Hay basura tirada en la plaza Mayor").await;
-    let plaza = start_plaza(&cfg, &db);
+    let plaza = start_plaza(&cfg, &db, &t);
     t.ana.wait_for("ack #2", &dm, |s| s.sender == t.bot && s.body.contains("#2")).await;
     t.ana.wait_for("ack #3", &dm, |s| s.sender == t.bot && s.body.contains("#3")).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -453,13 +473,13 @@ async fn restart_decrypts_what_came_meanwhile_exactly_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resident_on_telegram_crew_on_matrix() {
+async fn resident_on_telegram_crew_on_matrix_with_an_access_token() {
     let t = town(&["electricians"]).await;
     let emu = telegram::Emulator::start();
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = matrix_config(dir.path(), &t, Some(&emu.url));
+    let cfg = matrix_config(dir.path(), &t, Some(&emu.url), BotLogin::AccessToken);
     let db = dir.path().join("plaza.db");
-    let _plaza = start_plaza(&cfg, &db);
+    let _plaza = start_plaza(&cfg, &db, &t);
     let elec = t.room("electricians").clone();
     wait_joined(&t.luis, &elec, &t.bot).await;
 
@@ -486,9 +506,9 @@ async fn rate_limited_messages_stay_queued() {
     let hs = Synapse::start_with(&[("PLAZA_SYNAPSE_RC_MESSAGE", "{per_second: 0.5, burst_count: 3}")]).await;
     let t = town_on(hs, &[]).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = matrix_config(dir.path(), &t, None);
+    let cfg = matrix_config(dir.path(), &t, None, BotLogin::Password);
     let db = dir.path().join("plaza.db");
-    let _plaza = start_plaza(&cfg, &db);
+    let _plaza = start_plaza(&cfg, &db, &t);
     let dm = open_dm(&t).await;
     let elec = t.room("electricians").clone();
     for street in ["Sol 1", "Luna 2", "Mar 3"] {

@@ -384,6 +384,14 @@ async fn streetlight_story_in_an_encrypted_dm() {
         post.body
     );
 
+    // A 👍 on the public post counts as "me too": the post is edited.
+    t.bea.react(&public, &post.event_id, "👍").await;
+    t.bea
+        .wait_for("the post shows the support", &public, |s| {
+            s.replaces.as_ref() == Some(&post.event_id) && s.body.contains("👍 1")
+        })
+        .await;
+
     // Bea (a resident, not an electrician) reacts ✅ on the card: nothing changes.
     t.bea.react(&elec, &card.event_id, "✅").await;
     // Luis claims it with 👀: Ana is told.
@@ -405,6 +413,18 @@ async fn streetlight_story_in_an_encrypted_dm() {
     // A neighbour's reply in the public thread reaches the reporter.
     t.bea.reply_in_thread(&public, &post.event_id, "Gracias, ya se ve bien la calle").await;
     t.ana.wait_for("the neighbour's reply", &dm, |s| s.body.contains("«Gracias, ya se ve bien la calle»")).await;
+
+    // An invitation to a room the config does not name is refused.
+    let stray = t.bea.create_room("charla", &[&t.bot], false).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let m = t.bea.room(&stray).get_member_no_sync(&t.bot).await.ok().flatten();
+        if m.is_some_and(|m| *m.membership() == matrix_sdk::ruma::events::room::member::MembershipState::Leave) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the bot did not refuse the invitation");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // A report without a place: the bot asks where; an m.location answers.
     t.ana.say(&dm, "Hay una fuga de agua enorme").await;

@@ -156,7 +156,7 @@ pub struct Capabilities {
     pub location: bool,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ChannelError {
     /// The platform asked us to wait (HTTP 429, M_LIMIT_EXCEEDED); the message stays queued.
     #[error("rate limited: retry after {0:?}")]

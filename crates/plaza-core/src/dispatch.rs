@@ -16,9 +16,10 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 use tracing::{Instrument, debug, info, warn};
 
+use crate::channel::PostKind;
 use crate::channel::{Button, Channel, ChannelError, Destination, Inbound, Inbox, Limits, Outgoing};
 use crate::engine::{Engine, EngineError};
-use crate::model::Timestamp;
+use crate::model::{TaskId, Timestamp};
 use crate::store::{DeliveryOutcome, OutboxRow, PostRecord, StoreError};
 
 /// Give up on a message after this many failed attempts (network errors).
@@ -143,16 +144,15 @@ impl Dispatcher {
         let mut consumed: HashSet<i64> = HashSet::new();
 
         // An edit superseded by a later edit of the same post need not be sent.
-        let mut last_edit: HashMap<(Destination, Option<i64>, String), i64> = HashMap::new();
+        let mut last_edit: HashMap<(Destination, Option<TaskId>, PostKind), i64> = HashMap::new();
         for r in &rows {
             if let Some(kind) = r.message.edit {
-                last_edit.insert((r.message.to.clone(), r.message.task.map(|t| t.0), format!("{kind:?}")), r.id);
+                last_edit.insert((r.message.to.clone(), r.message.task, kind), r.id);
             }
         }
         for r in &rows {
             if let Some(kind) = r.message.edit
-                && last_edit.get(&(r.message.to.clone(), r.message.task.map(|t| t.0), format!("{kind:?}")))
-                    != Some(&r.id)
+                && last_edit.get(&(r.message.to.clone(), r.message.task, kind)) != Some(&r.id)
             {
                 consumed.insert(r.id);
                 round.attempted += 1;
@@ -266,18 +266,8 @@ impl Dispatcher {
         self.limiter(ch.name(), |l| l.record(&out.to, Instant::now()));
         let result = ch.send(&out).await;
         let ids = taken.iter().map(|r| r.id).collect();
-        match result {
-            Ok(d) => {
-                for r in &taken {
-                    self.record(r, Ok(d.clone())).await?;
-                }
-            }
-            Err(e) => {
-                let e = std::sync::Arc::new(e);
-                for r in &taken {
-                    self.record(r, Err(clone_err(&e))).await?;
-                }
-            }
+        for r in &taken {
+            self.record(r, result.clone()).await?;
         }
         Ok(ids)
     }
@@ -417,16 +407,6 @@ struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-fn clone_err(e: &ChannelError) -> ChannelError {
-    match e {
-        ChannelError::RetryAfter(d) => ChannelError::RetryAfter(*d),
-        ChannelError::Network(s) => ChannelError::Network(s.clone()),
-        ChannelError::Rejected(s) => ChannelError::Rejected(s.clone()),
-        ChannelError::UnknownRoom(s) => ChannelError::UnknownRoom(s.clone()),
-        ChannelError::Other(s) => ChannelError::Other(s.clone()),
     }
 }
 

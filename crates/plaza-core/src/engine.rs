@@ -21,7 +21,7 @@ use crate::i18n::{Arg, Locales};
 use crate::model::*;
 use crate::plugin::{Hook, Plugin};
 use crate::store::{Batch, NewOutbox, OutboxRow, PostRecord, Store, StoreError};
-use crate::text::{self, clean, ellipsize, find_street, fold, words};
+use crate::text::{clean, ellipsize, find_street, fold, words};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -447,13 +447,8 @@ impl PluginCtx<'_, '_> {
     /// Tells everyone who follows `task` (reporter first), each in their language, the
     /// locale message `id` with `args`.
     pub fn tell_audience(&mut self, task: TaskId, id: &str, args: &[(&str, String)]) {
-        let Some(t) = self.cx.st.tasks.get(&task) else { return };
-        for who in t.audience() {
-            let lang = self.cx.lang_of(&who);
-            let a: Vec<(&str, Arg<'_>)> = args.iter().map(|(k, v)| (*k, Arg::Str(v.as_str()))).collect();
-            let text = self.cx.e.locales.text(&lang, id, &a);
-            self.cx.send(Destination::Direct(who), text, Some(task));
-        }
+        let a: Vec<(&str, Arg<'_>)> = args.iter().map(|(k, v)| (*k, Arg::Str(v.as_str()))).collect();
+        self.cx.tell_audience(task, |cx, lang| cx.t(lang, id, &a));
     }
     /// Posts a locale message in a room (a crew id, `public`, `triage`), in the thread of
     /// the task's post there.
@@ -1857,21 +1852,4 @@ impl<'e, 's> Cx<'e, 's> {
 /// How to call the sender in a crew room: their platform name, else their id there.
 fn display_name(inb: &Inbound) -> &str {
     inb.sender_name.as_deref().filter(|n| !n.trim().is_empty()).unwrap_or(inb.sender.id())
-}
-
-/// Words helper re-exported for plugins.
-pub fn folded_words(s: &str) -> Vec<String> {
-    text::words(s)
-}
-
-/// Kept for plugins that want the same street extraction as the engine.
-pub fn street_of(s: &str) -> Option<(String, String)> {
-    find_street(s)
-}
-
-#[allow(dead_code)]
-fn _assert_send_sync() {
-    fn f<T: Send + Sync>() {}
-    f::<Engine>();
-    let _ = HashSet::<()>::new();
 }

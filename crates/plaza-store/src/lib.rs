@@ -98,7 +98,7 @@ async fn write_group<'a>(
     // Later versions of the same row win; order of events and outbox rows is kept.
     let mut tasks: Vec<&Task> = Vec::new();
     let mut task_pos: HashMap<TaskId, usize> = HashMap::new();
-    let mut events: Vec<(&TaskEvent, i64)> = Vec::new();
+    let mut events: Vec<&TaskEvent> = Vec::new();
     let mut outbox: Vec<(&plaza_core::store::NewOutbox, Timestamp)> = Vec::new();
     let mut dialogues: HashMap<&Identity, (usize, Option<&Dialogue>, Timestamp)> = HashMap::new();
     let mut residents: HashMap<&Identity, &String> = HashMap::new();
@@ -115,7 +115,7 @@ async fn write_group<'a>(
             }
         }
         for e in &b.events {
-            events.push((e, e.at.0));
+            events.push(e);
         }
         for o in &b.outbox {
             outbox.push((o, b.at));
@@ -194,13 +194,13 @@ async fn write_group<'a>(
     for chunk in events.chunks(ROWS_PER_STATEMENT) {
         let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO task_events (task_id, at, actor, kind, detail) ");
         let mut err = None;
-        q.push_values(chunk, |mut r, (e, at)| {
+        q.push_values(chunk, |mut r, e| {
             let detail = serde_json::to_string(&e.kind).unwrap_or_else(|x| {
                 err = Some(x.to_string());
                 String::new()
             });
             r.push_bind(e.task.0)
-                .push_bind(*at)
+                .push_bind(e.at.0)
                 .push_bind(e.actor.as_ref().map(|a| a.to_string()))
                 .push_bind(e.kind.name())
                 .push_bind(detail);

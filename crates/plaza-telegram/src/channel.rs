@@ -20,6 +20,7 @@ use tracing::{debug, info, warn};
 use crate::NAME;
 use crate::settings::TelegramSettings;
 
+#[derive(Clone)]
 pub struct TelegramChannel {
     bot: Bot,
     /// Where the update offset is kept in the store: per bot, since a new bot's update
@@ -205,7 +206,7 @@ impl TelegramChannel {
             .await
             .map_err(|e| ChannelError::Network(format!("setWebhook: {e}")))?;
 
-        let shared = Arc::new(WebhookShared { inbox, secret, ch: self.clone_for_webhook() });
+        let shared = Arc::new(WebhookShared { inbox, secret, ch: self.clone() });
         async fn receive(
             State(s): State<Arc<WebhookShared>>,
             headers: HeaderMap,
@@ -237,15 +238,6 @@ impl TelegramChannel {
             .map_err(|e| ChannelError::Other(format!("{}: {e}", w.listen)))?;
         info!(listen = %w.listen, path, "telegram: receiving updates by webhook");
         axum::serve(listener, app).await.map_err(|e| ChannelError::Other(e.to_string()))
-    }
-
-    fn clone_for_webhook(&self) -> TelegramChannel {
-        TelegramChannel {
-            bot: self.bot.clone(),
-            offset_key: self.offset_key.clone(),
-            settings: self.settings.clone(),
-            room_of_chat: self.room_of_chat.clone(),
-        }
     }
 
     fn chat_id(&self, to: &Destination) -> Result<i64, ChannelError> {

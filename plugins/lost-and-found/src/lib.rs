@@ -2,10 +2,9 @@
 //! match (same species, a shared colour, the same area), the two tasks are linked and
 //! both people are told. Owns no state: everything it needs is in the tasks.
 
-use plaza_core::engine::folded_words;
 use plaza_core::model::{Task, TaskId, Timestamp};
 use plaza_core::plugin::{Plugin, PluginCtx};
-use plaza_core::text::stem;
+use plaza_core::text::{stem, words as folded_words};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

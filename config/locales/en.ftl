@@ -61,7 +61,6 @@ unknown-command = I do not know that command. Commands: "claim #N", "done #N", "
 unknown-category = I do not know that category. Categories: { $categories }.
 bad-transition = Report #{ $task } is already { $status }; that cannot be done now.
 task-status = Report #{ $task } ({ $category }, { $place }): { $status }.
-task-status-private = Report #{ $task } is private.
 language-set = All right, I will write to you in English.
 elapsed-minutes = { $minutes } min
 elapsed-hours = { $hours } h{ $minutes ->
@@ -82,6 +81,25 @@ button-note = 📝 Note
 note-how = To leave the resident a note on #{ $task }, reply to the card with the text, or write "note #{ $task } text".
 
 public-withdrawn = #{ $task } — report withdrawn from the public board by the town hall.
+
+
+notify-now-private = Report #{ $task } is now handled privately by the town hall. Thank you for your support; you will get no more messages about it.
+confirm-public = Report #{ $task } is in a private category ({ $category }). To publish it anyway write "public #{ $task } yes".
+private-text = (private report)
+dialogue-dropped = I have set your previous report aside; whenever you like, send it again with the place.
+ask-location-again = And about your previous report ({ $category }): where exactly is it? Write the street and number, or share your location.
+crew-possibly-related = 🔗 #{ $task } may be related to #{ $other } (same place). Each resident follows only their own report.
+erase-confirm = Do you want us to delete your data? Your identity and what you wrote in your reports will be deleted; the reports stay, anonymous, for the town's statistics. Reply "yes" to delete them, or anything else to keep them.
+erase-cancelled = All right, nothing was deleted.
+erase-done = Done: your data has been deleted. If you write to us again, we start afresh.
+data-export-header = This is all the data { $town } town hall keeps about you ({ $identity }):
+data-export-language = Language: { $language }
+data-export-task = Report #{ $task } ({ $date }, { $category }, { $status }): "{ $description }" · { $place }
+data-export-following = You follow the reports: { $tasks }
+data-export-event = { $date } · #{ $task } · { $what } { $text }
+data-export-dialogue = Pending question about: "{ $text }"
+data-export-nothing = We keep no reports or messages of yours.
+data-export-footer = To delete your data write "delete my data".
 
 # lost-and-found
 lostfound-match = 🐾 Possible match: report #{ $other } ({ $kind }) looks like your report #{ $task }: "{ $description }". The town hall will put you in touch.

@@ -62,7 +62,6 @@ unknown-command = No conozco esa orden. Órdenes: «tomo #N», «hecho #N», «n
 unknown-category = No conozco esa categoría. Categorías: { $categories }.
 bad-transition = El aviso #{ $task } ya está { $status }; no se puede hacer eso ahora.
 task-status = Aviso #{ $task } ({ $category }, { $place }): { $status }.
-task-status-private = El aviso #{ $task } es privado.
 language-set = De acuerdo, te escribiré en español.
 elapsed-minutes = { $minutes } min
 elapsed-hours = { $hours } h{ $minutes ->
@@ -83,6 +82,25 @@ button-note = 📝 Nota
 note-how = Para dejar una nota al vecino en #{ $task }, responde a la tarjeta con el texto, o escribe «nota #{ $task } texto».
 
 public-withdrawn = #{ $task } — aviso retirado del tablón público por el ayuntamiento.
+
+
+notify-now-private = El aviso #{ $task } lo lleva ahora el ayuntamiento de forma privada. Gracias por tu apoyo; no recibirás más mensajes sobre él.
+confirm-public = El aviso #{ $task } es de una categoría privada ({ $category }). Para publicarlo de todos modos escribe «publico #{ $task } sí».
+private-text = (aviso privado)
+dialogue-dropped = He dejado a un lado tu aviso anterior; cuando quieras, escríbemelo otra vez con el lugar.
+ask-location-again = Y sobre tu aviso anterior ({ $category }): ¿dónde está exactamente? Escribe la calle y el número, o comparte tu ubicación.
+crew-possibly-related = 🔗 #{ $task } puede estar relacionado con #{ $other } (mismo lugar). Cada vecino sigue solo su propio aviso.
+erase-confirm = ¿Quieres que borremos tus datos? Se borrarán tu identidad y lo que escribiste en tus avisos; los avisos quedan, anónimos, para las estadísticas del pueblo. Responde «sí» para borrarlos, o cualquier otra cosa para dejarlo.
+erase-cancelled = De acuerdo, no he borrado nada.
+erase-done = Hecho: hemos borrado tus datos. Si vuelves a escribirnos, empezaremos de cero.
+data-export-header = Estos son todos los datos que el Ayuntamiento de { $town } guarda sobre ti ({ $identity }):
+data-export-language = Idioma: { $language }
+data-export-task = Aviso #{ $task } ({ $date }, { $category }, { $status }): «{ $description }» · { $place }
+data-export-following = Sigues los avisos: { $tasks }
+data-export-event = { $date } · #{ $task } · { $what } { $text }
+data-export-dialogue = Pregunta pendiente sobre: «{ $text }»
+data-export-nothing = No guardamos ningún aviso ni mensaje tuyo.
+data-export-footer = Para borrar tus datos escribe «borrar mis datos».
 
 # lost-and-found
 lostfound-match = 🐾 Posible coincidencia: el aviso #{ $other } ({ $kind }) se parece a tu aviso #{ $task }: «{ $description }». El ayuntamiento os pondrá en contacto.

@@ -111,6 +111,34 @@ pub struct Outbound {
     /// of new tasks in a room the platform limits).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
+    /// With `edit`: the post is withdrawn (its task became private). The adapter removes
+    /// the original text from the room's history where the platform allows it (Matrix:
+    /// redact the post and its edits; Telegram: delete it) and shows `text`, a neutral
+    /// line, in its place.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub withdraw: bool,
+    /// The last message to a person who asked for their data to be erased: it survives
+    /// the erasure to be delivered, and is blanked once it is.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub farewell: bool,
+}
+
+impl Outbound {
+    /// A plain message to `to`, about `task` if any.
+    pub fn new(to: Destination, text: String, task: Option<TaskId>) -> Outbound {
+        Outbound {
+            to,
+            text,
+            buttons: vec![],
+            task,
+            post: None,
+            edit: None,
+            thread: None,
+            summary: None,
+            withdraw: false,
+            farewell: false,
+        }
+    }
 }
 
 /// What an adapter is asked to send: the outbox message with the platform ids it refers
@@ -127,6 +155,9 @@ pub struct Outgoing {
     pub edit: Option<String>,
     /// Platform id of the message whose thread this belongs to.
     pub reply_to: Option<String>,
+    /// The post `edit` names is withdrawn: remove its text from the room's history where
+    /// the platform can (redaction, deletion) and show `text` instead.
+    pub withdraw: bool,
 }
 
 /// What the platform gave back.

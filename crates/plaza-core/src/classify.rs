@@ -16,9 +16,19 @@ pub enum Classification {
     Unknown,
 }
 
+/// A message that speaks of something private.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PrivateMatch {
+    /// One private category matches: the report goes there.
+    One(String),
+    /// Several do: the report goes to triage, private.
+    Several,
+}
+
 #[derive(Debug)]
 struct CategoryWords {
     id: String,
+    private: bool,
     /// (language, phrase as folded words)
     phrases: Vec<(String, Vec<String>)>,
 }
@@ -38,6 +48,7 @@ impl Classifier {
             .iter()
             .map(|c| CategoryWords {
                 id: c.id.clone(),
+                private: c.visibility == crate::model::Visibility::Private,
                 phrases: c
                     .keywords
                     .iter()
@@ -103,6 +114,23 @@ impl Classifier {
         }
     }
 
+    /// Privacy wins over majority: if any private category's keywords occur in the text,
+    /// however many public ones occur too, the message is private.
+    pub fn private_match(&self, text: &str) -> Option<PrivateMatch> {
+        let ws = words(text);
+        let hits: Vec<&str> = self
+            .categories
+            .iter()
+            .filter(|c| c.private && c.phrases.iter().any(|(_, p)| contains_phrase(&ws, p)))
+            .map(|c| c.id.as_str())
+            .collect();
+        match hits.as_slice() {
+            [] => None,
+            [one] => Some(PrivateMatch::One((*one).to_owned())),
+            _ => Some(PrivateMatch::Several),
+        }
+    }
+
     /// The language the text is written in, if the markers and keywords tell; else None.
     pub fn detect_language(&self, text: &str) -> Option<String> {
         let ws = words(text);
@@ -150,6 +178,7 @@ markers = ["the", "my", "is", "of", "there", "in", "next", "to"]
 [[crew]]
 id = "c"
 name = { es = "C", en = "C" }
+members = ["console:c"]
 [[category]]
 id = "lighting"
 name = { es = "Alumbrado", en = "Lighting" }

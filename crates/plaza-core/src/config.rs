@@ -30,6 +30,8 @@ pub struct Config {
     pub categories: Vec<Category>,
     #[serde(default)]
     pub roles: Roles,
+    #[serde(default)]
+    pub privacy: PrivacySettings,
     /// Per language: words that tell the language apart, greetings.
     #[serde(default)]
     pub language: BTreeMap<String, LanguageHints>,
@@ -166,6 +168,15 @@ pub struct Roles {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacySettings {
+    /// Reporters of tasks resolved or closed longer ago than this many days are
+    /// anonymised (identity and free text erased; the task stays for the statistics).
+    /// Unset: kept until the resident asks for erasure.
+    pub retention_days: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LanguageHints {
     /// Common words of the language ("el", "la", "the", "is").
@@ -180,6 +191,15 @@ pub struct LanguageHints {
     /// Answers meaning "cancel" in a dialogue.
     #[serde(default)]
     pub cancel: Vec<String>,
+    /// Asking for one's data ("mis datos", "my data").
+    #[serde(default)]
+    pub my_data: Vec<String>,
+    /// Asking to erase one's data ("borrar mis datos", "delete my data").
+    #[serde(default)]
+    pub erase_data: Vec<String>,
+    /// Answers meaning "yes" to a confirmation.
+    #[serde(default)]
+    pub yes: Vec<String>,
 }
 
 /// One problem in a config file.
@@ -374,11 +394,31 @@ impl Config {
         let cfg: Config = match toml::from_str(text) {
             Ok(c) => c,
             Err(e) => {
-                let (line, key) = match e.span() {
+                let (line, mut key) = match e.span() {
                     Some(sp) => (Some(loc.line_of_offset(sp.start)), loc.key_at(&sp)),
                     None => (None, String::new()),
                 };
-                return Err(vec![ConfigError { key, line, message: e.message().trim().to_owned() }]);
+                let mut message = e.message().trim().to_owned();
+                // A file with a key twice cannot be read as a document at all: name the key
+                // from the text (the table header above it, and the key itself).
+                if let (true, Some(sp)) = (key.is_empty(), e.span()) {
+                    let name = text.get(sp.clone()).unwrap_or("").trim().trim_matches(|c| c == '[' || c == ']');
+                    let table = text[..sp.start.min(text.len())]
+                        .lines()
+                        .rev()
+                        .skip(1)
+                        .map(str::trim)
+                        .find(|l| l.starts_with('['))
+                        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+                    key = match table {
+                        Some(t) if !name.is_empty() && t != name => format!("{t}.{name}"),
+                        _ => name.to_owned(),
+                    };
+                    if message == "duplicate key" && !key.is_empty() {
+                        message = format!("`{key}` is set twice");
+                    }
+                }
+                return Err(vec![ConfigError { key, line, message }]);
             }
         };
         let errors = cfg.validate(&loc);
@@ -476,6 +516,66 @@ impl Config {
         for l in self.language.keys() {
             if !langs.contains(l.as_str()) {
                 err(format!("language.{l}"), format!("`{l}` is not in town.languages"));
+            }
+        }
+        if e.duplicate_radius_m < 0.0 || !e.duplicate_radius_m.is_finite() {
+            err("engine.duplicate_radius_m".into(), "must be a distance in metres, 0 or more".into());
+        }
+        if e.attach_window_minutes < 0 {
+            err("engine.attach_window_minutes".into(), "must not be negative".into());
+        }
+        if let Some(d) = self.privacy.retention_days
+            && d <= 0
+        {
+            err("privacy.retention_days".into(), "must be more than 0 days (leave it out to keep data)".into());
+        }
+        // Members: a well-formed identity for its channel, listed once per crew; a
+        // crew nobody is in can act on nothing.
+        for (i, c) in self.crews.iter().enumerate() {
+            let mut seen = BTreeSet::new();
+            for (j, m) in c.members.iter().enumerate() {
+                if let Err(why) = check_identity(m) {
+                    err(format!("crew[{i}].members[{j}]"), why);
+                }
+                if !seen.insert(m) {
+                    err(format!("crew[{i}].members[{j}]"), format!("`{m}` is listed twice"));
+                }
+            }
+            if c.members.is_empty() {
+                err(
+                    format!("crew[{i}].members"),
+                    format!("crew `{}` has no members: nobody could act on its tasks", c.id),
+                );
+            }
+        }
+        for (role, list) in [("dispatchers", &self.roles.dispatchers), ("admins", &self.roles.admins)] {
+            let mut seen = BTreeSet::new();
+            for (j, m) in list.iter().enumerate() {
+                if let Err(why) = check_identity(m) {
+                    err(format!("roles.{role}[{j}]"), why);
+                }
+                if !seen.insert(m) {
+                    err(format!("roles.{role}[{j}]"), format!("`{m}` is listed twice"));
+                }
+            }
+        }
+        // One keyword in two categories makes every message with it ambiguous.
+        let mut owner: BTreeMap<(String, Vec<String>), (usize, &str)> = BTreeMap::new();
+        for (i, c) in self.categories.iter().enumerate() {
+            for (lang, words) in &c.keywords {
+                for w in words {
+                    let key = (lang.clone(), crate::text::words(w));
+                    match owner.get(&key) {
+                        Some((_, other)) if *other != c.id => err(
+                            format!("category[{i}].keywords.{lang}"),
+                            format!("the keyword `{w}` is also a keyword of category `{other}`"),
+                        ),
+                        Some(_) => {}
+                        None => {
+                            owner.insert(key, (i, c.id.as_str()));
+                        }
+                    }
+                }
             }
         }
         errs
@@ -596,6 +696,25 @@ fn check_localized(err: &mut impl FnMut(String, String), key: &str, names: &Loca
         if !langs.contains(l.as_str()) {
             err(format!("{key}.{l}"), format!("`{l}` is not in town.languages"));
         }
+    }
+}
+
+/// Identities of the built-in channels must have their platform's shape: a Telegram
+/// user id is a number, a Matrix user id is `@localpart:server`.
+fn check_identity(i: &Identity) -> Result<(), String> {
+    let id = i.id();
+    match i.channel() {
+        "telegram" if !id.chars().all(|c| c.is_ascii_digit()) => {
+            Err(format!("`{i}`: a Telegram user id is a number, e.g. telegram:123456789"))
+        }
+        "matrix"
+            if !(id.starts_with('@')
+                && id[1..].split_once(':').is_some_and(|(l, s)| !l.is_empty() && !s.is_empty())) =>
+        {
+            Err(format!("`{i}`: a Matrix user id looks like matrix:@name:server.org"))
+        }
+        _ if id.chars().any(char::is_whitespace) => Err(format!("`{i}`: an identity has no spaces")),
+        _ => Ok(()),
     }
 }
 

@@ -22,14 +22,17 @@ pub enum Dialogue {
     Location { draft: Draft, category: String, since: Timestamp },
     /// The resident sent a place or a photo first; we asked what the problem is.
     Problem { draft: Draft, since: Timestamp },
+    /// The resident asked to erase their data; we asked them to confirm.
+    ConfirmErase { since: Timestamp },
 }
 
 impl Dialogue {
     pub fn since(&self) -> Timestamp {
         match self {
-            Dialogue::Category { since, .. } | Dialogue::Location { since, .. } | Dialogue::Problem { since, .. } => {
-                *since
-            }
+            Dialogue::Category { since, .. }
+            | Dialogue::Location { since, .. }
+            | Dialogue::Problem { since, .. }
+            | Dialogue::ConfirmErase { since } => *since,
         }
     }
 }

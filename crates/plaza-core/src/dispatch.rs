@@ -233,6 +233,22 @@ impl Dispatcher {
 
     /// Sends rows for one room as one message. Returns the ids of the rows it took.
     async fn deliver_group(&self, ch: &dyn Channel, rows: &[&OutboxRow]) -> Result<Vec<i64>, StoreError> {
+        // Rows about tasks that became private since they were queued are not sent.
+        let (rows, held): (Vec<&OutboxRow>, Vec<&OutboxRow>) = rows.iter().partition(|r| self.engine.may_deliver(r));
+        for r in &held {
+            debug!(outbox = r.id, "the task became private before this message left; not sent");
+            self.engine
+                .store()
+                .record_delivery(
+                    r.id,
+                    DeliveryOutcome::Delivered { message_id: String::new(), posts: vec![] },
+                    self.engine.now(),
+                )
+                .await?;
+        }
+        if rows.is_empty() {
+            return Ok(held.iter().map(|r| r.id).collect());
+        }
         let mut lines: Vec<String> = Vec::new();
         let mut buttons: Vec<Button> = Vec::new();
         let mut taken: Vec<&OutboxRow> = Vec::new();
@@ -262,10 +278,11 @@ impl Dispatcher {
             post: None,
             edit: None,
             reply_to: None,
+            withdraw: false,
         };
         self.limiter(ch.name(), |l| l.record(&out.to, Instant::now()));
         let result = ch.send(&out).await;
-        let ids = taken.iter().map(|r| r.id).collect();
+        let ids = taken.iter().map(|r| r.id).chain(held.iter().map(|r| r.id)).collect();
         for r in &taken {
             self.record(r, result.clone()).await?;
         }

@@ -12,6 +12,7 @@ pub mod dispatch;
 pub mod engine;
 pub mod i18n;
 pub mod model;
+pub mod personal;
 pub mod plugin;
 pub mod store;
 pub mod text;
@@ -23,7 +24,7 @@ pub use channel::{
 pub use clock::{Clock, ManualClock, ShiftedClock, SystemClock};
 pub use config::{Config, ConfigError, ConfigErrors};
 pub use dispatch::{Dispatcher, Runtime};
-pub use engine::{Engine, EngineError, Outcome, PluginCtx};
+pub use engine::{Engine, EngineError, Outcome, PluginArg, PluginCtx, PluginTask, Viewer};
 pub use i18n::Locales;
 pub use model::*;
 pub use plugin::{Hook, Plugin};

@@ -82,6 +82,16 @@ impl From<Identity> for String {
     }
 }
 
+impl Identity {
+    /// The identity that stands for a person whose data was erased.
+    pub fn erased() -> Identity {
+        Identity::new("erased", "-")
+    }
+    pub fn is_erased(&self) -> bool {
+        self.channel == "erased"
+    }
+}
+
 /// A task number, shown to people as `#N`. Numbers are per town and never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct TaskId(pub i64);
@@ -239,6 +249,14 @@ pub struct Task {
     /// Never shown publicly unless `reporter_public`.
     pub reporter: Identity,
     pub reporter_public: bool,
+    /// How the reporter is called on their platform: never shown, only used to mask
+    /// their name in what the public sees.
+    #[serde(default)]
+    pub reporter_name: Option<String>,
+    /// Private by a decision (a private category, a private word in the report, a
+    /// dispatcher's `privado`): only an explicit `publico` makes it public again.
+    #[serde(default)]
+    pub sealed: bool,
     /// The language the reporter wrote in.
     pub language: String,
     /// People who said "me too" (not the reporter).
@@ -258,15 +276,10 @@ pub struct Task {
 }
 
 impl Task {
-    /// Everybody to tell about a change, reporter first, each once.
-    pub fn audience(&self) -> Vec<Identity> {
-        let mut out = vec![self.reporter.clone()];
-        for f in &self.followers {
-            if !out.contains(f) {
-                out.push(f.clone());
-            }
-        }
-        out
+    /// Whether `who` follows this task now: followers hear of a task only while it is
+    /// public.
+    pub fn is_follower(&self, who: &Identity) -> bool {
+        self.visibility == Visibility::Public && self.followers.contains(who)
     }
     pub fn me_too(&self) -> usize {
         self.supporters.len()
@@ -287,16 +300,36 @@ pub struct TaskEvent {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventKind {
     Created,
-    Status { from: Status, to: Status, note: Option<String> },
-    Assigned { category: Option<String>, crew: Option<String> },
-    Visibility { to: Visibility },
-    Note { text: String },
-    Comment { text: String },
+    Status {
+        from: Status,
+        to: Status,
+        note: Option<String>,
+    },
+    Assigned {
+        category: Option<String>,
+        crew: Option<String>,
+    },
+    Visibility {
+        to: Visibility,
+    },
+    Note {
+        text: String,
+    },
+    Comment {
+        text: String,
+    },
     MeToo,
-    LinkedDuplicate { of: TaskId },
-    LinkedRelated { to: TaskId },
+    LinkedDuplicate {
+        of: TaskId,
+    },
+    LinkedRelated {
+        to: TaskId,
+    },
     Located,
     Attached,
+    /// The reporter's identity and free text were erased (at their request, or by the
+    /// retention setting).
+    Anonymised,
 }
 
 impl EventKind {
@@ -313,6 +346,7 @@ impl EventKind {
             EventKind::LinkedRelated { .. } => "linked_related",
             EventKind::Located => "located",
             EventKind::Attached => "attached",
+            EventKind::Anonymised => "anonymised",
         }
     }
 }

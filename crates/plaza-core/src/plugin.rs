@@ -4,6 +4,7 @@
 //! block or do I/O. What they want done (link tasks, tell people) they ask of the
 //! [`PluginCtx`], and it is written in the same transaction as the message that caused it.
 
+use crate::config::Config;
 use crate::dialogue::Draft;
 use crate::model::{Identity, Status, TaskId};
 
@@ -24,6 +25,11 @@ pub trait Plugin: Send + Sync + 'static {
     fn name(&self) -> &str;
     /// Locale message ids the plugin uses; `plaza check` makes sure every locale has them.
     fn messages(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+    /// Checks the plugin's own table (`[plugins.NAME]`) against the town's config:
+    /// each problem is (key, message), e.g. ("plugins.NAME.category", "unknown category").
+    fn check(&self, _cfg: &Config, _settings: &toml::Table) -> Vec<(String, String)> {
         Vec::new()
     }
     /// A resident's report, before the classifier sees it.

@@ -69,6 +69,13 @@ pub struct Batch {
     pub residents: Vec<(Identity, String)>,
     /// (channel, message id): the redelivery key of the inbound that caused this.
     pub seen: Vec<(String, String)>,
+    /// People whose data is erased, after the rows above are written: their identity
+    /// and free text are removed from tasks, events, outbox and dialogues (see
+    /// [`Store::person_data`] for what that covers); the tasks stay, anonymous.
+    pub erase: Vec<Identity>,
+    /// The retention setting: reporters of tasks resolved or closed before this time
+    /// are anonymised in the same way.
+    pub retention_before: Option<Timestamp>,
     pub at: Timestamp,
 }
 
@@ -80,7 +87,26 @@ impl Batch {
             && self.dialogues.is_empty()
             && self.residents.is_empty()
             && self.seen.is_empty()
+            && self.erase.is_empty()
+            && self.retention_before.is_none()
     }
+}
+
+/// Everything Plaza keeps about one person (a data-access request).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PersonData {
+    /// Their language, if they ever wrote.
+    pub language: Option<String>,
+    /// Tasks they reported.
+    pub reported: Vec<Task>,
+    /// Tasks they follow or supported ("me too").
+    pub following: Vec<TaskId>,
+    /// What they did on tasks: comments, notes, me-too, status changes.
+    pub events: Vec<TaskEvent>,
+    /// The question the bot is waiting for them to answer.
+    pub dialogue: Option<Dialogue>,
+    /// Messages to them not yet delivered.
+    pub pending_messages: usize,
 }
 
 /// Resolves once the batch is durable (or failed).
@@ -139,5 +165,7 @@ pub trait Store: Send + Sync + 'static {
     async fn cursor(&self, key: &str) -> Result<Option<String>, StoreError>;
     async fn set_cursor(&self, key: &str, value: &str) -> Result<(), StoreError>;
     async fn tasks(&self, query: &TaskQuery) -> Result<Vec<Task>, StoreError>;
+    /// Everything kept about `who`.
+    async fn person_data(&self, who: &Identity) -> Result<PersonData, StoreError>;
     async fn events(&self, id: TaskId) -> Result<Vec<TaskEvent>, StoreError>;
 }

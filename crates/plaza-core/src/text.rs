@@ -119,13 +119,29 @@ const STOP_AFTER: &[&str] = &[
 /// ("calle Alemania 5", key "calle alemania"). English word order ("Church Street 4",
 /// "12 Church St") is found too.
 pub fn find_street(text: &str) -> Option<(String, String)> {
-    // Original tokens (with their spelling) and folded tokens, aligned.
-    let tokens: Vec<&str> = text
-        .split(|c: char| {
-            c.is_whitespace() || matches!(c, ',' | ';' | '.' | '!' | '?' | '(' | ')' | ':' | '"' | '«' | '»')
-        })
-        .filter(|t| !t.is_empty())
-        .collect();
+    // Original tokens (with their spelling) and folded tokens, aligned; `ends[i]`: a
+    // sentence ends after token i ("calle Mayor. Mi móvil…"), so a name stops there.
+    let is_sep =
+        |c: char| c.is_whitespace() || matches!(c, ',' | ';' | '.' | '!' | '?' | '(' | ')' | ':' | '"' | '«' | '»');
+    let mut tokens: Vec<&str> = Vec::new();
+    let mut ends: Vec<bool> = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let start = rest.find(|c: char| !is_sep(c)).unwrap_or(rest.len());
+        if let Some(last) = ends.last_mut() {
+            let gap = &rest[..start];
+            let next_upper = rest[start..].chars().next().is_some_and(char::is_uppercase);
+            *last = gap.contains(['!', '?', ';', '\n']) || (gap.contains('.') && next_upper);
+        }
+        rest = &rest[start..];
+        if rest.is_empty() {
+            break;
+        }
+        let end = rest.find(is_sep).unwrap_or(rest.len());
+        tokens.push(&rest[..end]);
+        ends.push(false);
+        rest = &rest[end..];
+    }
     let folded: Vec<String> = tokens.iter().map(|t| fold(t).trim_matches('/').to_owned()).collect();
     for (i, f) in folded.iter().enumerate() {
         let is_type = STREET_TYPES.contains(&f.as_str()) || (tokens[i].eq_ignore_ascii_case("c/"));
@@ -169,7 +185,7 @@ pub fn find_street(text: &str) -> Option<(String, String)> {
                 // Articles and "de" inside a name are kept ("plaza de la Constitución").
                 name.push(j);
                 j += 1;
-                if w.chars().all(|c| c.is_ascii_digit()) {
+                if w.chars().all(|c| c.is_ascii_digit()) || ends[j - 1] {
                     break;
                 }
             }
@@ -300,6 +316,11 @@ mod tests {
             Some(("Church Street 4".into(), "street church".into()))
         );
         assert_eq!(find_street("la farola de mi casa está apagada"), None);
+        assert_eq!(find_street("calle Mayor. Mi móvil 600123456"), Some(("calle Mayor".into(), "calle mayor".into())));
+        assert_eq!(
+            find_street("Avda. de la Constitución 3"),
+            Some(("Avda de la Constitución 3".into(), "avenida de la constitucion".into()))
+        );
         assert_eq!(find_street("calle"), None);
     }
 }

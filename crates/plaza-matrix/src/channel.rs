@@ -6,8 +6,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use matrix_sdk::authentication::matrix::MatrixSession;
 use matrix_sdk::config::SyncSettings;
+use matrix_sdk::room::{IncludeRelations, RelationsOptions};
 use matrix_sdk::ruma::api::error::{ErrorKind, RetryAfter};
+use matrix_sdk::ruma::events::Mentions;
 use matrix_sdk::ruma::events::reaction::OriginalSyncReactionEvent;
+use matrix_sdk::ruma::events::relation::RelationType;
 use matrix_sdk::ruma::events::relation::Thread;
 use matrix_sdk::ruma::events::room::MediaSource;
 use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
@@ -514,7 +517,14 @@ impl Channel for MatrixChannel {
             }
             Destination::Direct(who) => return Err(ChannelError::Rejected(format!("{who} is not on Matrix"))),
         };
-        let mut content = RoomMessageEventContent::text_html(out.text.clone(), html(&out.text));
+        if out.withdraw
+            && let Some(original) = out.edit.as_deref().and_then(|e| OwnedEventId::try_from(e).ok())
+        {
+            return self.withdraw(&room, original, &out.text).await;
+        }
+        // Intentional mentions, empty: "@room" or a name in a relayed text pings nobody.
+        let mut content =
+            RoomMessageEventContent::text_html(out.text.clone(), html(&out.text)).add_mentions(Mentions::new());
         if let Some(id) = out.edit.as_deref().and_then(|e| OwnedEventId::try_from(e).ok()) {
             content = content.make_replacement(ReplacementMetadata::new(id, None));
         } else if let Some(root) = out.reply_to.as_deref().and_then(|e| OwnedEventId::try_from(e).ok()) {
@@ -533,6 +543,38 @@ impl Channel for MatrixChannel {
             (None, id) => id.to_string(),
         };
         Ok(Delivered { message_id: id })
+    }
+}
+
+impl MatrixChannel {
+    /// Withdraws a post: redacts it and every edit of it (an edit carries the whole text
+    /// too), so that its text leaves the room's history, then says so in a neutral line.
+    async fn withdraw(&self, room: &Room, original: OwnedEventId, neutral: &str) -> Result<Delivered, ChannelError> {
+        let no_retry = || matrix_sdk::config::RequestConfig::new().disable_retry();
+        let mut from = None;
+        let mut edits = Vec::new();
+        loop {
+            let opts = RelationsOptions {
+                from,
+                include_relations: IncludeRelations::RelationsOfType(RelationType::Replacement),
+                limit: Some(matrix_sdk::ruma::UInt::from(100u32)),
+                ..RelationsOptions::default()
+            };
+            let rel = room.relations(original.clone(), opts).await.map_err(channel_error)?;
+            edits.extend(rel.chunk.iter().filter_map(|e| e.event_id()));
+            from = rel.next_batch_token;
+            if from.is_none() {
+                break;
+            }
+        }
+        for id in edits.iter().chain(std::iter::once(&original)) {
+            room.redact(id, None, None).await.map_err(|e| channel_error(e.into()))?;
+        }
+        info!(redacted = edits.len() + 1, "public post withdrawn");
+        let content =
+            RoomMessageEventContent::text_html(neutral.to_owned(), html(neutral)).add_mentions(Mentions::new());
+        room.send(content).with_request_config(no_retry()).await.map_err(channel_error)?;
+        Ok(Delivered { message_id: original.to_string() })
     }
 }
 

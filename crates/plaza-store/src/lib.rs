@@ -15,7 +15,7 @@ use plaza_core::channel::{Destination, Outbound, PostKind};
 use plaza_core::dialogue::Dialogue;
 use plaza_core::model::*;
 use plaza_core::store::{
-    Batch, CommitTicket, DeliveryOutcome, OutboxRow, PostRecord, Snapshot, Store, StoreError, TaskQuery,
+    Batch, CommitTicket, DeliveryOutcome, OutboxRow, PersonData, PostRecord, Snapshot, Store, StoreError, TaskQuery,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
@@ -104,7 +104,11 @@ async fn write_group<'a>(
     let mut residents: HashMap<&Identity, &String> = HashMap::new();
     let mut seen: Vec<(&String, &String, Timestamp)> = Vec::new();
     let mut order = 0usize;
+    let mut batches_with_erasure: Vec<&Batch> = Vec::new();
     for b in batches {
+        if !b.erase.is_empty() || b.retention_before.is_some() {
+            batches_with_erasure.push(b);
+        }
         for t in &b.tasks {
             match task_pos.get(&t.id) {
                 Some(&i) => tasks[i] = t,
@@ -137,7 +141,8 @@ async fn write_group<'a>(
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT INTO tasks (id, category, crew, status, close_reason, visibility, description, street, street_key, \
              lat, lon, reporter, reporter_public, language, me_too, supporters, followers, attachments, related, \
-             duplicate_of, assignee, created_at, updated_at, acknowledged_at, started_at, resolved_at, closed_at) ",
+             duplicate_of, assignee, created_at, updated_at, acknowledged_at, started_at, resolved_at, closed_at, \
+             sealed, reporter_name) ",
         );
         let mut err = None;
         q.push_values(chunk, |mut r, t| {
@@ -174,7 +179,9 @@ async fn write_group<'a>(
                 .push_bind(t.acknowledged_at.map(|x| x.0))
                 .push_bind(t.started_at.map(|x| x.0))
                 .push_bind(t.resolved_at.map(|x| x.0))
-                .push_bind(t.closed_at.map(|x| x.0));
+                .push_bind(t.closed_at.map(|x| x.0))
+                .push_bind(t.sealed)
+                .push_bind(t.reporter_name.clone());
         });
         if let Some(e) = err {
             return Err(corrupt(e));
@@ -187,7 +194,8 @@ async fn write_group<'a>(
              me_too=excluded.me_too, supporters=excluded.supporters, followers=excluded.followers, \
              attachments=excluded.attachments, related=excluded.related, duplicate_of=excluded.duplicate_of, \
              assignee=excluded.assignee, updated_at=excluded.updated_at, acknowledged_at=excluded.acknowledged_at, \
-             started_at=excluded.started_at, resolved_at=excluded.resolved_at, closed_at=excluded.closed_at",
+             started_at=excluded.started_at, resolved_at=excluded.resolved_at, closed_at=excluded.closed_at, \
+             sealed=excluded.sealed, reporter_name=excluded.reporter_name",
         );
         q.build().execute(&mut *tx).await.map_err(db)?;
     }
@@ -274,7 +282,90 @@ async fn write_group<'a>(
         });
         q.build().execute(&mut *tx).await.map_err(db)?;
     }
+    for b in batches_with_erasure {
+        for who in &b.erase {
+            erase_person(&mut tx, who).await?;
+        }
+        if let Some(before) = b.retention_before {
+            apply_retention(&mut tx, before).await?;
+        }
+    }
     tx.commit().await.map_err(db)?;
+    Ok(())
+}
+
+/// The SQL side of an erasure (the engine does the same to what it holds in memory).
+async fn erase_person(tx: &mut SqliteConnection, who: &Identity) -> Result<(), StoreError> {
+    let id = who.to_string();
+    let dest = destination_key(&Destination::Direct(who.clone()));
+    let statements: &[&str] = &[
+        // Their reports: no identity, no name, no text, no exact place, no photos.
+        "UPDATE tasks SET reporter = 'erased:-', reporter_name = NULL, description = '', street = NULL, \
+         lat = round(lat, 3), lon = round(lon, 3), attachments = '[]' WHERE reporter = ?1",
+        // Their support of others' reports.
+        "UPDATE tasks SET followers = (SELECT json_group_array(value) FROM json_each(tasks.followers) WHERE value != ?1), \
+         supporters = (SELECT json_group_array(value) FROM json_each(tasks.supporters) WHERE value != ?1) \
+         WHERE instr(followers, ?1) > 0 OR instr(supporters, ?1) > 0",
+        "UPDATE tasks SET assignee = 'erased:-' WHERE assignee = ?1",
+        // What they wrote on tasks, and who did it.
+        "UPDATE task_events SET detail = json_set(detail, '$.text', '') WHERE actor = ?1 AND json_extract(detail, '$.text') IS NOT NULL",
+        "UPDATE task_events SET detail = json_set(detail, '$.note', NULL) WHERE actor = ?1 AND json_extract(detail, '$.note') IS NOT NULL",
+        "UPDATE task_events SET actor = 'erased:-' WHERE actor = ?1",
+        "DELETE FROM dialogues WHERE identity = ?1",
+        "DELETE FROM residents WHERE identity = ?1",
+    ];
+    for sql in statements {
+        sqlx::query(*sql).bind(&id).execute(&mut *tx).await.map_err(db)?;
+    }
+    // Messages to them: undelivered ones go (but the farewell), delivered ones are blanked;
+    // and whatever quoted their reports (crew cards, public posts) is blanked too.
+    sqlx::query(
+        "DELETE FROM outbox WHERE destination = ?1 AND state = 'pending' AND json_extract(message, '$.farewell') IS NOT 1",
+    )
+    .bind(&dest)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    sqlx::query(
+        "UPDATE outbox SET destination = 'erased', message = json_set(message, '$.text', '', '$.to', json('{\"direct\":\"erased:-\"}')) \
+         WHERE destination = ?1 AND state != 'pending'",
+    )
+    .bind(&dest)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Reporters of tasks resolved or closed before `before` are anonymised.
+async fn apply_retention(tx: &mut SqliteConnection, before: Timestamp) -> Result<(), StoreError> {
+    let ended = "status IN ('resolved', 'closed') AND COALESCE(closed_at, resolved_at) < ?1 AND reporter != 'erased:-'";
+    // Messages to those reporters about those tasks, and what quoted the reports.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE outbox SET message = json_set(message, '$.text', ''), \
+         destination = CASE WHEN destination LIKE 'dm:%' THEN 'erased' ELSE destination END \
+         WHERE state != 'pending' AND task_id IN (SELECT id FROM tasks WHERE {ended})"
+    )))
+    .bind(before.0)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE task_events SET actor = CASE WHEN actor = (SELECT reporter FROM tasks WHERE id = task_events.task_id) THEN 'erased:-' ELSE actor END \
+         WHERE task_id IN (SELECT id FROM tasks WHERE {ended})"
+    )))
+    .bind(before.0)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE tasks SET reporter = 'erased:-', reporter_name = NULL, description = '', street = NULL, \
+         lat = round(lat, 3), lon = round(lon, 3), attachments = '[]', followers = '[]', supporters = '[]' WHERE {ended}"
+    )))
+    .bind(before.0)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
     Ok(())
 }
 
@@ -341,6 +432,8 @@ fn task_from_row(r: &SqliteRow) -> Result<Task, StoreError> {
         attachments: serde_json::from_str(&json("attachments")?).map_err(corrupt)?,
         reporter: Identity::from_str(&reporter).map_err(corrupt)?,
         reporter_public: r.try_get("reporter_public").map_err(g)?,
+        reporter_name: r.try_get("reporter_name").map_err(g)?,
+        sealed: r.try_get("sealed").map_err(g)?,
         language: r.try_get("language").map_err(g)?,
         supporters: serde_json::from_str(&json("supporters")?).map_err(corrupt)?,
         followers: serde_json::from_str(&json("followers")?).map_err(corrupt)?,
@@ -506,6 +599,15 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db)?;
+                // The last message to someone whose data was erased leaves no trace.
+                sqlx::query(
+                    "UPDATE outbox SET destination = 'erased', message = json_set(message, '$.text', '', '$.to', json('{\"direct\":\"erased:-\"}')) \
+                     WHERE id = ? AND json_extract(message, '$.farewell') = 1",
+                )
+                .bind(outbox_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
                 for p in posts {
                     sqlx::query(
                         "INSERT INTO posts (channel, message_id, task_id, room, kind) VALUES (?, ?, ?, ?, ?) \
@@ -579,6 +681,67 @@ impl Store for SqliteStore {
         }
         let rows = b.build().fetch_all(&self.pool).await.map_err(db)?;
         rows.iter().map(task_from_row).collect()
+    }
+
+    async fn person_data(&self, who: &Identity) -> Result<PersonData, StoreError> {
+        let id = who.to_string();
+        let language: Option<String> = sqlx::query_scalar("SELECT language FROM residents WHERE identity = ?")
+            .bind(&id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        let rows = sqlx::query("SELECT * FROM tasks WHERE reporter = ? ORDER BY id")
+            .bind(&id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        let reported = rows.iter().map(task_from_row).collect::<Result<Vec<_>, _>>()?;
+        let following: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM tasks WHERE reporter != ?1 AND (EXISTS (SELECT 1 FROM json_each(tasks.followers) WHERE value = ?1) \
+             OR EXISTS (SELECT 1 FROM json_each(tasks.supporters) WHERE value = ?1)) ORDER BY id",
+        )
+        .bind(&id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let rows = sqlx::query("SELECT task_id, at, detail FROM task_events WHERE actor = ? ORDER BY id")
+            .bind(&id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        let mut events = Vec::new();
+        for r in &rows {
+            let detail: String = r.try_get("detail").map_err(corrupt)?;
+            let kind: EventKind = serde_json::from_str(&detail).map_err(corrupt)?;
+            if matches!(kind, EventKind::Created) {
+                continue;
+            }
+            events.push(TaskEvent {
+                task: TaskId(r.try_get("task_id").map_err(corrupt)?),
+                at: Timestamp(r.try_get("at").map_err(corrupt)?),
+                actor: Some(who.clone()),
+                kind,
+            });
+        }
+        let dialogue: Option<String> = sqlx::query_scalar("SELECT state FROM dialogues WHERE identity = ?")
+            .bind(&id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        let pending_messages: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE destination = ? AND state = 'pending'")
+                .bind(destination_key(&Destination::Direct(who.clone())))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db)?;
+        Ok(PersonData {
+            language,
+            reported,
+            following: following.into_iter().map(TaskId).collect(),
+            events,
+            dialogue: dialogue.map(|d| serde_json::from_str(&d)).transpose().map_err(corrupt)?,
+            pending_messages: pending_messages as usize,
+        })
     }
 
     async fn events(&self, id: TaskId) -> Result<Vec<TaskEvent>, StoreError> {

@@ -241,7 +241,12 @@ impl Channel for ConsoleChannel {
             Destination::Direct(who) if who.channel() == NAME => (format!("@{}", who.id()), None),
             Destination::Direct(who) => return Err(ChannelError::Rejected(format!("{who} is not a console identity"))),
         };
-        let mark = if out.edit.is_some() { "✎ " } else { "" };
+        // ✂: a withdrawn post (its text removed from the room's history), ✎: an edit.
+        let mark = match (&out.edit, out.withdraw) {
+            (Some(_), true) => "✂ ",
+            (Some(_), false) => "✎ ",
+            _ => "",
+        };
         self.print(&format!("{target} <- {mark}{}", one_line(&out.text)));
         let id = match (&out.edit, out.post, out.task, room) {
             (Some(e), _, _, _) => e.clone(),

@@ -57,7 +57,10 @@ fn load(path: &Path) -> Result<Loaded, Vec<String>> {
             continue;
         }
         match known.iter().find(|p| p.name() == name) {
-            Some(p) => plugins.push(p.clone()),
+            Some(p) => {
+                problems.extend(p.check(&cfg, table).into_iter().map(|(k, m)| cfg.error_at(&k, m)));
+                plugins.push(p.clone())
+            }
             None => problems.push(cfg.error_at(
                 &format!("plugins.{name}"),
                 format!("unknown plugin (known: {})", known.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")),

@@ -2,9 +2,11 @@
 //! match (same species, a shared colour, the same area), the two tasks are linked and
 //! both people are told. Owns no state: everything it needs is in the tasks.
 
-use plaza_core::model::{Task, TaskId, Timestamp};
+use plaza_core::config::Config;
+use plaza_core::model::{TaskId, Timestamp, Visibility};
 use plaza_core::plugin::{Plugin, PluginCtx};
 use plaza_core::text::{stem, words as folded_words};
+use plaza_core::{PluginArg, PluginTask};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -75,7 +77,11 @@ const COLOURS: &[(&str, &[&str])] = &[
 
 /// Reads a report's text: lost or found, which species, which colours.
 pub fn read(text: &str) -> Option<Sighting> {
-    let ws = folded_words(text);
+    read_words(&folded_words(text))
+}
+
+/// The same, from the report's folded words (all a plugin sees of a report).
+pub fn read_words(ws: &[String]) -> Option<Sighting> {
     let has = |list: &[&str]| ws.iter().any(|w| list.contains(&w.as_str()) || list.contains(&stem(w)));
     let kind = match (has(LOST), has(FOUND)) {
         (true, false) => Kind::Lost,
@@ -98,13 +104,13 @@ impl LostAndFound {
     }
 }
 
-fn same_area(a: &Task, b: &Task, radius_m: f64) -> bool {
-    if let (Some(x), Some(y)) = (&a.place.street_key, &b.place.street_key)
+fn same_area(a: &PluginTask, b: &PluginTask, radius_m: f64) -> bool {
+    if let (Some(x), Some(y)) = (&a.street_key, &b.street_key)
         && x == y
     {
         return true;
     }
-    matches!((&a.place.point, &b.place.point), (Some(p), Some(q)) if p.distance_m(q) <= radius_m)
+    matches!((&a.point, &b.point), (Some(p), Some(q)) if p.distance_m(q) <= radius_m)
 }
 
 fn matches(a: &Sighting, b: &Sighting) -> bool {
@@ -122,13 +128,52 @@ impl Plugin for LostAndFound {
         vec!["lostfound-match", "lostfound-kind-lost", "lostfound-kind-found", "lostfound-crew"]
     }
 
+    fn check(&self, cfg: &Config, settings: &toml::Table) -> Vec<(String, String)> {
+        let key = format!("plugins.{}.category", self.name());
+        let mut problems = Vec::new();
+        let category = match settings.get("category") {
+            None => "animals",
+            Some(toml::Value::String(s)) => s.as_str(),
+            Some(_) => return vec![(key, "must be a category id (text)".into())],
+        };
+        match cfg.category(category) {
+            None => problems.push((key, format!("unknown category `{category}`"))),
+            // Matching quotes one resident's report to another: never for a private category.
+            Some(c) if c.visibility == Visibility::Private => problems.push((
+                key,
+                format!(
+                    "`{category}` is a private category: lost-and-found would show one resident's report to another"
+                ),
+            )),
+            Some(_) => {}
+        }
+        for k in ["window_days", "radius_m"] {
+            match settings.get(k) {
+                None => {}
+                Some(toml::Value::Integer(n)) if *n > 0 => {}
+                Some(_) => {
+                    problems.push((format!("plugins.{}.{k}", self.name()), "must be a whole number above 0".into()))
+                }
+            }
+        }
+        for k in settings.keys() {
+            if !["category", "window_days", "radius_m", "enabled"].contains(&k.as_str()) {
+                problems.push((
+                    format!("plugins.{}.{k}", self.name()),
+                    "unknown key (known: category, window_days, radius_m, enabled)".into(),
+                ));
+            }
+        }
+        problems
+    }
+
     fn on_task_created(&self, ctx: &mut PluginCtx<'_, '_>, id: TaskId) {
         let category = Self::category(ctx);
-        let Some(task) = ctx.task(id).cloned() else { return };
+        let Some(task) = ctx.task(id) else { return };
         if task.category.as_deref() != Some(category.as_str()) {
             return;
         }
-        let Some(mine) = read(&task.description) else { return };
+        let Some(mine) = read_words(&task.words) else { return };
         let window_days = Self::setting_i64(ctx, "window_days", 14);
         let radius = Self::setting_i64(ctx, "radius_m", 1500) as f64;
         let since = Timestamp(task.created_at.0 - window_days * 86_400_000);
@@ -137,34 +182,32 @@ impl Plugin for LostAndFound {
             .into_iter()
             .filter(|t| t.id != id && t.created_at >= since && !t.related.contains(&id))
             .filter(|t| same_area(t, &task, radius))
-            .find(|t| read(&t.description).is_some_and(|s| matches(&s, &mine)))
-            .cloned();
+            .find(|t| read_words(&t.words).is_some_and(|s| matches(&s, &mine)));
         let Some(other) = other else { return };
         tracing::info!(task = id.0, other = other.id.0, "lost-and-found match");
         ctx.link_related(id, other.id);
         let kind_of = |k: Kind| if k == Kind::Lost { "lostfound-kind-lost" } else { "lostfound-kind-found" };
         let other_kind = if mine.kind == Kind::Lost { Kind::Found } else { Kind::Lost };
-        // Each side hears of the other report; the kind is named in the town's words by
-        // the message itself.
+        // Each side hears of the other report, its text as they may read it (the engine
+        // renders it: masked personal data, nothing of a private report).
         for (to, from, kind) in [(&task, &other, other_kind), (&other, &task, mine.kind)] {
-            let kind_text = ctx.text_for(&to.reporter, kind_of(kind));
             ctx.tell_audience(
                 to.id,
                 "lostfound-match",
                 &[
-                    ("task", to.id.0.to_string()),
-                    ("other", from.id.0.to_string()),
-                    ("kind", kind_text),
-                    ("description", from.description.clone()),
+                    ("task", PluginArg::Text(to.id.0.to_string())),
+                    ("other", PluginArg::Text(from.id.0.to_string())),
+                    ("kind", PluginArg::Message(kind_of(kind))),
+                    ("description", PluginArg::TaskText(from.id)),
                 ],
             );
         }
-        if let Some(crew) = task.crew.clone() {
+        if let Some(crew) = ctx.config().category(&category).map(|c| c.crew.clone()) {
             ctx.post_in_thread(
                 &crew,
                 id,
                 "lostfound-crew",
-                &[("task", id.0.to_string()), ("other", other.id.0.to_string())],
+                &[("task", PluginArg::Text(id.0.to_string())), ("other", PluginArg::Text(other.id.0.to_string()))],
             );
         }
     }

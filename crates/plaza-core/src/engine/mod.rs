@@ -1,0 +1,379 @@
+//! The routing engine: one [`Inbound`] in, a state change and the messages it causes out,
+//! written to the store in one transaction.
+//!
+//! The engine keeps its working set (active and recent tasks, open dialogues, residents'
+//! languages, redelivery keys, post ids) in memory, behind one lock that is never held
+//! across I/O: each message is decided in microseconds, and the writes are handed to the
+//! store, which groups concurrent messages into one commit.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use tracing::{debug, info, warn};
+
+use crate::channel::{Chat, Destination, Inbound, InboundKind, Outgoing, PostKind};
+use crate::classify::Classifier;
+use crate::clock::Clock;
+use crate::command;
+use crate::config::Config;
+use crate::i18n::{Arg, Locales};
+use crate::model::*;
+use crate::plugin::Plugin;
+use crate::store::{Batch, OutboxRow, PersonData, PostRecord, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the store did not answer")]
+    StoreGone,
+}
+
+/// What became of one inbound event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Handled,
+    /// Seen before (platform redelivery): nothing done.
+    Duplicate,
+}
+
+/// How long redelivery keys are remembered.
+const SEEN_DAYS: i64 = 7;
+/// Tasks changed this recently stay in memory even when closed (reopen, duplicates).
+const RECENT_DAYS: i64 = 30;
+/// How often (by the engine's clock) the retention setting is applied.
+const RETENTION_EVERY_MINUTES: i64 = 60;
+
+mod actions;
+mod audience;
+mod intake;
+mod lifecycle;
+mod outbox;
+mod plugin_ctx;
+mod render;
+mod rights;
+mod state;
+
+pub use audience::Viewer;
+pub use plugin_ctx::{PluginArg, PluginCtx, PluginTask};
+use state::*;
+
+/// The writes and messages one inbound causes.
+struct Tx {
+    batch: Batch,
+    touched: BTreeSet<TaskId>,
+}
+
+pub struct Engine {
+    cfg: Arc<Config>,
+    locales: Arc<Locales>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    plugins: Vec<Arc<dyn Plugin>>,
+    classifier: Classifier,
+    /// room → the channels that host it
+    room_channels: HashMap<String, Vec<String>>,
+    state: Mutex<State>,
+    outbox_signal: tokio::sync::watch::Sender<u64>,
+    /// When the retention setting was last applied (engine clock).
+    retention_ran: Mutex<Option<Timestamp>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("town", &self.cfg.town.name).finish()
+    }
+}
+
+impl Engine {
+    /// Builds an engine and loads its working set from the store.
+    /// `rooms` says which channel hosts which rooms: (channel name, room names).
+    pub async fn start(
+        cfg: Arc<Config>,
+        locales: Arc<Locales>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        plugins: Vec<Arc<dyn Plugin>>,
+        rooms: &[(String, Vec<String>)],
+    ) -> Result<Arc<Engine>, EngineError> {
+        let mut room_channels: HashMap<String, Vec<String>> = HashMap::new();
+        for (ch, rs) in rooms {
+            for r in rs {
+                room_channels.entry(r.clone()).or_default().push(ch.clone());
+            }
+        }
+        for r in cfg.room_names() {
+            if !room_channels.contains_key(&r) {
+                warn!(room = %r, "no channel hosts this room: its messages will not be delivered");
+            }
+        }
+        let (outbox_signal, _) = tokio::sync::watch::channel(0);
+        let engine = Engine {
+            classifier: Classifier::new(&cfg),
+            cfg,
+            locales,
+            store,
+            clock,
+            plugins,
+            room_channels,
+            state: Mutex::new(State::default()),
+            outbox_signal,
+            retention_ran: Mutex::new(None),
+        };
+        engine.reload().await?;
+        Ok(Arc::new(engine))
+    }
+
+    async fn reload(&self) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let snap = self.store.load(now.plus_minutes(-RECENT_DAYS * 24 * 60)).await?;
+        let mut st = State { last_id: snap.last_task_id, ..State::default() };
+        for t in snap.tasks {
+            st.index_task(&t);
+            st.tasks.insert(t.id, t);
+        }
+        st.dialogues = snap.dialogues.into_iter().collect();
+        st.residents = snap.residents.into_iter().collect();
+        for k in snap.seen {
+            st.mark_seen(k, now);
+        }
+        for p in snap.posts {
+            st.add_post(p);
+        }
+        info!(tasks = st.tasks.len(), last_task = st.last_id, "engine state loaded");
+        *self.lock() = st;
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock leaves a state that was being changed; the store
+        // has the truth, and `handle` reloads from it after any failure.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+    pub fn locales(&self) -> &Locales {
+        &self.locales
+    }
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+    /// Changes whenever new outbox rows are committed.
+    pub fn outbox_signal(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.outbox_signal.subscribe()
+    }
+    /// A task from the working set.
+    pub fn task(&self, id: TaskId) -> Option<Task> {
+        self.lock().tasks.get(&id).cloned()
+    }
+
+    /// Handles one inbound event. Returns once its effects are committed.
+    pub async fn handle(&self, inbound: Inbound) -> Result<Outcome, EngineError> {
+        use tracing::Instrument;
+        let span = tracing::info_span!("inbound", channel = %inbound.channel, msg = %inbound.message_id);
+        self.handle_in_span(inbound).instrument(span).await
+    }
+
+    async fn handle_in_span(&self, inbound: Inbound) -> Result<Outcome, EngineError> {
+        self.prefetch(&inbound).await?;
+        // A data-access request needs what is on disk, read before the state is locked.
+        let person: Option<PersonData> = match self.wants_own_data(&inbound) {
+            true => Some(self.store.person_data(&inbound.sender).await?),
+            false => None,
+        };
+        let ticket = {
+            let mut st = self.lock();
+            let key = (inbound.channel.clone(), inbound.message_id.clone());
+            if st.seen.contains(&key) {
+                debug!("redelivered; ignored");
+                return Ok(Outcome::Duplicate);
+            }
+            let now = self.clock.now();
+            st.mark_seen(key.clone(), now);
+            let mut tx = Tx { batch: Batch { at: now, ..Batch::default() }, touched: BTreeSet::new() };
+            tx.batch.seen.push(key);
+            {
+                let sender_name = inbound.sender_name.clone().filter(|n| !n.trim().is_empty());
+                let mut cx = Cx { e: self, st: &mut st, tx: &mut tx, now, sender_name };
+                cx.apply_retention();
+                match person {
+                    Some(p) => cx.send_own_data(&inbound, p),
+                    None => cx.process(&inbound),
+                }
+            }
+            for id in std::mem::take(&mut tx.touched) {
+                if let Some(t) = st.tasks.get(&id) {
+                    let t = t.clone();
+                    st.index_task(&t);
+                    tx.batch.tasks.push(t);
+                }
+            }
+            self.store.submit(tx.batch)
+        };
+        let res = match ticket.await {
+            Ok(r) => r.map_err(EngineError::from),
+            Err(_) => Err(EngineError::StoreGone),
+        };
+        match res {
+            Ok(()) => {
+                self.outbox_signal.send_modify(|n| *n = n.wrapping_add(1));
+                Ok(Outcome::Handled)
+            }
+            Err(e) => {
+                warn!(error = %e, "commit failed; reloading state from the store");
+                if let Err(e2) = self.reload().await {
+                    warn!(error = %e2, "reload failed too");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Loads into memory the tasks and posts a message refers to that are not there.
+    async fn prefetch(&self, inbound: &Inbound) -> Result<(), EngineError> {
+        let mut want: Vec<TaskId> = Vec::new();
+        if let InboundKind::Text { text } = &inbound.kind
+            && let Some(c) = command::parse(text)
+        {
+            want.extend(c.task);
+            if let Some((t, _)) = command::task_ref(&c.rest) {
+                want.push(t);
+            }
+        }
+        if let InboundKind::Button { data } = &inbound.kind
+            && let Some((_, n)) = data.split_once(':')
+            && let Ok(n) = n.parse()
+        {
+            want.push(TaskId(n));
+        }
+        if let Some(r) = &inbound.reply_to {
+            let known = self.lock().posts_by_message.contains_key(&(inbound.channel.clone(), r.clone()));
+            if !known {
+                for p in self.store.posts_by_message(&inbound.channel, r).await? {
+                    want.push(p.task);
+                    self.lock().add_post(p);
+                }
+            }
+        }
+        for id in want {
+            if id.0 <= 0 || self.lock().tasks.contains_key(&id) {
+                continue;
+            }
+            if let Some(t) = self.store.task(id).await? {
+                let posts = self.store.posts_of(id).await?;
+                let mut st = self.lock();
+                for p in posts {
+                    st.add_post(p);
+                }
+                st.tasks.entry(t.id).or_insert(t);
+            }
+        }
+        Ok(())
+    }
+
+    /// Resolves an outbox row into what the adapter sends: the platform ids of the post
+    /// it edits or answers, as delivered on that channel. `None`: nothing to send (an
+    /// edit of a grouped message, which stays as it was sent).
+    pub fn outgoing(&self, row: &OutboxRow) -> Option<Outgoing> {
+        let m = &row.message;
+        let st = self.lock();
+        let room = match &m.to {
+            Destination::Room(r) => Some(r.clone()),
+            Destination::Direct(_) => None,
+        };
+        let lookup = |kind: Option<PostKind>| -> Option<String> {
+            let (kind, task, room) = (kind?, m.task?, room.clone()?);
+            st.posts_by_task.get(&(task, row.channel.clone(), room, kind)).cloned()
+        };
+        if !Self::may_deliver_in(&self.cfg, &st, row) {
+            debug!(task = ?m.task, "the task became private before this message left; not sent");
+            return None;
+        }
+        let edit = lookup(m.edit);
+        if m.edit.is_some() && edit.is_none() && m.withdraw {
+            // Never delivered: nothing to withdraw.
+            return None;
+        }
+        if let Some(e) = &edit
+            && !m.withdraw
+            && st.posts_by_message.get(&(row.channel.clone(), e.clone())).is_some_and(|v| v.len() > 1)
+        {
+            return None;
+        }
+        Some(Outgoing {
+            to: m.to.clone(),
+            text: m.text.clone(),
+            buttons: m.buttons.clone(),
+            task: m.task,
+            post: m.post,
+            edit,
+            reply_to: lookup(m.thread),
+            withdraw: m.withdraw,
+        })
+    }
+
+    /// Whether an outbox row may still go where it is addressed. Who may see a task is
+    /// decided at delivery too, not only when the message was queued: a post or a
+    /// follower's message about a task that has since become private is not sent.
+    pub fn may_deliver(&self, row: &OutboxRow) -> bool {
+        Self::may_deliver_in(&self.cfg, &self.lock(), row)
+    }
+
+    fn may_deliver_in(cfg: &Config, st: &State, row: &OutboxRow) -> bool {
+        let m = &row.message;
+        match m.task.and_then(|id| st.tasks.get(&id)) {
+            Some(t) => m.withdraw || audience::may_receive(cfg, t, &m.to),
+            None => true,
+        }
+    }
+
+    /// Remembers a delivered post, so replies and reactions to it find the task.
+    pub fn record_post(&self, p: PostRecord) {
+        self.lock().add_post(p);
+    }
+}
+
+/// The working context of one inbound: the engine, its locked state, the transaction.
+pub struct Cx<'e, 's> {
+    e: &'e Engine,
+    st: &'s mut State,
+    tx: &'s mut Tx,
+    now: Timestamp,
+    /// How the sender of the message being handled is called on their platform.
+    sender_name: Option<String>,
+}
+
+impl<'e, 's> Cx<'e, 's> {
+    fn cfg(&self) -> &'e Config {
+        &self.e.cfg
+    }
+    fn t(&self, lang: &str, id: &str, args: &[(&str, Arg<'_>)]) -> String {
+        self.e.locales.text(lang, id, args)
+    }
+    fn room_lang(&self) -> String {
+        self.cfg().room_language().to_owned()
+    }
+    fn lang_of(&self, who: &Identity) -> String {
+        self.st.residents.get(who).cloned().unwrap_or_else(|| self.cfg().town.default_language.clone())
+    }
+    fn touch(&mut self, id: TaskId) {
+        self.tx.touched.insert(id);
+    }
+    fn event(&mut self, task: TaskId, actor: Option<&Identity>, kind: EventKind) {
+        self.tx.batch.events.push(TaskEvent { task, at: self.now, actor: actor.cloned(), kind });
+    }
+
+    fn sub(&mut self) -> Cx<'e, '_> {
+        Cx { e: self.e, st: &mut *self.st, tx: &mut *self.tx, now: self.now, sender_name: self.sender_name.clone() }
+    }
+}
+
+/// How to call the sender in a crew room: their platform name, else their id there.
+fn display_name(inb: &Inbound) -> &str {
+    inb.sender_name.as_deref().filter(|n| !n.trim().is_empty()).unwrap_or(inb.sender.id())
+}

@@ -1,0 +1,185 @@
+//! Where a card's, a post's and a line's text is made. Every renderer takes the viewer
+//! it writes for and asks the audience module what that viewer may see.
+
+use super::audience::{self, Viewer};
+use super::*;
+use crate::channel::{Button, Outbound};
+use crate::text::ellipsize;
+
+impl<'e, 's> Cx<'e, 's> {
+    pub(super) fn category_name(&self, t: &Task, lang: &str) -> String {
+        match t.category.as_deref().and_then(|c| self.cfg().category(c)) {
+            Some(c) => self.cfg().name_in(&c.name, lang).to_owned(),
+            None => "?".into(),
+        }
+    }
+    pub(super) fn crew_name(&self, crew: Option<&str>, lang: &str) -> String {
+        match crew.and_then(|c| self.cfg().crew(c)) {
+            Some(c) => self.cfg().name_in(&c.name, lang).to_owned(),
+            None => "?".into(),
+        }
+    }
+    /// Where the task is, as `v` may know it: whole for the reporter, the crew and the
+    /// dispatchers; for the public the street with personal data masked and the point to
+    /// ~100 m (enough to find a streetlight, not a front door).
+    pub(super) fn place_text(&self, t: &Task, v: Viewer) -> String {
+        let p = &t.place;
+        let public = !v.sees_whole();
+        let mut parts = Vec::new();
+        if let Some(s) = &p.street {
+            parts.push(if public { audience::mask_for_public(t, s) } else { s.clone() });
+        }
+        if let Some(pt) = &p.point {
+            if public {
+                if p.street.is_none() {
+                    parts.push(format!("📍 {:.3}, {:.3}", pt.lat, pt.lon));
+                }
+            } else {
+                parts.push(format!("📍 {:.5}, {:.5}", pt.lat, pt.lon));
+            }
+        }
+        if parts.is_empty() { "—".into() } else { parts.join(" · ") }
+    }
+    pub(super) fn status_label(&self, s: Status, lang: &str) -> String {
+        let base = self.t(lang, &format!("status-{}", s.key()), &[]);
+        match s.close_reason() {
+            Some(r) => format!("{base} ({})", self.t(lang, &format!("close-{}", r.as_str()), &[])),
+            None => base,
+        }
+    }
+    pub(super) fn elapsed(&self, ms: i64, lang: &str) -> String {
+        let min = ms / 60_000;
+        if min < 1 {
+            self.t(lang, "elapsed-less-than-minute", &[])
+        } else if min < 60 {
+            self.t(lang, "elapsed-minutes", &[("minutes", Arg::Num(min))])
+        } else if min < 24 * 60 {
+            self.t(lang, "elapsed-hours", &[("hours", Arg::Num(min / 60)), ("minutes", Arg::Num(min % 60))])
+        } else {
+            self.t(lang, "elapsed-days", &[("days", Arg::Num(min / 1440)), ("hours", Arg::Num((min % 1440) / 60))])
+        }
+    }
+    pub(super) fn render_card(&self, t: &Task) -> String {
+        let lang = self.room_lang();
+        let id = t.id.0.to_string();
+        let mut text = self.t(
+            &lang,
+            if t.visibility == Visibility::Private { "task-card-private" } else { "task-card" },
+            &[
+                ("task", Arg::Str(&id)),
+                ("category", Arg::Str(&self.category_name(t, &lang))),
+                ("place", Arg::Str(&self.place_text(t, Viewer::Crew))),
+                ("description", Arg::Str(&ellipsize(&t.description, 600))),
+            ],
+        );
+        for a in &t.attachments {
+            text.push_str(&format!("\n📎 {}: {}", a.kind, a.reference));
+        }
+        text.push('\n');
+        text.push_str(&self.t(&lang, "task-card-actions", &[("task", Arg::Str(&id))]));
+        text
+    }
+    /// The public post; `None` for a task the public may not see.
+    pub(super) fn render_public(&self, t: &Task) -> Option<String> {
+        let lang = self.room_lang();
+        let v = self.view(t, Viewer::Public, &lang)?;
+        Some(self.t(
+            &lang,
+            "public-post",
+            &[
+                ("task", Arg::Str(&v.number)),
+                ("category", Arg::Str(&v.category)),
+                ("place", Arg::Str(&v.place)),
+                ("description", Arg::Str(&ellipsize(&v.description, 600))),
+                ("status", Arg::Str(&v.status)),
+                ("metoo", Arg::Num(t.me_too() as i64)),
+            ],
+        ))
+    }
+    pub(super) fn render_triage(&self, t: &Task) -> String {
+        let lang = self.room_lang();
+        let id = t.id.0.to_string();
+        let cats: Vec<&str> = self.cfg().categories.iter().map(|c| c.id.as_str()).collect();
+        self.t(
+            &lang,
+            "triage-card",
+            &[
+                ("task", Arg::Str(&id)),
+                ("place", Arg::Str(&self.place_text(t, Viewer::Dispatcher))),
+                ("description", Arg::Str(&ellipsize(&t.description, 600))),
+                ("categories", Arg::Str(&cats.join(", "))),
+            ],
+        )
+    }
+    pub(super) fn card_buttons(&self, t: &Task) -> Vec<Button> {
+        let lang = self.room_lang();
+        vec![
+            Button { label: self.t(&lang, "button-claim", &[]), data: format!("claim:{}", t.id.0) },
+            Button { label: self.t(&lang, "button-done", &[]), data: format!("done:{}", t.id.0) },
+            Button { label: self.t(&lang, "button-note", &[]), data: format!("note:{}", t.id.0) },
+        ]
+    }
+
+    // ----- posts ---------------------------------------------------------------------
+
+    pub(super) fn post_card(&mut self, id: TaskId) {
+        let Some(t) = self.st.tasks.get(&id) else { return };
+        let Some(crew) = t.crew.clone() else { return };
+        let out = Outbound {
+            buttons: self.card_buttons(t),
+            post: Some(PostKind::Card),
+            summary: Some(self.summary("🆕", t, Viewer::Crew)),
+            ..self.plain_room(&crew, self.render_card(t), Some(id))
+        };
+        self.room(&crew, out);
+    }
+    pub(super) fn post_public(&mut self, id: TaskId) {
+        let Some(t) = self.st.tasks.get(&id) else { return };
+        let Some(text) = self.render_public(t) else { return };
+        let lang = self.room_lang();
+        let out = Outbound {
+            buttons: vec![Button { label: self.t(&lang, "button-me-too", &[]), data: format!("metoo:{}", id.0) }],
+            post: Some(PostKind::Public),
+            summary: Some(self.summary("📢", t, Viewer::Public)),
+            ..self.plain_room("public", text, Some(id))
+        };
+        self.room("public", out);
+    }
+    /// One line for a task in a grouped message: "🆕 #12 · Alumbrado público · calle Real 1 · «…»".
+    pub(super) fn summary(&self, icon: &str, t: &Task, v: Viewer) -> String {
+        let lang = self.room_lang();
+        let description = audience::description_for(t, v).unwrap_or_default();
+        format!(
+            "{icon} #{} · {} · {} · «{}»",
+            t.id.0,
+            self.category_name(t, &lang),
+            self.place_text(t, v),
+            ellipsize(&description.replace('\n', " "), 90)
+        )
+    }
+    /// Whether the task's public post was delivered on some channel.
+    pub(super) fn has_public_post(&self, id: TaskId) -> bool {
+        self.e.room_channels.get("public").is_some_and(|chans| {
+            chans
+                .iter()
+                .any(|ch| self.st.posts_by_task.contains_key(&(id, ch.clone(), "public".to_owned(), PostKind::Public)))
+        })
+    }
+    /// Brings the public post up to date (nothing for a task the public may not see).
+    pub(super) fn edit_public(&mut self, id: TaskId) {
+        let Some(t) = self.st.tasks.get(&id) else { return };
+        let Some(text) = self.render_public(t) else { return };
+        let out = Outbound { edit: Some(PostKind::Public), ..self.plain_room("public", text, Some(id)) };
+        self.room("public", out);
+    }
+    /// Withdraws the public post: the adapter removes its text from the room's history
+    /// where it can and leaves a neutral line. Harmless if it was never delivered (the
+    /// post itself is then held back at delivery).
+    pub(super) fn withdraw_public(&mut self, id: TaskId) {
+        let rl = self.room_lang();
+        let text = self.t(&rl, "public-withdrawn", &[("task", Arg::Str(&id.0.to_string()))]);
+        let out =
+            Outbound { edit: Some(PostKind::Public), withdraw: true, ..self.plain_room("public", text, Some(id)) };
+        self.room("public", out);
+    }
+}

@@ -1,0 +1,115 @@
+//! The engine's working set in memory: tasks, indexes for duplicate detection, open
+//! dialogues, redelivery keys and delivered posts.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+
+use crate::channel::PostKind;
+use crate::dialogue::Dialogue;
+use crate::model::*;
+use crate::store::PostRecord;
+
+use super::SEEN_DAYS;
+
+#[derive(Default)]
+pub(super) struct State {
+    pub(super) tasks: HashMap<TaskId, Task>,
+    pub(super) last_id: i64,
+    /// Active tasks per category, in id order (for plugins).
+    pub(super) active_by_category: HashMap<String, BTreeSet<TaskId>>,
+    /// Active tasks by (category, street key) and by (category, grid cell of their
+    /// point): duplicate detection looks up, it does not scan.
+    pub(super) by_street: HashMap<(String, String), BTreeSet<TaskId>>,
+    pub(super) by_cell: HashMap<(String, i64, i64), BTreeSet<TaskId>>,
+    /// The index keys each task is filed under, to refile it when it changes.
+    pub(super) filed: HashMap<TaskId, Filed>,
+    pub(super) last_task_of: HashMap<Identity, TaskId>,
+    pub(super) dialogues: HashMap<Identity, Dialogue>,
+    pub(super) residents: HashMap<Identity, String>,
+    pub(super) seen: HashSet<(String, String)>,
+    pub(super) seen_order: VecDeque<(Timestamp, (String, String))>,
+    /// A platform message → the task posts it carries (several for a grouped message).
+    pub(super) posts_by_message: HashMap<(String, String), Vec<PostRecord>>,
+    pub(super) posts_by_task: HashMap<(TaskId, String, String, PostKind), String>,
+}
+
+/// Where an active task is filed in the duplicate indexes.
+#[derive(Default, Clone, PartialEq)]
+pub(super) struct Filed {
+    pub(super) category: Option<String>,
+    pub(super) street: Option<(String, String)>,
+    pub(super) cell: Option<(String, i64, i64)>,
+}
+
+/// Grid cells of about 100 m: a duplicate within the radius is in the same or a
+/// neighbouring cell (for radii up to the cell size).
+pub(super) const CELL_DEG: f64 = 0.001;
+
+pub(super) fn cell_of(p: &GeoPoint) -> (i64, i64) {
+    ((p.lat / CELL_DEG).floor() as i64, (p.lon / CELL_DEG).floor() as i64)
+}
+
+impl State {
+    pub(super) fn index_task(&mut self, t: &Task) {
+        let want = match (&t.category, t.status.is_active()) {
+            (Some(c), true) => Filed {
+                category: Some(c.clone()),
+                street: t.place.street_key.clone().map(|k| (c.clone(), k)),
+                cell: t.place.point.map(|p| {
+                    let (x, y) = cell_of(&p);
+                    (c.clone(), x, y)
+                }),
+            },
+            _ => Filed::default(),
+        };
+        let had = self.filed.get(&t.id).cloned().unwrap_or_default();
+        if had != want {
+            if let Some(c) = &had.category {
+                self.active_by_category.get_mut(c).map(|s| s.remove(&t.id));
+            }
+            if let Some(k) = &had.street {
+                self.by_street.get_mut(k).map(|s| s.remove(&t.id));
+            }
+            if let Some(k) = &had.cell {
+                self.by_cell.get_mut(k).map(|s| s.remove(&t.id));
+            }
+            if let Some(c) = &want.category {
+                self.active_by_category.entry(c.clone()).or_default().insert(t.id);
+            }
+            if let Some(k) = &want.street {
+                self.by_street.entry(k.clone()).or_default().insert(t.id);
+            }
+            if let Some(k) = &want.cell {
+                self.by_cell.entry(k.clone()).or_default().insert(t.id);
+            }
+            if want == Filed::default() {
+                self.filed.remove(&t.id);
+            } else {
+                self.filed.insert(t.id, want);
+            }
+        }
+        let last = self.last_task_of.entry(t.reporter.clone()).or_insert(t.id);
+        if *last < t.id {
+            *last = t.id;
+        }
+    }
+    pub(super) fn add_post(&mut self, p: PostRecord) {
+        self.posts_by_task.insert((p.task, p.channel.clone(), p.room.clone(), p.kind), p.message_id.clone());
+        let v = self.posts_by_message.entry((p.channel.clone(), p.message_id.clone())).or_default();
+        if !v.contains(&p) {
+            v.push(p);
+        }
+    }
+    pub(super) fn mark_seen(&mut self, key: (String, String), at: Timestamp) {
+        let horizon = at.plus_minutes(-SEEN_DAYS * 24 * 60);
+        while let Some((t, _)) = self.seen_order.front() {
+            if *t >= horizon {
+                break;
+            }
+            if let Some((_, k)) = self.seen_order.pop_front() {
+                self.seen.remove(&k);
+            }
+        }
+        self.seen.insert(key.clone());
+        self.seen_order.push_back((at, key));
+    }
+}

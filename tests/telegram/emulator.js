@@ -264,6 +264,19 @@ app.all('/bot:token/editMessageText', (req, res) => {
   sendResult(res, botMessageResult(stored));
 });
 
+app.all('/bot:token/deleteMessage', (req, res) => {
+  const b = body(req);
+  const stored = server.storage.botMessages.find(
+    (u) => u.botToken === req.params.token && String(u.messageId) === String(b.message_id)
+      && String(u.message.chat_id) === String(b.chat_id) && !u.deleted,
+  );
+  if (!stored) {
+    return res.status(400).json({ ok: false, error_code: 400, description: 'Bad Request: message to delete not found' });
+  }
+  stored.deleted = true;
+  sendResult(res, true);
+});
+
 app.all('/bot:token/answerCallbackQuery', (req, res) => sendResult(res, true));
 
 app.post('/_plaza/fail', (req, res) => {
@@ -279,6 +292,7 @@ app.post('/_plaza/sent', (req, res) => {
     .map((u) => Object.assign(botMessageResult(u), {
       time: u.time,
       edits: u.edits || 0,
+      deleted: u.deleted || false,
       reply_parameters: u.message.reply_parameters,
     })));
 });

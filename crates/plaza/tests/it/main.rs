@@ -6,6 +6,7 @@ mod bad_input;
 mod check;
 mod conversations;
 mod matrix;
+mod privacy;
 mod telegram;
 
 use std::io::Write;

@@ -564,3 +564,75 @@ async fn rate_limited_messages_stay_queued() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// The event as a room member reads it from the homeserver now.
+async fn event_json(p: &Person, hs: &Synapse, room: &OwnedRoomId, event: &OwnedEventId) -> serde_json::Value {
+    let token = p.client.access_token().expect("token");
+    let url = format!("{}/_matrix/client/v3/rooms/{room}/event/{event}", hs.url.trim_end_matches('/'));
+    let resp = reqwest::Client::new().get(url).bearer_auth(token).send().await.expect("get event");
+    resp.json().await.expect("event json")
+}
+
+/// Issue 7 on Matrix: when a task becomes private, its public post AND every edit of it
+/// are redacted on the homeserver (an edit carries the whole text), the room gets a
+/// neutral line, and the neighbour who supported it is told neutrally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_withdrawn_when_its_task_becomes_private_is_redacted() {
+    let t = town(&[]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = matrix_config(dir.path(), &t, None, BotLogin::Password);
+    let db = dir.path().join("plaza.db");
+    let _plaza = start_plaza(&cfg, &db, &t);
+    for (_, r) in &t.rooms {
+        wait_joined(&t.mayor, r, &t.bot).await;
+    }
+    let dm = open_dm(&t).await;
+    let (public, triage) = (t.room("public").clone(), t.room("triage").clone());
+
+    t.ana.say(&dm, "La farola de la calle Alemania 5 está apagada, soy Ana, @room").await;
+    let post = t.bea.wait_for("the public post", &public, |s| s.body.starts_with("📢 #1")).await;
+    let raw = event_json(&t.bea, &t.hs, &public, &post.event_id).await;
+    assert_eq!(raw["content"]["m.mentions"], json!({}), "relayed text must mention nobody: {raw}");
+    t.bea.react(&public, &post.event_id, "👍").await;
+    let edit = t
+        .bea
+        .wait_for("the post edited", &public, |s| {
+            s.replaces.as_ref() == Some(&post.event_id) && s.body.contains("👍 1")
+        })
+        .await;
+
+    t.mayor.say(&triage, "privado #1").await;
+    t.bea.wait_for("the neutral line", &public, |s| s.sender == t.bot && s.body.contains("retirado")).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let original = event_json(&t.bea, &t.hs, &public, &post.event_id).await;
+        let edited = event_json(&t.bea, &t.hs, &public, &edit.event_id).await;
+        let redacted = |v: &serde_json::Value| v["content"].as_object().is_some_and(|c| c.is_empty());
+        if redacted(&original) && redacted(&edited) {
+            assert!(!original.to_string().contains("farola") && !edited.to_string().contains("farola"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "not redacted: {original}\n{edited}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // Ana still hears of her report; Bea, who supported it, is told neutrally.
+    let bea_dm = t
+        .bea
+        .wait_for("the neutral notice", &dm_of(&t.bea, &t.bot).await, |s| s.body.contains("de forma privada"))
+        .await;
+    assert!(!bea_dm.body.contains("farola"), "{}", bea_dm.body);
+}
+
+/// The direct chat `p` has with `bot` (created by the bot), once it exists.
+async fn dm_of(p: &Person, bot: &OwnedUserId) -> OwnedRoomId {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        for r in p.client.joined_rooms() {
+            if r.is_direct().await.unwrap_or(false) && r.direct_targets().iter().any(|u| u.as_str() == bot.as_str()) {
+                return r.room_id().to_owned();
+            }
+        }
+        assert!(Instant::now() < deadline, "no direct chat with the bot");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}

@@ -321,6 +321,61 @@ async fn neighbours_privacy_and_refusals() {
     assert!(sent.iter().filter(to(PUBLIC)).all(|m| !m["text"].as_str().unwrap_or("").contains("sospechoso")));
 }
 
+/// Issue 7 on Telegram: a public post whose task becomes private is deleted, the
+/// neighbour who supported it is told neutrally; a resident gets a copy of their data
+/// and has it erased, and the erasure holds after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn withdrawn_post_is_deleted_and_data_rights_work() {
+    let (_dir, emu, cfg, db) = setup("");
+    let plaza = Plaza::start(&cfg, &db, &[]);
+
+    emu.send(dm(ANA, "Ana", "La farola de la calle Real 3 está apagada, mi móvil 600123456")).await;
+    let sent = emu.wait_for("public post", 30, |s| has(s, PUBLIC)).await;
+    let post = last_to(&sent, PUBLIC).clone();
+    let public_text = post["text"].as_str().unwrap_or("").to_owned();
+    assert!(!public_text.contains("600123456") && public_text.contains("•••"), "{public_text}");
+    emu.press(BEA, "Bea", &post, "metoo:1").await;
+    emu.wait_for("support counted", 30, |s| texts_to(s, BEA).iter().any(|t| t.contains("#1"))).await;
+
+    emu.send(in_group(9001, "Alcaldesa", TRIAGE, "privado #1", None)).await;
+    let sent = emu
+        .wait_for("post deleted", 30, |s| s.iter().filter(to(PUBLIC)).any(|m| m["deleted"].as_bool() == Some(true)))
+        .await;
+    assert!(
+        sent.iter()
+            .filter(to(PUBLIC))
+            .filter(|m| m["deleted"].as_bool() != Some(true))
+            .all(|m| !m["text"].as_str().unwrap_or("").contains("farola")),
+        "the report's text is still visible in the public group"
+    );
+    emu.wait_for("neighbour told neutrally", 30, |s| {
+        texts_to(s, BEA).iter().any(|t| t.contains("de forma privada") && !t.contains("farola"))
+    })
+    .await;
+
+    emu.send(dm(ANA, "Ana", "mis datos")).await;
+    emu.wait_for("data export", 30, |s| {
+        texts_to(s, ANA).iter().any(|t| t.contains("Aviso #1") && t.contains("600123456"))
+    })
+    .await;
+    emu.send(dm(ANA, "Ana", "borrar mis datos")).await;
+    emu.wait_for("confirmation asked", 30, |s| texts_to(s, ANA).iter().any(|t| t.contains("Responde «sí»"))).await;
+    emu.send(dm(ANA, "Ana", "sí")).await;
+    emu.wait_for("erased", 30, |s| texts_to(s, ANA).iter().any(|t| t.starts_with("Hecho: hemos borrado"))).await;
+    drop(plaza);
+
+    let _plaza = Plaza::start(&cfg, &db, &[]);
+    emu.send(dm(ANA, "Ana", "mis datos")).await;
+    let sent = emu
+        .wait_for("export after restart", 30, |s| {
+            texts_to(s, ANA).iter().filter(|t| t.starts_with("Estos son todos los datos")).count() == 2
+        })
+        .await;
+    let last =
+        texts_to(&sent, ANA).into_iter().rfind(|t| t.starts_with("Estos son todos los datos")).unwrap_or_default();
+    assert!(last.contains("No guardamos ningún aviso") && !last.contains("farola"), "{last}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_location_sets_the_place() {
     let (_dir, emu, cfg, db) = setup("");

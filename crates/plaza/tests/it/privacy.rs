@@ -1,0 +1,540 @@
+//! The privacy invariant, checked over generated sequences (proptest: seeded,
+//! reproducible, a failing sequence is shrunk and printed).
+//!
+//! Thousands of sequences of reports (public, private, mixed, with phone numbers, e-mail
+//! addresses and the reporter's name in them, lost and found animals), dialogue answers,
+//! me-too, neighbours' replies, crew notes, claims, merges, reassignments,
+//! `privado`/`publico`, `estado` from anyone anywhere, and data requests run on the real
+//! engine, store (SQLite) and plugins, on two towns. After every step an oracle — a model
+//! of its own, fed only with what the test sent — checks every message delivered:
+//! - a report's text reaches, while its task may not be public, only its author, the
+//!   crew of the task's current category and the dispatchers;
+//! - personal data (phone, e-mail, name) in a report reaches only those, even when the
+//!   task is public;
+//! - a crew note reaches people outside the task's insiders only while it may be public;
+//! - a resident's identity appears only in messages to that resident;
+//! - `estado` from outside the audience of a private task reads exactly as for a task
+//!   that does not exist.
+//!
+//! "May be public" in the oracle: an explicit `publico` since the last `privado`, or no
+//! private word in the report, no `privado`, and a public category.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use plaza_core::channel::{
+    Capabilities, Channel, ChannelError, Chat, Delivered, Destination, Inbound, InboundKind, Inbox, Outgoing,
+};
+use plaza_core::clock::{Clock, ManualClock};
+use plaza_core::i18n::Arg;
+use plaza_core::model::{Identity, TaskId, Timestamp, Visibility};
+use plaza_core::{Config, Dispatcher, Engine, Locales, Plugin};
+use plaza_store::SqliteStore;
+use proptest::prelude::*;
+use proptest::test_runner::{Config as PtConfig, TestCaseError};
+
+use crate::repo;
+
+const RESIDENTS: usize = 6;
+const STREETS: &[&str] = &["calle Real 3", "calle Luna 8", "Mill Road 4"];
+
+/// A channel that keeps what it is asked to send.
+struct Capture {
+    rooms: Vec<String>,
+    sent: Mutex<Vec<Outgoing>>,
+    seq: Mutex<u64>,
+}
+
+#[async_trait]
+impl Channel for Capture {
+    fn name(&self) -> &str {
+        "console"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { threads: true, buttons: false, edits: true, reactions: false, location: true }
+    }
+    fn rooms(&self) -> Vec<String> {
+        self.rooms.clone()
+    }
+    async fn run(&self, _inbox: Arc<dyn Inbox>) -> Result<(), ChannelError> {
+        Ok(())
+    }
+    async fn send(&self, out: &Outgoing) -> Result<Delivered, ChannelError> {
+        self.sent.lock().expect("lock").push(out.clone());
+        let id = match (&out.edit, out.post, out.task, &out.to) {
+            (Some(e), _, _, _) => e.clone(),
+            (None, Some(_), Some(t), Destination::Room(r)) => format!("{r}/#{}", t.0),
+            _ => {
+                let mut s = self.seq.lock().expect("lock");
+                *s += 1;
+                format!("m{s}")
+            }
+        };
+        Ok(Delivered { message_id: id })
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Public,
+    Private,
+    Mixed,
+    Unclear,
+    Lost,
+    Found,
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Report { who: usize, kind: Kind, cat: usize, street: Option<usize>, phone: bool, name: bool, email: bool },
+    AnswerWhere { who: usize, street: usize },
+    AnswerNumber { who: usize, n: usize },
+    MeToo { who: usize, task: i64 },
+    Reply { who: usize, task: i64 },
+    Note { task: i64 },
+    Claim { task: i64 },
+    Done { task: i64 },
+    Merge { a: i64, b: i64 },
+    Assign { task: i64, cat: usize },
+    Private { task: i64 },
+    Public { task: i64, confirm: bool },
+    Status { who: usize, task: i64, in_public_room: bool },
+    CrewStatus { task: i64, crew: usize },
+    MyData { who: usize },
+    Later { minutes: i64 },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let who = 0..RESIDENTS;
+    let task = 1i64..10;
+    prop_oneof![
+        6 => (who.clone(), prop_oneof![Just(Kind::Public), Just(Kind::Private), Just(Kind::Mixed), Just(Kind::Unclear), Just(Kind::Lost), Just(Kind::Found)],
+              0usize..8, proptest::option::of(0..STREETS.len()), any::<bool>(), any::<bool>(), any::<bool>())
+            .prop_map(|(who, kind, cat, street, phone, name, email)| Step::Report { who, kind, cat, street, phone, name, email }),
+        2 => (who.clone(), 0..STREETS.len()).prop_map(|(who, street)| Step::AnswerWhere { who, street }),
+        1 => (who.clone(), 0usize..4).prop_map(|(who, n)| Step::AnswerNumber { who, n }),
+        2 => (who.clone(), task.clone()).prop_map(|(who, task)| Step::MeToo { who, task }),
+        1 => (who.clone(), task.clone()).prop_map(|(who, task)| Step::Reply { who, task }),
+        2 => task.clone().prop_map(|task| Step::Note { task }),
+        1 => task.clone().prop_map(|task| Step::Claim { task }),
+        1 => task.clone().prop_map(|task| Step::Done { task }),
+        1 => (task.clone(), task.clone()).prop_map(|(a, b)| Step::Merge { a, b }),
+        2 => (task.clone(), 0usize..8).prop_map(|(task, cat)| Step::Assign { task, cat }),
+        2 => task.clone().prop_map(|task| Step::Private { task }),
+        2 => (task.clone(), any::<bool>()).prop_map(|(task, confirm)| Step::Public { task, confirm }),
+        2 => (who.clone(), task.clone(), any::<bool>()).prop_map(|(who, task, in_public_room)| Step::Status { who, task, in_public_room }),
+        1 => (task.clone(), 0usize..8).prop_map(|(task, crew)| Step::CrewStatus { task, crew }),
+        1 => who.clone().prop_map(|who| Step::MyData { who }),
+        1 => (1i64..120).prop_map(|minutes| Step::Later { minutes }),
+    ]
+}
+
+/// What the test knows of the town, from its config alone.
+struct Town {
+    cfg: Arc<Config>,
+    locales: Arc<Locales>,
+    public_cats: Vec<String>,
+    private_cats: Vec<String>,
+    /// A category for lost and found animals (the plugin's).
+    animals: Option<String>,
+    dispatcher: Identity,
+    lang: String,
+    yes: String,
+    me_too: String,
+}
+
+impl Town {
+    fn load(path: &std::path::Path) -> Town {
+        let mut cfg = Config::load(path).expect("config");
+        cfg.source = Some(path.to_owned());
+        let plugin = plaza_plugin_lost_and_found::LostAndFound;
+        let extra = plugin.messages();
+        let locales = Locales::load(&cfg.locales_dir(), &cfg.town.languages, &cfg.town.default_language, &extra)
+            .expect("locales");
+        let animals = cfg
+            .plugins
+            .get("lost-and-found")
+            .and_then(|t| t.get("category"))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        let cats = |v: Visibility| {
+            cfg.categories
+                .iter()
+                .filter(|c| c.visibility == v && Some(&c.id) != animals.as_ref())
+                .map(|c| c.id.clone())
+                .collect::<Vec<_>>()
+        };
+        let lang = cfg.town.default_language.clone();
+        let hints = &cfg.language[&lang];
+        Town {
+            public_cats: cats(Visibility::Public),
+            private_cats: cats(Visibility::Private),
+            animals,
+            dispatcher: cfg.roles.dispatchers[0].clone(),
+            yes: hints.yes[0].clone(),
+            me_too: hints.me_too[0].clone(),
+            lang,
+            locales: Arc::new(locales),
+            cfg: Arc::new(cfg),
+        }
+    }
+    fn keyword(&self, cat: &str) -> String {
+        let c = self.cfg.category(cat).expect("category");
+        c.keywords.get(&self.lang).and_then(|k| k.first()).cloned().unwrap_or_default()
+    }
+    fn crew_member(&self, crew: &str) -> Option<Identity> {
+        self.cfg.crew(crew).and_then(|c| c.members.first().cloned())
+    }
+}
+
+fn resident(i: usize) -> Identity {
+    Identity::new("console", format!("vecina{i}x"))
+}
+
+/// What the oracle remembers of one report.
+#[derive(Debug, Clone)]
+struct Report {
+    author: Identity,
+    sensitive: bool,
+    personal: Vec<String>,
+}
+
+#[derive(Default)]
+struct Oracle {
+    /// Report marker → the report.
+    reports: HashMap<String, Report>,
+    /// Note marker → its task.
+    notes: HashMap<String, TaskId>,
+    explicit_public: HashSet<TaskId>,
+    explicit_private: HashSet<TaskId>,
+}
+
+struct Run {
+    town: Arc<Town>,
+    engine: Arc<Engine>,
+    dispatcher: Dispatcher,
+    channel: Arc<Capture>,
+    clock: Arc<ManualClock>,
+    oracle: Oracle,
+    n: u64,
+    log: Vec<String>,
+}
+
+impl Run {
+    async fn start(town: Arc<Town>, dir: &std::path::Path) -> Run {
+        let store = Arc::new(SqliteStore::open(&dir.join("p.db")).await.expect("store"));
+        let clock = Arc::new(ManualClock::at(Timestamp(1_790_000_000_000)));
+        let rooms = town.cfg.room_names();
+        let channel = Arc::new(Capture { rooms: rooms.clone(), sent: Mutex::new(vec![]), seq: Mutex::new(0) });
+        let plugins: Vec<Arc<dyn Plugin>> = vec![Arc::new(plaza_plugin_lost_and_found::LostAndFound)];
+        let c: Arc<dyn Clock> = clock.clone();
+        let engine =
+            Engine::start(town.cfg.clone(), town.locales.clone(), store, c, plugins, &[("console".into(), rooms)])
+                .await
+                .expect("engine");
+        let ch: Arc<dyn Channel> = channel.clone();
+        let dispatcher = Dispatcher::new(engine.clone(), vec![ch]);
+        Run { town, engine, dispatcher, channel, clock, oracle: Oracle::default(), n: 0, log: vec![] }
+    }
+
+    async fn say(&mut self, who: &Identity, chat: Chat, reply_to: Option<String>, text: String) -> Vec<Outgoing> {
+        self.n += 1;
+        self.log.push(format!("{who} {chat:?} {reply_to:?}: {text}"));
+        let inb = Inbound {
+            channel: "console".into(),
+            message_id: format!("m{}", self.n),
+            sender: who.clone(),
+            sender_name: Some(who.id().to_owned()),
+            chat,
+            kind: InboundKind::Text { text },
+            reply_to,
+        };
+        self.engine.handle(inb).await.expect("handled");
+        loop {
+            let r = self.dispatcher.deliver_due(self.channel.as_ref()).await.expect("delivered");
+            if r.attempted == 0 {
+                break;
+            }
+        }
+        std::mem::take(&mut *self.channel.sent.lock().expect("lock"))
+    }
+
+    fn crew_of(&self, t: TaskId) -> Option<String> {
+        self.engine.task(t).and_then(|t| t.crew)
+    }
+
+    /// The oracle's own judgement: may this task's text be public now?
+    fn may_be_public(&self, t: TaskId) -> bool {
+        if self.oracle.explicit_public.contains(&t) {
+            return true;
+        }
+        let Some(task) = self.engine.task(t) else { return false };
+        let sensitive = self.oracle.reports.iter().any(|(m, r)| {
+            r.sensitive
+                && (task.description.contains(m.as_str())
+                    || task.place.street.as_deref().is_some_and(|s| s.contains(m.as_str())))
+        });
+        let cat_public = task
+            .category
+            .as_deref()
+            .and_then(|c| self.town.cfg.category(c))
+            .is_some_and(|c| c.visibility == Visibility::Public);
+        !sensitive && !self.oracle.explicit_private.contains(&t) && cat_public
+    }
+
+    fn insider(&self, to: &Destination, t: Option<TaskId>, author: Option<&Identity>) -> bool {
+        let crew = t.and_then(|t| self.crew_of(t));
+        match to {
+            Destination::Room(r) => r == "triage" || crew.as_deref() == Some(r.as_str()),
+            Destination::Direct(who) => {
+                self.town.cfg.is_dispatcher(who)
+                    || Some(who) == author
+                    || crew.as_deref().is_some_and(|c| self.town.cfg.crews_of(who).contains(&c))
+            }
+        }
+    }
+
+    fn tasks_with(&self, marker: &str) -> Vec<TaskId> {
+        // In its text, or in its place (an answer to "where is it?").
+        (1..=40)
+            .map(TaskId)
+            .filter(|t| {
+                self.engine.task(*t).is_some_and(|x| {
+                    x.description.contains(marker) || x.place.street.as_deref().is_some_and(|s| s.contains(marker))
+                })
+            })
+            .collect()
+    }
+
+    fn check(&self, out: &[Outgoing]) -> Result<(), String> {
+        for o in out {
+            let fail = |why: String| Err(format!("{why}\n  message to {:?}: {}", o.to, o.text));
+            for (marker, r) in &self.oracle.reports {
+                let has_marker = o.text.contains(marker.as_str());
+                let has_personal = r.personal.iter().any(|p| o.text.contains(p.as_str()));
+                if !has_marker && !has_personal {
+                    continue;
+                }
+                let tasks = self.tasks_with(marker);
+                let ok_insider = if tasks.is_empty() {
+                    self.insider(&o.to, None, Some(&r.author))
+                } else {
+                    tasks.iter().any(|t| self.insider(&o.to, Some(*t), Some(&r.author)))
+                };
+                if has_personal && !ok_insider {
+                    return fail(format!("personal data of report {marker} reached outside its insiders"));
+                }
+                let public_ok = tasks.iter().any(|t| self.may_be_public(*t));
+                if has_marker && !ok_insider && !public_ok {
+                    return fail(format!("the text of private report {marker} (tasks {tasks:?}) reached outside"));
+                }
+            }
+            for (marker, t) in &self.oracle.notes {
+                if o.text.contains(marker.as_str())
+                    && !self.insider(&o.to, Some(*t), self.engine.task(*t).map(|x| x.reporter).as_ref())
+                    && !self.may_be_public(*t)
+                {
+                    return fail(format!("the note {marker} on private task {t} reached outside"));
+                }
+            }
+            for i in 0..RESIDENTS {
+                let me = resident(i);
+                if o.text.contains(me.id()) && o.to != Destination::Direct(me.clone()) {
+                    // Only insiders of a report that names its author may read the name.
+                    let named_in_own_report = self.oracle.reports.iter().any(|(m, r)| {
+                        r.author == me
+                            && o.text.contains(m.as_str())
+                            && self.tasks_with(m).iter().any(|t| self.insider(&o.to, Some(*t), Some(&me)))
+                    });
+                    if !named_in_own_report {
+                        return fail(format!("the identity {me} reached someone else"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn apply(&mut self, i: usize, s: &Step) -> Result<(), String> {
+        let town = self.town.clone();
+        let d = town.dispatcher.clone();
+        let triage = || Chat::Room("triage".into());
+        let out = match s.clone() {
+            Step::Report { who, kind, cat, street, phone, name, email } => {
+                let me = resident(who);
+                let marker = format!("zq{i}k");
+                let pubc = &town.public_cats[cat % town.public_cats.len()];
+                let privc = &town.private_cats[cat % town.private_cats.len()];
+                let animals = town.animals.clone().unwrap_or_else(|| pubc.clone());
+                let (body, sensitive) = match kind {
+                    Kind::Public => (town.keyword(pubc), false),
+                    Kind::Private => (town.keyword(privc), true),
+                    Kind::Mixed => (format!("{} {}", town.keyword(pubc), town.keyword(privc)), true),
+                    Kind::Unclear => ("algo raro pasa something odd".to_owned(), false),
+                    Kind::Lost => (format!("lost perdido black negro {}", town.keyword(&animals)), false),
+                    Kind::Found => (format!("found encontrado black negro {}", town.keyword(&animals)), false),
+                };
+                let mut text = format!("{body} {marker}");
+                let mut personal = Vec::new();
+                if let Some(st) = street {
+                    text.push_str(&format!(", {}", STREETS[st]));
+                }
+                if phone {
+                    let p = format!("600 {:03} {:03}", i % 1000, (i * 7) % 1000);
+                    text.push_str(&format!(". Tel {p}"));
+                    personal.push(p);
+                }
+                if email {
+                    let e = format!("mail{i}@correo.es");
+                    text.push_str(&format!(" {e}"));
+                    personal.push(e);
+                }
+                if name {
+                    text.push_str(&format!(" soy {}", me.id()));
+                }
+                self.oracle.reports.insert(marker, Report { author: me.clone(), sensitive, personal });
+                self.say(&me, Chat::Direct, None, text).await
+            }
+            Step::AnswerWhere { who, street } => {
+                self.say(&resident(who), Chat::Direct, None, STREETS[street].into()).await
+            }
+            Step::AnswerNumber { who, n } => self.say(&resident(who), Chat::Direct, None, n.to_string()).await,
+            Step::MeToo { who, task } => {
+                let text = town.me_too.clone();
+                self.say(&resident(who), Chat::Room("public".into()), Some(format!("public/#{task}")), text).await
+            }
+            Step::Reply { who, task } => {
+                let text = format!("la vi ayer, seen it yesterday zr{i}k");
+                self.say(&resident(who), Chat::Room("public".into()), Some(format!("public/#{task}")), text).await
+            }
+            Step::Note { task } => {
+                let Some(crew) = self.crew_of(TaskId(task)) else { return Ok(()) };
+                let Some(m) = town.crew_member(&crew) else { return Ok(()) };
+                let marker = format!("zn{i}k");
+                self.oracle.notes.insert(marker.clone(), TaskId(task));
+                self.say(&m, Chat::Room(crew), None, format!("note #{task} {marker}")).await
+            }
+            Step::Claim { task } | Step::Done { task } => {
+                let verb = if matches!(s, Step::Claim { .. }) { "claim" } else { "done" };
+                let Some(crew) = self.crew_of(TaskId(task)) else { return Ok(()) };
+                let Some(m) = town.crew_member(&crew) else { return Ok(()) };
+                self.say(&m, Chat::Room(crew), None, format!("{verb} #{task}")).await
+            }
+            Step::Merge { a, b } => self.say(&d, triage(), None, format!("dup #{a} #{b}")).await,
+            Step::Assign { task, cat } => {
+                let c = town.cfg.categories[cat % town.cfg.categories.len()].clone();
+                let out = self.say(&d, triage(), None, format!("assign #{task} {}", c.id)).await;
+                if self.engine.task(TaskId(task)).and_then(|t| t.category).as_deref() == Some(c.id.as_str())
+                    && c.visibility == Visibility::Private
+                {
+                    self.oracle.explicit_public.remove(&TaskId(task));
+                }
+                out
+            }
+            Step::Private { task } => {
+                let out = self.say(&d, triage(), None, format!("private #{task}")).await;
+                if self.engine.task(TaskId(task)).is_some() {
+                    self.oracle.explicit_private.insert(TaskId(task));
+                    self.oracle.explicit_public.remove(&TaskId(task));
+                }
+                out
+            }
+            Step::Public { task, confirm } => {
+                let text = if confirm { format!("public #{task} {}", town.yes) } else { format!("public #{task}") };
+                let private_cat = self
+                    .engine
+                    .task(TaskId(task))
+                    .and_then(|t| t.category)
+                    .and_then(|c| town.cfg.category(&c).map(|c| c.visibility == Visibility::Private));
+                let out = self.say(&d, triage(), None, text).await;
+                if let Some(pc) = private_cat
+                    && (confirm || !pc)
+                {
+                    self.oracle.explicit_public.insert(TaskId(task));
+                    self.oracle.explicit_private.remove(&TaskId(task));
+                }
+                if private_cat.is_none() && self.engine.task(TaskId(task)).is_some() {
+                    // A task still in triage: public once it gets a category.
+                    self.oracle.explicit_public.insert(TaskId(task));
+                    self.oracle.explicit_private.remove(&TaskId(task));
+                }
+                out
+            }
+            Step::Status { who, task, in_public_room } => {
+                let me = resident(who);
+                let chat = if in_public_room { Chat::Room("public".into()) } else { Chat::Direct };
+                let out = self.say(&me, chat, None, format!("status #{task}")).await;
+                let t = TaskId(task);
+                let outsider = self.engine.task(t).is_none_or(|x| x.reporter != me && !x.is_follower(&me))
+                    && !self.may_be_public(t);
+                if outsider {
+                    let lang = town.lang.clone();
+                    let unknown = town.locales.text(&lang, "unknown-task", &[("task", Arg::Str(&task.to_string()))]);
+                    let mine: Vec<&Outgoing> = out.iter().filter(|o| o.to == Destination::Direct(me.clone())).collect();
+                    if mine.len() != 1 || mine[0].text != unknown {
+                        return Err(format!(
+                            "status of private task #{task} told an outsider something else than for a missing task: {:?}",
+                            mine.iter().map(|o| &o.text).collect::<Vec<_>>()
+                        ));
+                    }
+                }
+                out
+            }
+            Step::CrewStatus { task, crew } => {
+                let c = town.cfg.crews[crew % town.cfg.crews.len()].clone();
+                let Some(m) = c.members.first().cloned() else { return Ok(()) };
+                self.say(&m, Chat::Room(c.id.clone()), None, format!("status #{task}")).await
+            }
+            Step::MyData { who } => {
+                let me = resident(who);
+                let text = town.cfg.language[&town.lang].my_data[0].clone();
+                self.say(&me, Chat::Direct, None, text).await
+            }
+            Step::Later { minutes } => {
+                self.clock.advance_millis(minutes * 60_000);
+                vec![]
+            }
+        };
+        self.check(&out)
+    }
+}
+
+fn run_sequences(town_file: &str, cases: u32) {
+    let town = Arc::new(Town::load(&repo().join(town_file)));
+    let shm = std::path::Path::new("/dev/shm");
+    let base = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
+    let cases = std::env::var("PLAZA_PRIVACY_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(cases);
+    let mut runner = proptest::test_runner::TestRunner::new(PtConfig {
+        cases,
+        failure_persistence: None,
+        rng_algorithm: proptest::test_runner::RngAlgorithm::ChaCha,
+        ..PtConfig::default()
+    });
+    let result = runner.run(&proptest::collection::vec(step(), 1..40), |steps| {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let dir = tempfile::Builder::new().prefix("plaza-privacy").tempdir_in(&base).expect("tempdir");
+        rt.block_on(async {
+            let mut run = Run::start(town.clone(), dir.path()).await;
+            for (i, s) in steps.iter().enumerate() {
+                if let Err(why) = run.apply(i, s).await {
+                    return Err(TestCaseError::fail(format!("{why}\n  after:\n    {}", run.log.join("\n    "))));
+                }
+            }
+            Ok(())
+        })
+    });
+    if let Err(e) = result {
+        panic!("{town_file}: {e}");
+    }
+}
+
+#[test]
+fn privacy_holds_over_generated_sequences_in_jun() {
+    run_sequences("config/jun.toml", 600);
+}
+
+#[test]
+fn privacy_holds_over_generated_sequences_in_a_second_town() {
+    run_sequences("tests/towns/kilbride.toml", 600);
+}

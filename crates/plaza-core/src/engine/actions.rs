@@ -339,7 +339,7 @@ impl<'e, 's> Cx<'e, 's> {
                     t.duplicate_of = Some(orig);
                 }
                 self.event(id, Some(&inb.sender), EventKind::LinkedDuplicate { of: orig });
-                let pooled = self.st.tasks.get(&orig).is_some_and(audience::is_public) && audience::is_public(&task);
+                let pooled = self.st.tasks.get(&orig).is_some_and(audience::is_public) && audience::is_public(task);
                 if pooled {
                     // Both public: the people of the duplicate follow the original.
                     let people: Vec<Identity> = std::iter::once(task.reporter.clone())
@@ -386,7 +386,7 @@ impl<'e, 's> Cx<'e, 's> {
                     let m = self.t(
                         lang,
                         "confirm-public",
-                        &[("task", Arg::Str(&ids)), ("category", Arg::Str(&self.category_name(&task, lang)))],
+                        &[("task", Arg::Str(&ids)), ("category", Arg::Str(&self.category_name(task, lang)))],
                     );
                     self.answer(inb, thread, m);
                     return;

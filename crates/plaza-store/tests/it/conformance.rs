@@ -16,6 +16,8 @@ fn task(id: i64, status: Status, at: i64) -> Task {
         status,
         visibility: if id % 2 == 0 { Visibility::Private } else { Visibility::Public },
         description: format!("farola {id} «apagada» ' \" ;--"),
+        reporter_name: Some(format!("Ana {id}")),
+        sealed: id % 2 == 0,
         place: Place {
             street: Some("calle Alemania 5".into()),
             street_key: Some("calle alemania".into()),
@@ -51,6 +53,8 @@ fn dm(who: &str, text: &str) -> NewOutbox {
             edit: None,
             thread: None,
             summary: None,
+            withdraw: false,
+            farewell: false,
         },
     }
 }

@@ -529,34 +529,30 @@ impl Config {
         {
             err("privacy.retention_days".into(), "must be more than 0 days (leave it out to keep data)".into());
         }
-        // Members: a well-formed identity for its channel, listed once per crew; a
+        // People: a well-formed identity for its channel, each listed once per list; a
         // crew nobody is in can act on nothing.
-        for (i, c) in self.crews.iter().enumerate() {
+        let mut people = |key: &str, list: &[Identity]| {
             let mut seen = BTreeSet::new();
-            for (j, m) in c.members.iter().enumerate() {
+            for (j, m) in list.iter().enumerate() {
                 if let Err(why) = check_identity(m) {
-                    err(format!("crew[{i}].members[{j}]"), why);
+                    err(format!("{key}[{j}]"), why);
                 }
                 if !seen.insert(m) {
-                    err(format!("crew[{i}].members[{j}]"), format!("`{m}` is listed twice"));
+                    err(format!("{key}[{j}]"), format!("`{m}` is listed twice"));
                 }
             }
+        };
+        for (i, c) in self.crews.iter().enumerate() {
+            people(&format!("crew[{i}].members"), &c.members);
+        }
+        people("roles.dispatchers", &self.roles.dispatchers);
+        people("roles.admins", &self.roles.admins);
+        for (i, c) in self.crews.iter().enumerate() {
             if c.members.is_empty() {
                 err(
                     format!("crew[{i}].members"),
                     format!("crew `{}` has no members: nobody could act on its tasks", c.id),
                 );
-            }
-        }
-        for (role, list) in [("dispatchers", &self.roles.dispatchers), ("admins", &self.roles.admins)] {
-            let mut seen = BTreeSet::new();
-            for (j, m) in list.iter().enumerate() {
-                if let Err(why) = check_identity(m) {
-                    err(format!("roles.{role}[{j}]"), why);
-                }
-                if !seen.insert(m) {
-                    err(format!("roles.{role}[{j}]"), format!("`{m}` is listed twice"));
-                }
             }
         }
         // One keyword in two categories makes every message with it ambiguous.
@@ -588,6 +584,13 @@ impl Config {
     /// A problem with a key, located in the file.
     pub fn error_at(&self, key: &str, message: impl Into<String>) -> ConfigError {
         ConfigError { key: key.to_owned(), line: self.line_of(key), message: message.into() }
+    }
+
+    /// Whether `text` is one of the phrases `pick` takes from each language's hints
+    /// (the whole message; case, accents and punctuation aside).
+    pub fn is_phrase(&self, text: &str, pick: impl Fn(&LanguageHints) -> &Vec<String>) -> bool {
+        let f = crate::text::words(text);
+        !f.is_empty() && self.language.values().flat_map(|h| pick(h).iter()).any(|c| crate::text::words(c) == f)
     }
 
     pub fn category(&self, id: &str) -> Option<&Category> {

@@ -156,9 +156,7 @@ impl Dispatcher {
             {
                 consumed.insert(r.id);
                 round.attempted += 1;
-                store
-                    .record_delivery(r.id, DeliveryOutcome::Delivered { message_id: String::new(), posts: vec![] }, now)
-                    .await?;
+                self.skip(r.id).await?;
             }
         }
 
@@ -213,16 +211,9 @@ impl Dispatcher {
 
     /// Sends one row. Returns false if its destination must wait.
     async fn deliver_one(&self, ch: &dyn Channel, row: &OutboxRow) -> Result<bool, StoreError> {
-        let store = self.engine.store();
         let Some(out) = self.engine.outgoing(row) else {
-            debug!(outbox = row.id, "edit of a grouped message; left as sent");
-            store
-                .record_delivery(
-                    row.id,
-                    DeliveryOutcome::Delivered { message_id: String::new(), posts: vec![] },
-                    self.engine.now(),
-                )
-                .await?;
+            debug!(outbox = row.id, "nothing to send (an edit of a grouped message, or a task gone private)");
+            self.skip(row.id).await?;
             return Ok(true);
         };
         let span = tracing::debug_span!("deliver", channel = ch.name(), outbox = row.id, task = ?row.message.task);
@@ -231,20 +222,19 @@ impl Dispatcher {
         self.record(row, result).await
     }
 
+    /// Marks a row as done without sending it.
+    async fn skip(&self, outbox_id: i64) -> Result<(), StoreError> {
+        let done = DeliveryOutcome::Delivered { message_id: String::new(), posts: vec![] };
+        self.engine.store().record_delivery(outbox_id, done, self.engine.now()).await
+    }
+
     /// Sends rows for one room as one message. Returns the ids of the rows it took.
     async fn deliver_group(&self, ch: &dyn Channel, rows: &[&OutboxRow]) -> Result<Vec<i64>, StoreError> {
         // Rows about tasks that became private since they were queued are not sent.
         let (rows, held): (Vec<&OutboxRow>, Vec<&OutboxRow>) = rows.iter().partition(|r| self.engine.may_deliver(r));
         for r in &held {
             debug!(outbox = r.id, "the task became private before this message left; not sent");
-            self.engine
-                .store()
-                .record_delivery(
-                    r.id,
-                    DeliveryOutcome::Delivered { message_id: String::new(), posts: vec![] },
-                    self.engine.now(),
-                )
-                .await?;
+            self.skip(r.id).await?;
         }
         if rows.is_empty() {
             return Ok(held.iter().map(|r| r.id).collect());

@@ -276,11 +276,6 @@ pub struct Task {
 }
 
 impl Task {
-    /// Whether `who` follows this task now: followers hear of a task only while it is
-    /// public.
-    pub fn is_follower(&self, who: &Identity) -> bool {
-        self.visibility == Visibility::Public && self.followers.contains(who)
-    }
     pub fn me_too(&self) -> usize {
         self.supporters.len()
     }

@@ -105,8 +105,6 @@ pub struct PersonData {
     pub events: Vec<TaskEvent>,
     /// The question the bot is waiting for them to answer.
     pub dialogue: Option<Dialogue>,
-    /// Messages to them not yet delivered.
-    pub pending_messages: usize,
 }
 
 /// Resolves once the batch is durable (or failed).

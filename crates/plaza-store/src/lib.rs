@@ -294,6 +294,13 @@ async fn write_group<'a>(
     Ok(())
 }
 
+/// What an outbox row to an erased person becomes: no address, no text.
+macro_rules! blank_outbox_row {
+    () => {
+        "destination = 'erased', message = json_set(message, '$.text', '', '$.to', json('{\"direct\":\"erased:-\"}'))"
+    };
+}
+
 /// The SQL side of an erasure (the engine does the same to what it holds in memory).
 async fn erase_person(tx: &mut SqliteConnection, who: &Identity) -> Result<(), StoreError> {
     let id = who.to_string();
@@ -326,14 +333,11 @@ async fn erase_person(tx: &mut SqliteConnection, who: &Identity) -> Result<(), S
     .execute(&mut *tx)
     .await
     .map_err(db)?;
-    sqlx::query(
-        "UPDATE outbox SET destination = 'erased', message = json_set(message, '$.text', '', '$.to', json('{\"direct\":\"erased:-\"}')) \
-         WHERE destination = ?1 AND state != 'pending'",
-    )
-    .bind(&dest)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
+    sqlx::query(concat!("UPDATE outbox SET ", blank_outbox_row!(), " WHERE destination = ?1 AND state != 'pending'"))
+        .bind(&dest)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
     Ok(())
 }
 
@@ -600,10 +604,11 @@ impl Store for SqliteStore {
                 .await
                 .map_err(db)?;
                 // The last message to someone whose data was erased leaves no trace.
-                sqlx::query(
-                    "UPDATE outbox SET destination = 'erased', message = json_set(message, '$.text', '', '$.to', json('{\"direct\":\"erased:-\"}')) \
-                     WHERE id = ? AND json_extract(message, '$.farewell') = 1",
-                )
+                sqlx::query(concat!(
+                    "UPDATE outbox SET ",
+                    blank_outbox_row!(),
+                    " WHERE id = ? AND json_extract(message, '$.farewell') = 1"
+                ))
                 .bind(outbox_id)
                 .execute(&mut *tx)
                 .await
@@ -728,19 +733,12 @@ impl Store for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(db)?;
-        let pending_messages: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE destination = ? AND state = 'pending'")
-                .bind(destination_key(&Destination::Direct(who.clone())))
-                .fetch_one(&self.pool)
-                .await
-                .map_err(db)?;
         Ok(PersonData {
             language,
             reported,
             following: following.into_iter().map(TaskId).collect(),
             events,
             dialogue: dialogue.map(|d| serde_json::from_str(&d)).transpose().map_err(corrupt)?,
-            pending_messages: pending_messages as usize,
         })
     }
 

@@ -345,34 +345,25 @@ impl Channel for TelegramChannel {
 
     async fn send(&self, out: &Outgoing) -> Result<Delivered, ChannelError> {
         let chat = self.chat_id(&out.to)?;
-        if out.withdraw
-            && let Some((c, m)) = out.edit.as_deref().and_then(parse_platform_id)
+        if let Some((c, m)) = out.edit.as_deref().and_then(parse_platform_id)
             && c == chat
         {
             // A withdrawn post is deleted; Telegram keeps no visible history of a deleted
             // message. Where it cannot be deleted (older than 48 hours without admin
-            // rights), its text is replaced by the neutral line, without buttons.
-            match self.bot.delete_message(ChatId(c), MessageId(m)).await {
-                Ok(_) => return Ok(Delivered { message_id: format!("{c}:{m}") }),
-                Err(e @ (RequestError::Network(_) | RequestError::RetryAfter(_))) => return Err(channel_error(e)),
-                Err(e) => debug!(error = %e, "deleteMessage refused; editing the post to the neutral line"),
-            }
-            let req = self
-                .bot
-                .edit_message_text(ChatId(c), MessageId(m), out.text.clone())
-                .reply_markup(InlineKeyboardMarkup::new(Vec::<Vec<InlineKeyboardButton>>::new()));
-            return match req.await {
-                Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => {
-                    Ok(Delivered { message_id: format!("{c}:{m}") })
+            // rights), it is edited like any post: the neutral line, without buttons.
+            if out.withdraw {
+                match self.bot.delete_message(ChatId(c), MessageId(m)).await {
+                    Ok(_) => return Ok(Delivered { message_id: format!("{c}:{m}") }),
+                    Err(e @ (RequestError::Network(_) | RequestError::RetryAfter(_))) => return Err(channel_error(e)),
+                    Err(e) => debug!(error = %e, "deleteMessage refused; editing the post to the neutral line"),
                 }
-                Err(e) => Err(channel_error(e)),
-            };
-        }
-        if let Some((c, m)) = out.edit.as_deref().and_then(parse_platform_id)
-            && c == chat
-        {
+            }
             let mut req = self.bot.edit_message_text(ChatId(c), MessageId(m), out.text.clone());
-            if let Some(k) = keyboard(&out.buttons) {
+            let markup = match out.withdraw {
+                true => Some(InlineKeyboardMarkup::new(Vec::<Vec<InlineKeyboardButton>>::new())),
+                false => keyboard(&out.buttons),
+            };
+            if let Some(k) = markup {
                 req = req.reply_markup(k);
             }
             return match req.await {

@@ -60,12 +60,9 @@ impl<'e, 's> Cx<'e, 's> {
         self.on_command(inb, Some(p), &lang, Command { verb, task: Some(p.task), rest: String::new(), slash: true });
     }
 
+    /// A dispatcher, or a member of the crew of the task's category.
     pub(super) fn may_act(&self, who: &Identity, task: TaskId) -> bool {
-        if self.cfg().is_dispatcher(who) {
-            return true;
-        }
-        let Some(t) = self.st.tasks.get(&task) else { return false };
-        t.crew.as_deref().is_some_and(|c| self.cfg().crews_of(who).contains(&c))
+        self.cfg().is_dispatcher(who) || self.st.tasks.get(&task).is_some_and(|t| self.viewer(t, who) >= Viewer::Crew)
     }
 
     pub(super) fn on_command(&mut self, inb: &Inbound, thread: Option<&PostRecord>, lang: &str, cmd: Command) {
@@ -202,12 +199,7 @@ impl<'e, 's> Cx<'e, 's> {
             Status::Open => !task.status.is_active(),
         };
         if !allowed {
-            let m = self.t(
-                lang,
-                "bad-transition",
-                &[("task", Arg::Str(&ids)), ("status", Arg::Str(&self.status_label(task.status, lang)))],
-            );
-            self.answer(inb, thread, m);
+            self.refuse_transition(inb, thread, lang, &task);
             return;
         }
         if target == Status::InProgress
@@ -226,6 +218,16 @@ impl<'e, 's> Cx<'e, 's> {
             self.room(&crew, out);
         }
         let m = self.confirm_text(id, lang, display_name(inb));
+        self.answer(inb, thread, m);
+    }
+
+    /// "#N is already resolved; that cannot be done now."
+    fn refuse_transition(&mut self, inb: &Inbound, thread: Option<&PostRecord>, lang: &str, task: &Task) {
+        let m = self.t(
+            lang,
+            "bad-transition",
+            &[("task", Arg::Str(&task.id.0.to_string())), ("status", Arg::Str(&self.status_label(task.status, lang)))],
+        );
         self.answer(inb, thread, m);
     }
 
@@ -327,12 +329,7 @@ impl<'e, 's> Cx<'e, 's> {
                     return;
                 }
                 if !task.status.is_active() {
-                    let m = self.t(
-                        lang,
-                        "bad-transition",
-                        &[("task", Arg::Str(&ids)), ("status", Arg::Str(&self.status_label(task.status, lang)))],
-                    );
-                    self.answer(inb, thread, m);
+                    self.refuse_transition(inb, thread, lang, task);
                     return;
                 }
                 if let Some(t) = self.st.tasks.get_mut(&id) {

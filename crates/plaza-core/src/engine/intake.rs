@@ -167,22 +167,16 @@ impl<'e, 's> Cx<'e, 's> {
         }
     }
 
-    /// Whether `text` is one of the phrases `pick` takes from each language's hints
-    /// (whole message, case, accents and punctuation aside).
-    fn is_phrase(&self, text: &str, pick: impl Fn(&crate::config::LanguageHints) -> &Vec<String>) -> bool {
-        let f = words(text);
-        !f.is_empty() && self.cfg().language.values().flat_map(|h| pick(h).iter()).any(|c| words(c) == f)
-    }
     pub(super) fn is_cancel(&self, text: &str) -> bool {
-        self.is_phrase(text, |h| &h.cancel)
+        self.cfg().is_phrase(text, |h| &h.cancel)
     }
     /// A "yes" to a confirmation: the whole answer, or its first word.
     pub(super) fn is_yes(&self, text: &str) -> bool {
         let first = words(text).into_iter().next().unwrap_or_default();
-        self.is_phrase(text, |h| &h.yes) || self.is_phrase(&first, |h| &h.yes)
+        self.cfg().is_phrase(text, |h| &h.yes) || self.cfg().is_phrase(&first, |h| &h.yes)
     }
     pub(super) fn is_erase_request(&self, text: &str) -> bool {
-        self.is_phrase(text, |h| &h.erase_data)
+        self.cfg().is_phrase(text, |h| &h.erase_data)
     }
     pub(super) fn is_greeting(&self, text: &str) -> bool {
         let ws = words(text);

@@ -6,15 +6,9 @@
 use super::*;
 use crate::channel::Outbound;
 use crate::dialogue::Dialogue;
-use crate::text::words;
 
 /// Longest message of a data export; longer exports are sent in parts.
 const EXPORT_CHARS: usize = 3_500;
-
-fn is_phrase(cfg: &Config, text: &str, pick: impl Fn(&crate::config::LanguageHints) -> &Vec<String>) -> bool {
-    let f = words(text);
-    !f.is_empty() && cfg.language.values().flat_map(|h| pick(h).iter()).any(|c| words(c) == f)
-}
 
 /// "2026-11-27 08:30 UTC" for a timestamp.
 pub(super) fn utc(ts: Timestamp) -> String {
@@ -50,7 +44,7 @@ impl Engine {
     /// A direct message asking for one's own data.
     pub(super) fn wants_own_data(&self, inb: &Inbound) -> bool {
         match (&inb.chat, &inb.kind) {
-            (Chat::Direct, InboundKind::Text { text }) => is_phrase(&self.cfg, text, |h| &h.my_data),
+            (Chat::Direct, InboundKind::Text { text }) => self.cfg.is_phrase(text, |h| &h.my_data),
             _ => false,
         }
     }

@@ -44,18 +44,7 @@ fn task(id: i64, status: Status, at: i64) -> Task {
 fn dm(who: &str, text: &str) -> NewOutbox {
     NewOutbox {
         channel: "console".into(),
-        message: Outbound {
-            to: Destination::Direct(Identity::new("console", who)),
-            text: text.into(),
-            buttons: vec![],
-            task: Some(TaskId(1)),
-            post: None,
-            edit: None,
-            thread: None,
-            summary: None,
-            withdraw: false,
-            farewell: false,
-        },
+        message: Outbound::new(Destination::Direct(Identity::new("console", who)), text.into(), Some(TaskId(1))),
     }
 }
 

@@ -466,8 +466,9 @@ impl Run {
                 let chat = if in_public_room { Chat::Room("public".into()) } else { Chat::Direct };
                 let out = self.say(&me, chat, None, format!("status #{task}")).await;
                 let t = TaskId(task);
-                let outsider = self.engine.task(t).is_none_or(|x| x.reporter != me && !x.is_follower(&me))
-                    && !self.may_be_public(t);
+                let outsider = self.engine.task(t).is_none_or(|x| {
+                    x.reporter != me && !(x.visibility == Visibility::Public && x.followers.contains(&me))
+                }) && !self.may_be_public(t);
                 if outsider {
                     let lang = town.lang.clone();
                     let unknown = town.locales.text(&lang, "unknown-task", &[("task", Arg::Str(&task.to_string()))]);

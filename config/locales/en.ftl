@@ -1,6 +1,6 @@
 # Plaza — English texts. Every message a resident or a crew reads comes from here.
 
-help = Hello, I am the assistant of { $town } town hall. Tell me what problem you have seen and where (for example: "the streetlight at 5 Calle Alemania is out") and I will pass it to the crew that fixes it. I will tell you of every step.
+help = Hello, I am the assistant of { $town } town hall. Tell me what problem you have seen and where (for example: "the streetlight outside number 5 on Main Street is out") and I will pass it to the crew that fixes it. I will tell you of every step.
 empty-message = I received no text. Tell me what problem you have seen and where.
 too-long = Your message is too long ({ $length } characters; at most { $max }). Could you say it in a few lines?
 ack-created = Thank you. Your report #{ $task } ({ $category }) is with the { $crew }. I will tell you of every step.
@@ -100,6 +100,17 @@ data-export-event = { $date } · #{ $task } · { $what } { $text }
 data-export-dialogue = Pending question about: "{ $text }"
 data-export-nothing = We keep no reports or messages of yours.
 data-export-footer = To delete your data write "delete my data".
+
+thanks-reply = You're welcome! I'm here whenever you need me.
+ok-reply = 👍
+status-none-open = You have no open reports right now. If you see a problem, tell me.
+not-a-report = I can only take reports of problems in the street (a streetlight, a pothole, rubbish…). For other questions, please call or visit { $town } town hall.
+ask-location-vague = So that the crew can find it I need the street and number (for example "12 Church Street"), or your shared location.
+location-updated = Corrected: your report #{ $task } is at { $place }.
+crew-location-updated = 📍 the resident corrects the place: { $place }
+detail-added = Thank you, I have added this to your report #{ $task } for the crew.
+crew-detail = ➕ the resident adds: "{ $text }"
+please-write = I cannot listen to voice messages or see stickers. Could you write it, please? For example: "the streetlight on Church Street 4 is out".
 
 # lost-and-found
 lostfound-match = 🐾 Possible match: report #{ $other } ({ $kind }) looks like your report #{ $task }: "{ $description }". The town hall will put you in touch.

@@ -1,7 +1,7 @@
 # Plaza — textos en español. Cada mensaje que ve un vecino o un equipo sale de aquí.
 # Variables: { $task } número de aviso, { $category }, { $crew }, { $place }, ...
 
-help = Hola, soy el asistente del Ayuntamiento de { $town }. Cuéntame qué problema has visto y dónde (por ejemplo: «la farola de la calle Alemania 5 está apagada») y lo haré llegar al equipo que lo arregla. Te avisaré de cada paso.
+help = Hola, soy el asistente del Ayuntamiento de { $town }. Cuéntame qué problema has visto y dónde (por ejemplo: «la farola de la calle Mayor 5 está apagada») y lo haré llegar al equipo que lo arregla. Te avisaré de cada paso.
 empty-message = No he recibido ningún texto. Cuéntame qué problema has visto y dónde.
 too-long = Tu mensaje es demasiado largo ({ $length } caracteres; el máximo es { $max }). ¿Puedes resumirlo en unas líneas?
 ack-created = Gracias. Tu aviso #{ $task } ({ $category }) ya está en manos de { $crew }. Te avisaré de cada paso.
@@ -101,6 +101,17 @@ data-export-event = { $date } · #{ $task } · { $what } { $text }
 data-export-dialogue = Pregunta pendiente sobre: «{ $text }»
 data-export-nothing = No guardamos ningún aviso ni mensaje tuyo.
 data-export-footer = Para borrar tus datos escribe «borrar mis datos».
+
+thanks-reply = ¡De nada! Aquí estoy para lo que necesites.
+ok-reply = 👍
+status-none-open = No tienes ningún aviso abierto ahora mismo. Si ves un problema, cuéntamelo.
+not-a-report = Solo puedo recoger avisos de problemas en la calle (una farola, un bache, basura…). Para otras preguntas, llama o acércate al Ayuntamiento de { $town }.
+ask-location-vague = Para que el equipo lo encuentre necesito la calle y el número (por ejemplo «calle San Marcos 3»), o que compartas tu ubicación.
+location-updated = Corregido: tu aviso #{ $task } está en { $place }.
+crew-location-updated = 📍 el vecino corrige el lugar: { $place }
+detail-added = Gracias, he añadido esto a tu aviso #{ $task } para el equipo.
+crew-detail = ➕ el vecino añade: «{ $text }»
+please-write = No puedo escuchar audios ni ver pegatinas. ¿Me lo escribes, por favor? Por ejemplo: «la farola de la calle Real 3 está apagada».
 
 # lost-and-found
 lostfound-match = 🐾 Posible coincidencia: el aviso #{ $other } ({ $kind }) se parece a tu aviso #{ $task }: «{ $description }». El ayuntamiento os pondrá en contacto.

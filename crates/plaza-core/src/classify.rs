@@ -160,6 +160,111 @@ impl Classifier {
     }
 }
 
+/// One category in [`Learned::summary`]: its id, examples (keywords included) and its
+/// most frequent words with their counts.
+pub type LearnedCategory = (String, u32, Vec<(String, u32)>);
+
+/// A classifier that learns from the town: naive Bayes over folded, stemmed words. The
+/// config's keywords are its prior (one small example each); every dispatcher's
+/// assignment is a labelled example, learned at start from the store and online after.
+/// It is consulted only where the keywords do not decide, and never overrides privacy.
+#[derive(Debug, Default, Clone)]
+pub struct Learned {
+    /// category → (examples, word → count, total words)
+    categories: HashMap<String, (u32, HashMap<String, u32>, u32)>,
+    vocabulary: HashSet<String>,
+    /// Words that say nothing about a category (the languages' markers).
+    stop: HashSet<String>,
+    /// Examples learned from assignments (not counting the keywords).
+    pub learned: usize,
+}
+
+/// Features of a text: folded stems of its words, without the language's little words.
+fn features(text: &str, stop: &HashSet<String>) -> Vec<String> {
+    words(text).iter().map(|w| stem(w).to_owned()).filter(|w| w.chars().count() > 2 && !stop.contains(w)).collect()
+}
+
+impl Learned {
+    /// A model whose prior is the config's keywords.
+    pub fn new(cfg: &Config) -> Learned {
+        let mut m = Learned {
+            stop: cfg.language.values().flat_map(|h| h.markers.iter()).flat_map(|w| words(w)).collect(),
+            ..Learned::default()
+        };
+        for c in &cfg.categories {
+            for kws in c.keywords.values() {
+                for k in kws {
+                    m.add(k, &c.id);
+                }
+            }
+        }
+        m
+    }
+
+    fn add(&mut self, text: &str, category: &str) {
+        let f = features(text, &self.stop);
+        if f.is_empty() {
+            return;
+        }
+        let e = self.categories.entry(category.to_owned()).or_default();
+        e.0 += 1;
+        for w in f {
+            *e.1.entry(w.clone()).or_default() += 1;
+            e.2 += 1;
+            self.vocabulary.insert(w);
+        }
+    }
+
+    /// One labelled example: a report's text and the category a dispatcher gave it.
+    pub fn learn(&mut self, text: &str, category: &str) {
+        self.add(text, category);
+        self.learned += 1;
+    }
+
+    /// The most likely category and its probability, from the words the model knows;
+    /// `None` if the text has none of them.
+    pub fn predict(&self, text: &str) -> Option<(String, f64)> {
+        let f: Vec<String> = features(text, &self.stop).into_iter().filter(|w| self.vocabulary.contains(w)).collect();
+        if f.is_empty() || self.categories.is_empty() {
+            return None;
+        }
+        let docs: u32 = self.categories.values().map(|c| c.0).sum();
+        let v = self.vocabulary.len() as f64;
+        let mut scores: Vec<(&String, f64)> = self
+            .categories
+            .iter()
+            .map(|(c, (n, counts, total))| {
+                let prior = (f64::from(*n) / f64::from(docs.max(1))).ln();
+                let like: f64 = f
+                    .iter()
+                    .map(|w| ((f64::from(counts.get(w).copied().unwrap_or(0)) + 1.0) / (f64::from(*total) + v)).ln())
+                    .sum();
+                (c, prior + like)
+            })
+            .collect();
+        scores.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+        let best = scores[0].1;
+        let z: f64 = scores.iter().map(|(_, s)| (s - best).exp()).sum();
+        Some((scores[0].0.clone(), 1.0 / z))
+    }
+
+    /// What the model learned: per category, its examples and most telling words.
+    pub fn summary(&self, top: usize) -> Vec<LearnedCategory> {
+        let mut out: Vec<LearnedCategory> = self
+            .categories
+            .iter()
+            .map(|(c, (n, counts, _))| {
+                let mut ws: Vec<(String, u32)> = counts.iter().map(|(w, k)| (w.clone(), *k)).collect();
+                ws.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                ws.truncate(top);
+                (c.clone(), *n, ws)
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,6 +324,20 @@ keywords = { es = ["fuga", "agua", "tuberia"], en = ["leak", "water", "pipe"] }
         );
         assert_eq!(c.classify("hay un problema aquí"), Classification::Unknown);
         assert_eq!(c.classify(""), Classification::Unknown);
+    }
+
+    #[test]
+    fn learns_a_new_wording() {
+        let cfg = cfg();
+        let mut m = Learned::new(&cfg);
+        assert_eq!(m.predict("cristales rotos en el columpio"), None, "unknown words say nothing");
+        for i in 0..10 {
+            m.learn(&format!("hay cristales rotos en el parque {i}"), "water");
+        }
+        let (c, p) = m.predict("cristales por el suelo").expect("known words");
+        assert_eq!(c, "water");
+        assert!(p > 0.9, "{p}");
+        assert_eq!(m.learned, 10);
     }
 
     #[test]

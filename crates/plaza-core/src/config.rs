@@ -35,6 +35,9 @@ pub struct Config {
     /// Per language: words that tell the language apart, greetings.
     #[serde(default)]
     pub language: BTreeMap<String, LanguageHints>,
+    /// Answers to questions that are not reports.
+    #[serde(default, rename = "answer")]
+    pub answers: Vec<Answer>,
     /// Plugin name → its own table (`[plugins.lost-and-found]`).
     #[serde(default)]
     pub plugins: BTreeMap<String, toml::Table>,
@@ -200,6 +203,33 @@ pub struct LanguageHints {
     /// Answers meaning "yes" to a confirmation.
     #[serde(default)]
     pub yes: Vec<String>,
+    /// Thanks ("gracias", "thank you"): answered kindly, at any point.
+    #[serde(default)]
+    pub thanks: Vec<String>,
+    /// Phrases asking how one's own reports are going ("ya han venido", "any news"):
+    /// answered with their status.
+    #[serde(default)]
+    pub status_questions: Vec<String>,
+    /// Places that are not places ("mi calle", "aquí", "near my house"): a street and
+    /// number, or a shared location, is asked for instead.
+    #[serde(default)]
+    pub vague_places: Vec<String>,
+    /// A correction of what was just said ("no perdona", "sorry, I meant").
+    #[serde(default)]
+    pub corrections: Vec<String>,
+    /// Words that start a question ("qué", "cuándo", "what", "when").
+    #[serde(default)]
+    pub question_words: Vec<String>,
+}
+
+/// An answer to a question that is not a report (`[[answer]]`): opening hours, a phone.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Answer {
+    /// Language → words or phrases of the question.
+    pub keywords: BTreeMap<String, Vec<String>>,
+    /// The answer, per language.
+    pub text: Localized,
 }
 
 /// One problem in a config file.
@@ -518,6 +548,17 @@ impl Config {
                 err(format!("language.{l}"), format!("`{l}` is not in town.languages"));
             }
         }
+        for (i, a) in self.answers.iter().enumerate() {
+            check_localized(&mut err, &format!("answer[{i}].text"), &a.text, &langs);
+            if a.keywords.values().all(Vec::is_empty) {
+                err(format!("answer[{i}].keywords"), "give at least one keyword".into());
+            }
+            for lang in a.keywords.keys() {
+                if !langs.contains(lang.as_str()) {
+                    err(format!("answer[{i}].keywords.{lang}"), format!("`{lang}` is not in town.languages"));
+                }
+            }
+        }
         if e.duplicate_radius_m < 0.0 || !e.duplicate_radius_m.is_finite() {
             err("engine.duplicate_radius_m".into(), "must be a distance in metres, 0 or more".into());
         }
@@ -584,6 +625,16 @@ impl Config {
     /// A problem with a key, located in the file.
     pub fn error_at(&self, key: &str, message: impl Into<String>) -> ConfigError {
         ConfigError { key: key.to_owned(), line: self.line_of(key), message: message.into() }
+    }
+
+    /// Whether one of the phrases `pick` takes from each language's hints occurs in
+    /// `text` (as consecutive words; case, accents and small typos aside).
+    pub fn mentions(&self, text: &str, pick: impl Fn(&LanguageHints) -> &Vec<String>) -> bool {
+        let ws = crate::text::words(text);
+        self.language
+            .values()
+            .flat_map(|h| pick(h).iter())
+            .any(|p| crate::text::contains_phrase(&ws, &crate::text::words(p)))
     }
 
     /// Whether `text` is one of the phrases `pick` takes from each language's hints

@@ -16,10 +16,23 @@ pub struct Draft {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "waiting_for", rename_all = "snake_case")]
 pub enum Dialogue {
-    /// We showed numbered categories; `choices[i]` is number i+1.
-    Category { draft: Draft, choices: Vec<String>, since: Timestamp },
+    /// We showed numbered categories; `choices[i]` is number i+1. `repeats`: how many
+    /// times the question was asked again (never more than once in a row).
+    Category {
+        draft: Draft,
+        choices: Vec<String>,
+        since: Timestamp,
+        #[serde(default)]
+        repeats: u8,
+    },
     /// The category needs a place; we asked where.
-    Location { draft: Draft, category: String, since: Timestamp },
+    Location {
+        draft: Draft,
+        category: String,
+        since: Timestamp,
+        #[serde(default)]
+        repeats: u8,
+    },
     /// The resident sent a place or a photo first; we asked what the problem is.
     Problem { draft: Draft, since: Timestamp },
     /// The resident asked to erase their data; we asked them to confirm.

@@ -89,6 +89,16 @@ pub const REQUIRED: &[&str] = &[
     "data-export-dialogue",
     "data-export-nothing",
     "data-export-footer",
+    "thanks-reply",
+    "ok-reply",
+    "status-none-open",
+    "not-a-report",
+    "ask-location-vague",
+    "location-updated",
+    "crew-location-updated",
+    "detail-added",
+    "crew-detail",
+    "please-write",
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -163,6 +163,9 @@ pub trait Store: Send + Sync + 'static {
     async fn cursor(&self, key: &str) -> Result<Option<String>, StoreError>;
     async fn set_cursor(&self, key: &str, value: &str) -> Result<(), StoreError>;
     async fn tasks(&self, query: &TaskQuery) -> Result<Vec<Task>, StoreError>;
+    /// The latest `limit` dispatchers' assignments: (the report's text, the category
+    /// given), newest first — what the classifier learns from.
+    async fn assignments(&self, limit: u32) -> Result<Vec<(String, String)>, StoreError>;
     /// Everything kept about `who`.
     async fn person_data(&self, who: &Identity) -> Result<PersonData, StoreError>;
     async fn events(&self, id: TaskId) -> Result<Vec<TaskEvent>, StoreError>;

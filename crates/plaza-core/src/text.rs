@@ -73,7 +73,36 @@ pub fn contains_phrase(text_words: &[String], phrase: &[String]) -> bool {
     if phrase.is_empty() || phrase.len() > text_words.len() {
         return false;
     }
-    text_words.windows(phrase.len()).any(|w| w.iter().zip(phrase).all(|(a, b)| a == b || stem(a) == stem(b)))
+    text_words.windows(phrase.len()).any(|w| w.iter().zip(phrase).all(|(a, b)| similar(a, b)))
+}
+
+/// Two folded words mean the same for matching: equal, the same stem, or — for words of
+/// five letters or more that start alike — one typo apart ("farloa", "contenedro",
+/// "stretlight"): a letter missing, added or two swapped; a changed letter only in
+/// words of seven letters or more (in shorter ones it makes another word: "frente" is
+/// not "fuente").
+pub fn similar(a: &str, b: &str) -> bool {
+    if a == b || stem(a) == stem(b) {
+        return true;
+    }
+    let (x, y): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if x.len().min(y.len()) < 5 || x[0] != y[0] || x.len().abs_diff(y.len()) > 1 {
+        return false;
+    }
+    one_edit(&x, &y)
+}
+
+fn one_edit(x: &[char], y: &[char]) -> bool {
+    let p = x.iter().zip(y).take_while(|(a, b)| a == b).count();
+    match x.len().cmp(&y.len()) {
+        std::cmp::Ordering::Equal => {
+            // Two neighbours swapped, or (in a long word) one letter changed.
+            (p + 1 < x.len() && x[p] == y[p + 1] && x[p + 1] == y[p] && x[p + 2..] == y[p + 2..])
+                || (x.len() >= 7 && x[p + 1..] == y[p + 1..])
+        }
+        std::cmp::Ordering::Less => x[p..] == y[p + 1..],
+        std::cmp::Ordering::Greater => x[p + 1..] == y[p..],
+    }
 }
 
 const STREET_TYPES: &[&str] = &[
@@ -287,6 +316,20 @@ mod tests {
         assert_eq!(stem("perros"), "perro");
         assert_eq!(stem("gas"), "gas");
         assert_eq!(stem("contenedores"), "contenedor");
+    }
+
+    #[test]
+    fn typos() {
+        assert!(similar("farloa", "farola"));
+        assert!(similar("contenedro", "contenedor"));
+        assert!(similar("stretlight", "streetlight"));
+        assert!(similar("basuras", "basura"));
+        assert!(!similar("puente", "fuente"), "a different first letter is another word");
+        assert!(!similar("frente", "fuente"), "a changed letter in a short word is another word");
+        assert!(similar("contenedir", "contenedor"));
+        assert!(!similar("luz", "lux"), "short words must match exactly");
+        assert!(!similar("farola", "farolillos"));
+        assert!(contains_phrase(&words("la farloa de mi calle"), &words("farola")));
     }
 
     #[test]

@@ -688,6 +688,22 @@ impl Store for SqliteStore {
         rows.iter().map(task_from_row).collect()
     }
 
+    async fn assignments(&self, limit: u32) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT t.description AS text, json_extract(e.detail, '$.category') AS category \
+             FROM task_events e JOIN tasks t ON t.id = e.task_id \
+             WHERE e.kind = 'assigned' AND t.description != '' AND json_extract(e.detail, '$.category') IS NOT NULL \
+             ORDER BY e.id DESC LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("text").map_err(corrupt)?, r.try_get("category").map_err(corrupt)?)))
+            .collect()
+    }
+
     async fn person_data(&self, who: &Identity) -> Result<PersonData, StoreError> {
         let id = who.to_string();
         let language: Option<String> = sqlx::query_scalar("SELECT language FROM residents WHERE identity = ?")

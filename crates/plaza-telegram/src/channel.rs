@@ -71,6 +71,14 @@ impl TelegramChannel {
                         reference: best.file.id.to_string(),
                         caption: m.caption().map(str::to_owned),
                     }
+                } else if let Some((kind, file)) = m
+                    .voice()
+                    .map(|v| ("voice", v.file.id.to_string()))
+                    .or_else(|| m.audio().map(|a| ("voice", a.file.id.to_string())))
+                    .or_else(|| m.video_note().map(|v| ("voice", v.file.id.to_string())))
+                    .or_else(|| m.sticker().map(|s| ("sticker", s.file.id.to_string())))
+                {
+                    InboundKind::Attachment { kind: kind.into(), reference: file, caption: None }
                 } else if m.new_chat_members().is_some() {
                     InboundKind::Joined
                 } else if m.left_chat_member().is_some() {

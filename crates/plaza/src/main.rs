@@ -51,6 +51,16 @@ enum Command {
         #[arg(long, default_value = "data/plaza.db")]
         db: PathBuf,
     },
+    /// Show what the classifier learned from the town's dispatchers, or test a sentence:
+    /// `plaza classify "hay cristales rotos en el parque"`.
+    Classify {
+        #[arg(long, default_value = "config/jun.toml")]
+        config: PathBuf,
+        #[arg(long, default_value = "data/plaza.db")]
+        db: PathBuf,
+        /// A sentence to classify; without it, a summary of what was learned.
+        text: Option<String>,
+    },
     /// Check a config file and its locale files; every problem is reported with its key and line.
     Check {
         #[arg(long, default_value = "config/jun.toml")]
@@ -63,7 +73,7 @@ fn main() -> ExitCode {
     // matrix-sdk logs every sync at info and logs expected 404s (a room without
     // encryption) as errors: keep it to its warnings unless RUST_LOG says otherwise.
     let default_level = match cli.command {
-        Command::Console { .. } | Command::Bench { .. } => "warn",
+        Command::Console { .. } | Command::Bench { .. } | Command::Classify { .. } => "warn",
         _ => {
             "info,matrix_sdk=warn,matrix_sdk_base=warn,matrix_sdk_crypto=warn,matrix_sdk_crypto::backups=error,matrix_sdk::http_client=off"
         }
@@ -86,6 +96,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Console { config, db, echo } => wiring::console(&config, &db, echo).await,
             Command::Check { config } => wiring::check(&config),
+            Command::Classify { config, db, text } => wiring::classify(&config, &db, text.as_deref()).await,
             Command::Serve { config, db } => wiring::serve(&config, &db).await,
             Command::Bench { config, db, reports, concurrency } => {
                 let f = bench::run(&config, &db, reports, concurrency).await?;

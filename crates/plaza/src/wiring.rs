@@ -208,6 +208,49 @@ pub async fn console(config: &Path, db: &Path, echo: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `plaza classify`: what the classifier makes of a sentence, with the keywords alone and
+/// with what the dispatchers taught it; or, with no sentence, what it learned.
+pub async fn classify(config: &Path, db: &Path, text: Option<&str>) -> Result<ExitCode> {
+    use plaza_core::classify::{Classifier, Learned};
+    let l = match load(config) {
+        Ok(x) => x,
+        Err(errors) => return Ok(print_problems(errors)),
+    };
+    let store = open_store(db).await?;
+    let keywords = Classifier::new(&l.cfg);
+    let mut learned = Learned::new(&l.cfg);
+    for (t, c) in store.assignments(20_000).await? {
+        if l.cfg.category(&c).is_some() {
+            learned.learn(&t, &c);
+        }
+    }
+    println!("learned from {} assignments by dispatchers ({})", learned.learned, db.display());
+    match text {
+        Some(t) => {
+            match keywords.private_match(t) {
+                Some(m) => println!("privacy:  private ({m:?}) — goes to the private crew or triage whatever else"),
+                None => println!("privacy:  nothing private"),
+            }
+            println!("keywords: {:?}", keywords.classify(t));
+            match learned.predict(t) {
+                Some((c, p)) => println!(
+                    "learned:  {c} ({:.0} %; used when the keywords do not decide and it reaches {:.0} %)",
+                    p * 100.0,
+                    l.cfg.engine.confidence_threshold * 100.0
+                ),
+                None => println!("learned:  no known words"),
+            }
+        }
+        None => {
+            for (c, n, words) in learned.summary(8) {
+                let ws: Vec<String> = words.iter().map(|(w, k)| format!("{w} ({k})")).collect();
+                println!("{c}: {n} examples (keywords included) — {}", ws.join(", "));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Runs the messengers the config names until Ctrl-C or SIGTERM.
 pub async fn serve(config: &Path, db: &Path) -> Result<ExitCode> {
     let l = match load(config) {

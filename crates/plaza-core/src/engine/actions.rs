@@ -262,7 +262,7 @@ impl<'e, 's> Cx<'e, 's> {
                         || (!want.is_empty() && c.name.values().any(|n| fold(n).starts_with(&want)))
                 });
                 // Else a keyword: "asignar #3 limpieza", "assign #3 pothole".
-                let cat = by_name.or_else(|| match self.e.classifier.classify(rest) {
+                let cat = by_name.or_else(|| match self.classify(rest) {
                     Classification::Confident { category, .. } => self.cfg().category(&category),
                     _ => None,
                 });
@@ -284,6 +284,8 @@ impl<'e, 's> Cx<'e, 's> {
                     Some(&inb.sender),
                     EventKind::Assigned { category: Some(cat.id.clone()), crew: Some(cat.crew.clone()) },
                 );
+                // A dispatcher's assignment is a labelled example: the classifier learns it.
+                self.st.learned.learn(&task.description, &cat.id);
                 // A private category makes the task private; a public one makes it public
                 // only if nothing decided it private before (`privado`, a private word).
                 if cat.visibility == Visibility::Private {

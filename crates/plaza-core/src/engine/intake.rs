@@ -195,15 +195,21 @@ impl<'e, 's> Cx<'e, 's> {
     }
 
     pub(super) fn on_direct_text(&mut self, sender: &Identity, lang: &str, text: &str) {
-        if let Some(d) = self.dialogue_of(sender) {
-            if self.is_cancel(text) {
-                self.end_dialogue(sender);
-                let m = self.t(lang, "dialogue-cancelled", &[]);
-                self.dm(sender, m, None);
-                return;
-            }
+        let pending = self.dialogue_of(sender);
+        if pending.is_some() && self.is_cancel(text) {
+            self.end_dialogue(sender);
+            let m = self.t(lang, "dialogue-cancelled", &[]);
+            self.dm(sender, m, None);
+            return;
+        }
+        // Thanks, greetings, "any news?": understood at any point, a pending question
+        // stays pending.
+        if self.small_talk(sender, lang, text) || self.not_a_report(sender, lang, text) {
+            return;
+        }
+        if let Some(d) = pending {
             match d {
-                Dialogue::Category { mut draft, choices, .. } => {
+                Dialogue::Category { mut draft, choices, since, repeats } => {
                     draft.language = lang.to_owned();
                     let n: Option<usize> = text.trim().trim_end_matches('.').parse().ok();
                     match n {
@@ -216,8 +222,9 @@ impl<'e, 's> Cx<'e, 's> {
                             self.with_category(sender, draft, &choices[n - 1]);
                         }
                         _ => {
-                            // "es una farola": an answer in words that names a category.
-                            if let Classification::Confident { category, .. } = self.e.classifier.classify(text) {
+                            // "es una farola", "la de la luz": an answer in words that names
+                            // one of the choices (or, clearly, another category).
+                            if let Some(category) = self.category_in_words(text, &choices) {
                                 self.end_dialogue(sender);
                                 // The answer says more about the problem: keep both.
                                 draft.text = format!("{} — {}", draft.text, text);
@@ -228,17 +235,24 @@ impl<'e, 's> Cx<'e, 's> {
                                     draft.place.street_key = Some(k);
                                 }
                                 self.with_category(sender, draft, &category);
+                            } else if repeats >= 1 {
+                                // Asked twice already: the town hall sorts it out.
+                                self.end_dialogue(sender);
+                                draft.text = format!("{} — {}", draft.text, text);
+                                self.create_task(sender, draft, None, false);
                             } else {
                                 let mut m =
                                     self.t(lang, "ask-category-bad-choice", &[("max", Arg::Num(choices.len() as i64))]);
                                 m.push('\n');
                                 m.push_str(&self.choices_text(lang, &choices));
+                                let d = Dialogue::Category { draft, choices, since, repeats: repeats + 1 };
+                                self.set_dialogue(sender, d);
                                 self.dm(sender, m, None);
                             }
                         }
                     }
                 }
-                Dialogue::Location { draft, category, since } if self.is_new_report(text) => {
+                Dialogue::Location { draft, category, since, repeats } if self.is_new_report(text) => {
                     // Not a place: a report of its own. It is handled as one; the question
                     // about the first report is asked again once this one is done.
                     self.end_dialogue(sender);
@@ -251,9 +265,19 @@ impl<'e, 's> Cx<'e, 's> {
                         let name = self.cfg().category(&category).map(|c| self.cfg().name_in(&c.name, lang).to_owned());
                         let m =
                             self.t(lang, "ask-location-again", &[("category", Arg::Str(&name.unwrap_or_default()))]);
-                        self.set_dialogue(sender, Dialogue::Location { draft, category, since });
+                        self.set_dialogue(sender, Dialogue::Location { draft, category, since, repeats });
                         self.dm(sender, m, None);
                     }
+                }
+                Dialogue::Location { draft, category, since, repeats }
+                    if repeats == 0
+                        && find_street(text).is_none()
+                        && self.cfg().mentions(text, |h| &h.vague_places) =>
+                {
+                    // "en mi calle", "aquí": not a place a crew can find. Asked once more.
+                    let m = self.t(lang, "ask-location-vague", &[]);
+                    self.set_dialogue(sender, Dialogue::Location { draft, category, since, repeats: 1 });
+                    self.dm(sender, m, None);
                 }
                 Dialogue::ConfirmErase { .. } => {
                     self.end_dialogue(sender);
@@ -305,12 +329,15 @@ impl<'e, 's> Cx<'e, 's> {
             self.dm(sender, m, None);
             return;
         }
+        if self.follow_up(sender, lang, text) {
+            return;
+        }
         let draft = self.draft_from(text, lang);
         self.report(sender, draft);
     }
 
     /// A report's first draft: its text and the street it names, if any.
-    fn draft_from(&self, text: &str, lang: &str) -> Draft {
+    pub(super) fn draft_from(&self, text: &str, lang: &str) -> Draft {
         let mut place = Place::default();
         if let Some((s, k)) = find_street(text) {
             place.street = Some(s);
@@ -321,9 +348,9 @@ impl<'e, 's> Cx<'e, 's> {
 
     /// An answer to "where is it?" that is itself a report: it names no street and
     /// speaks of a problem (or of something private).
-    fn is_new_report(&self, text: &str) -> bool {
+    pub(super) fn is_new_report(&self, text: &str) -> bool {
         self.e.classifier.private_match(text).is_some()
-            || (find_street(text).is_none() && !matches!(self.e.classifier.classify(text), Classification::Unknown))
+            || (find_street(text).is_none() && !matches!(self.classify(text), Classification::Unknown))
     }
 
     pub(super) fn choices_text(&self, lang: &str, choices: &[String]) -> String {
@@ -367,7 +394,7 @@ impl<'e, 's> Cx<'e, 's> {
                 }
             }
         }
-        match self.e.classifier.classify(&draft.text) {
+        match self.classify(&draft.text) {
             Classification::Confident { category, .. } => self.with_category(sender, draft, &category),
             other => {
                 if self.cfg().engine.unclear == Unclear::Triage {
@@ -382,7 +409,7 @@ impl<'e, 's> Cx<'e, 's> {
                 let mut m = self.t(&lang, "ask-category", &[]);
                 m.push('\n');
                 m.push_str(&self.choices_text(&lang, &choices));
-                self.set_dialogue(sender, Dialogue::Category { draft, choices, since: self.now });
+                self.set_dialogue(sender, Dialogue::Category { draft, choices, since: self.now, repeats: 0 });
                 self.dm(sender, m, None);
             }
         }
@@ -400,7 +427,8 @@ impl<'e, 's> Cx<'e, 's> {
         if cat.needs_location && !draft.place.is_known() {
             let lang = draft.language.clone();
             let m = self.t(&lang, "ask-location", &[("category", Arg::Str(self.cfg().name_in(&cat.name, &lang)))]);
-            self.set_dialogue(sender, Dialogue::Location { draft, category: category.to_owned(), since: self.now });
+            let d = Dialogue::Location { draft, category: category.to_owned(), since: self.now, repeats: 0 };
+            self.set_dialogue(sender, d);
             self.dm(sender, m, None);
             return;
         }
@@ -609,12 +637,12 @@ impl<'e, 's> Cx<'e, 's> {
                 let m = self.t(&lang, "ask-problem-for-location", &[]);
                 self.dm(sender, m, None);
             }
-            Some(Dialogue::Category { mut draft, choices, since }) => {
+            Some(Dialogue::Category { mut draft, choices, since, repeats }) => {
                 draft.place.point = Some(point);
                 let mut m = self.t(&lang, "ask-category", &[]);
                 m.push('\n');
                 m.push_str(&self.choices_text(&lang, &choices));
-                self.set_dialogue(sender, Dialogue::Category { draft, choices, since });
+                self.set_dialogue(sender, Dialogue::Category { draft, choices, since, repeats });
                 self.dm(sender, m, None);
             }
             Some(Dialogue::ConfirmErase { .. }) | None => match self
@@ -661,6 +689,13 @@ impl<'e, 's> Cx<'e, 's> {
             return;
         }
         let sender = &inb.sender;
+        if !matches!(a.kind.as_str(), "photo" | "image" | "file") {
+            // A voice note, a sticker: kindly asked to write it (never silence).
+            let lang = self.lang_of(sender);
+            let m = self.t(&lang, "please-write", &[]);
+            self.dm(sender, m, None);
+            return;
+        }
         let caption = caption.map(clean).filter(|c| !c.is_empty());
         if let Some(c) = caption {
             let lang = self.classify_lang(sender, &c);
@@ -675,10 +710,10 @@ impl<'e, 's> Cx<'e, 's> {
         }
         let lang = self.lang_of(sender);
         match self.dialogue_of(sender) {
-            Some(Dialogue::Location { mut draft, category, since }) => {
+            Some(Dialogue::Location { mut draft, category, since, repeats }) => {
                 draft.attachments.push(a);
                 let m = self.t(&lang, "ask-location", &[("category", Arg::Str(&category))]);
-                self.set_dialogue(sender, Dialogue::Location { draft, category, since });
+                self.set_dialogue(sender, Dialogue::Location { draft, category, since, repeats });
                 self.dm(sender, m, None);
             }
             Some(Dialogue::Problem { mut draft, since }) | Some(Dialogue::Category { mut draft, since, .. }) => {

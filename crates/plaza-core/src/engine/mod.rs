@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use tracing::{debug, info, warn};
 
 use crate::channel::{Chat, Destination, Inbound, InboundKind, Outgoing, PostKind};
-use crate::classify::Classifier;
+use crate::classify::{Classification, Classifier, Learned};
 use crate::clock::Clock;
 use crate::command;
 use crate::config::Config;
@@ -41,11 +41,14 @@ pub enum Outcome {
 const SEEN_DAYS: i64 = 7;
 /// Tasks changed this recently stay in memory even when closed (reopen, duplicates).
 const RECENT_DAYS: i64 = 30;
+/// How many of the latest dispatchers' assignments the classifier learns from at start.
+const LEARN_FROM: u32 = 20_000;
 /// How often (by the engine's clock) the retention setting is applied.
 const RETENTION_EVERY_MINUTES: i64 = 60;
 
 mod actions;
 mod audience;
+mod conversation;
 mod intake;
 mod lifecycle;
 mod outbox;
@@ -127,7 +130,13 @@ impl Engine {
     async fn reload(&self) -> Result<(), EngineError> {
         let now = self.clock.now();
         let snap = self.store.load(now.plus_minutes(-RECENT_DAYS * 24 * 60)).await?;
-        let mut st = State { last_id: snap.last_task_id, ..State::default() };
+        let mut learned = Learned::new(&self.cfg);
+        for (text, category) in self.store.assignments(LEARN_FROM).await? {
+            if self.cfg.category(&category).is_some() {
+                learned.learn(&text, &category);
+            }
+        }
+        let mut st = State { last_id: snap.last_task_id, learned, ..State::default() };
         for t in snap.tasks {
             st.index_task(&t);
             st.tasks.insert(t.id, t);
@@ -140,7 +149,7 @@ impl Engine {
         for p in snap.posts {
             st.add_post(p);
         }
-        info!(tasks = st.tasks.len(), last_task = st.last_id, "engine state loaded");
+        info!(tasks = st.tasks.len(), last_task = st.last_id, learned = st.learned.learned, "engine state loaded");
         *self.lock() = st;
         Ok(())
     }
@@ -366,6 +375,28 @@ impl<'e, 's> Cx<'e, 's> {
     }
     fn event(&mut self, task: TaskId, actor: Option<&Identity>, kind: EventKind) {
         self.tx.batch.events.push(TaskEvent { task, at: self.now, actor: actor.cloned(), kind });
+    }
+
+    /// Free text → category: the config's keywords decide where they can; where they do
+    /// not, what the town taught (dispatchers' assignments) may, with the same
+    /// confidence threshold. Privacy is decided before, by the keywords alone.
+    fn classify(&self, text: &str) -> Classification {
+        let by_keywords = self.e.classifier.classify(text);
+        if matches!(by_keywords, Classification::Confident { .. }) || self.st.learned.learned == 0 {
+            return by_keywords;
+        }
+        match self.st.learned.predict(text) {
+            Some((category, confidence))
+                if confidence >= self.cfg().engine.confidence_threshold
+                    && match &by_keywords {
+                        Classification::Ambiguous { candidates } => candidates.contains(&category),
+                        _ => true,
+                    } =>
+            {
+                Classification::Confident { category, confidence }
+            }
+            _ => by_keywords,
+        }
     }
 
     fn sub(&mut self) -> Cx<'e, '_> {

@@ -12,6 +12,8 @@ use super::SEEN_DAYS;
 
 #[derive(Default)]
 pub(super) struct State {
+    /// What the town taught the classifier (dispatchers' assignments).
+    pub(super) learned: crate::classify::Learned,
     pub(super) tasks: HashMap<TaskId, Task>,
     pub(super) last_id: i64,
     /// Active tasks per category, in id order (for plugins).

@@ -67,6 +67,7 @@ pub async fn round_trip(s: Arc<dyn Store>) {
         },
         category: "water".into(),
         since: Timestamp(1_500),
+        repeats: 1,
     };
     commit(
         &s,

@@ -156,4 +156,7 @@ conversations! {
     privacy_en => "12-privacy-en",
     data_rights_es => "13-data-rights-es",
     data_rights_en => "14-data-rights-en",
+    classifier_learns_from_the_town => "15-learning-en",
+    residents_es => "16-residents-es",
+    residents_en => "17-residents-en",
 }

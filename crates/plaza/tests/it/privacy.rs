@@ -307,6 +307,14 @@ impl Run {
             .collect()
     }
 
+    /// What a resident writes may reach the insiders of the task it is in, or of any of
+    /// their own reports (a detail added to it).
+    fn author_insider(&self, to: &Destination, marker: &str, r: &Report) -> bool {
+        let own = (1..=40).map(TaskId).filter(|t| self.engine.task(*t).is_some_and(|x| x.reporter == r.author));
+        self.insider(to, None, Some(&r.author))
+            || self.tasks_with(marker).into_iter().chain(own).any(|t| self.insider(to, Some(t), Some(&r.author)))
+    }
+
     fn check(&self, out: &[Outgoing]) -> Result<(), String> {
         for o in out {
             let fail = |why: String| Err(format!("{why}\n  message to {:?}: {}", o.to, o.text));
@@ -317,11 +325,7 @@ impl Run {
                     continue;
                 }
                 let tasks = self.tasks_with(marker);
-                let ok_insider = if tasks.is_empty() {
-                    self.insider(&o.to, None, Some(&r.author))
-                } else {
-                    tasks.iter().any(|t| self.insider(&o.to, Some(*t), Some(&r.author)))
-                };
+                let ok_insider = self.author_insider(&o.to, marker, r);
                 if has_personal && !ok_insider {
                     return fail(format!("personal data of report {marker} reached outside its insiders"));
                 }
@@ -343,9 +347,7 @@ impl Run {
                 if o.text.contains(me.id()) && o.to != Destination::Direct(me.clone()) {
                     // Only insiders of a report that names its author may read the name.
                     let named_in_own_report = self.oracle.reports.iter().any(|(m, r)| {
-                        r.author == me
-                            && o.text.contains(m.as_str())
-                            && self.tasks_with(m).iter().any(|t| self.insider(&o.to, Some(*t), Some(&me)))
+                        r.author == me && o.text.contains(m.as_str()) && self.author_insider(&o.to, m, r)
                     });
                     if !named_in_own_report {
                         return fail(format!("the identity {me} reached someone else"));

@@ -220,6 +220,10 @@ pub struct LanguageHints {
     /// Words that start a question ("qué", "cuándo", "what", "when").
     #[serde(default)]
     pub question_words: Vec<String>,
+    /// Words for people ("un hombre", "mi ex", "alguien", "a man", "someone"): a report
+    /// about a person that is not clearly a public problem is handled privately.
+    #[serde(default)]
+    pub persons: Vec<String>,
 }
 
 /// An answer to a question that is not a report (`[[answer]]`): opening hours, a phone.

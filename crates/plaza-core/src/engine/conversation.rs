@@ -58,7 +58,7 @@ impl<'e, 's> Cx<'e, 's> {
     /// town's answer if it has one, else a kind word on what the bot can do. Never a
     /// task, never a menu; a pending question stays pending. True if answered.
     pub(super) fn not_a_report(&mut self, sender: &Identity, lang: &str, text: &str) -> bool {
-        if find_street(text).is_some() || self.e.classifier.private_match(text).is_some() {
+        if self.e.classifier.private_match(text).is_some() || self.cfg().mentions(text, |h| &h.persons) {
             return false;
         }
         let ws = words(text);
@@ -74,7 +74,10 @@ impl<'e, 's> Cx<'e, 's> {
         // A question the town has an answer for is answered even if it names a
         // category ("which day are the bins collected?"); otherwise only a text that
         // names no problem at all is taken for a question.
-        let no_problem = matches!(self.classify(text), Classification::Unknown);
+        // A street in a statement is a place for a report; in a question ("¿se puede
+        // aparcar en la plaza?") it is not.
+        let no_problem =
+            matches!(self.classify(text), Classification::Unknown) && (question || find_street(text).is_none());
         let m = match answer {
             Some(a) if question || no_problem => cfg.name_in(&a.text, lang).to_owned(),
             None if question && no_problem => self.t(lang, "not-a-report", &[("town", Arg::Str(&cfg.town.name))]),

@@ -396,6 +396,24 @@ impl<'e, 's> Cx<'e, 's> {
         }
         match self.classify(&draft.text) {
             Classification::Confident { category, .. } => self.with_category(sender, draft, &category),
+            // About a person, and not clearly a public problem: private (the town's only
+            // private category, or triage), never a menu that could end in public.
+            _ if self.cfg().mentions(&draft.text, |h| &h.persons) => {
+                let private: Vec<&str> = self
+                    .cfg()
+                    .categories
+                    .iter()
+                    .filter(|c| c.visibility == Visibility::Private)
+                    .map(|c| c.id.as_str())
+                    .collect();
+                match private.as_slice() {
+                    [one] => {
+                        let one = (*one).to_owned();
+                        self.with_category_sealed(sender, draft, &one, true)
+                    }
+                    _ => self.create_task(sender, draft, None, true),
+                }
+            }
             other => {
                 if self.cfg().engine.unclear == Unclear::Triage {
                     self.create_task(sender, draft, None, false);

@@ -5,6 +5,8 @@
 mod bad_input;
 mod check;
 mod conversations;
+mod corpus;
+mod harness;
 mod matrix;
 mod privacy;
 mod telegram;

@@ -20,60 +20,19 @@
 //! private word in the report, no `privado`, and a public category.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
-use plaza_core::channel::{
-    Capabilities, Channel, ChannelError, Chat, Delivered, Destination, Inbound, InboundKind, Inbox, Outgoing,
-};
-use plaza_core::clock::{Clock, ManualClock};
+use plaza_core::channel::{Chat, Destination, Outgoing};
 use plaza_core::i18n::Arg;
-use plaza_core::model::{Identity, TaskId, Timestamp, Visibility};
-use plaza_core::{Config, Dispatcher, Engine, Locales, Plugin};
-use plaza_store::SqliteStore;
+use plaza_core::model::{Identity, TaskId, Visibility};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PtConfig, TestCaseError};
 
+use crate::harness::{Bot, Town, fast_tempdir};
 use crate::repo;
 
 const RESIDENTS: usize = 6;
 const STREETS: &[&str] = &["calle Real 3", "calle Luna 8", "Mill Road 4"];
-
-/// A channel that keeps what it is asked to send.
-struct Capture {
-    rooms: Vec<String>,
-    sent: Mutex<Vec<Outgoing>>,
-    seq: Mutex<u64>,
-}
-
-#[async_trait]
-impl Channel for Capture {
-    fn name(&self) -> &str {
-        "console"
-    }
-    fn capabilities(&self) -> Capabilities {
-        Capabilities { threads: true, buttons: false, edits: true, reactions: false, location: true }
-    }
-    fn rooms(&self) -> Vec<String> {
-        self.rooms.clone()
-    }
-    async fn run(&self, _inbox: Arc<dyn Inbox>) -> Result<(), ChannelError> {
-        Ok(())
-    }
-    async fn send(&self, out: &Outgoing) -> Result<Delivered, ChannelError> {
-        self.sent.lock().expect("lock").push(out.clone());
-        let id = match (&out.edit, out.post, out.task, &out.to) {
-            (Some(e), _, _, _) => e.clone(),
-            (None, Some(_), Some(t), Destination::Room(r)) => format!("{r}/#{}", t.0),
-            _ => {
-                let mut s = self.seq.lock().expect("lock");
-                *s += 1;
-                format!("m{s}")
-            }
-        };
-        Ok(Delivered { message_id: id })
-    }
-}
 
 #[derive(Debug, Clone)]
 enum Kind {
@@ -130,64 +89,6 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-/// What the test knows of the town, from its config alone.
-struct Town {
-    cfg: Arc<Config>,
-    locales: Arc<Locales>,
-    public_cats: Vec<String>,
-    private_cats: Vec<String>,
-    /// A category for lost and found animals (the plugin's).
-    animals: Option<String>,
-    dispatcher: Identity,
-    lang: String,
-    yes: String,
-    me_too: String,
-}
-
-impl Town {
-    fn load(path: &std::path::Path) -> Town {
-        let mut cfg = Config::load(path).expect("config");
-        cfg.source = Some(path.to_owned());
-        let plugin = plaza_plugin_lost_and_found::LostAndFound;
-        let extra = plugin.messages();
-        let locales = Locales::load(&cfg.locales_dir(), &cfg.town.languages, &cfg.town.default_language, &extra)
-            .expect("locales");
-        let animals = cfg
-            .plugins
-            .get("lost-and-found")
-            .and_then(|t| t.get("category"))
-            .and_then(|v| v.as_str())
-            .map(str::to_owned);
-        let cats = |v: Visibility| {
-            cfg.categories
-                .iter()
-                .filter(|c| c.visibility == v && Some(&c.id) != animals.as_ref())
-                .map(|c| c.id.clone())
-                .collect::<Vec<_>>()
-        };
-        let lang = cfg.town.default_language.clone();
-        let hints = &cfg.language[&lang];
-        Town {
-            public_cats: cats(Visibility::Public),
-            private_cats: cats(Visibility::Private),
-            animals,
-            dispatcher: cfg.roles.dispatchers[0].clone(),
-            yes: hints.yes[0].clone(),
-            me_too: hints.me_too[0].clone(),
-            lang,
-            locales: Arc::new(locales),
-            cfg: Arc::new(cfg),
-        }
-    }
-    fn keyword(&self, cat: &str) -> String {
-        let c = self.cfg.category(cat).expect("category");
-        c.keywords.get(&self.lang).and_then(|k| k.first()).cloned().unwrap_or_default()
-    }
-    fn crew_member(&self, crew: &str) -> Option<Identity> {
-        self.cfg.crew(crew).and_then(|c| c.members.first().cloned())
-    }
-}
-
 fn resident(i: usize) -> Identity {
     Identity::new("console", format!("vecina{i}x"))
 }
@@ -212,56 +113,24 @@ struct Oracle {
 
 struct Run {
     town: Arc<Town>,
-    engine: Arc<Engine>,
-    dispatcher: Dispatcher,
-    channel: Arc<Capture>,
-    clock: Arc<ManualClock>,
+    bot: Bot,
     oracle: Oracle,
-    n: u64,
     log: Vec<String>,
 }
 
 impl Run {
     async fn start(town: Arc<Town>, dir: &std::path::Path) -> Run {
-        let store = Arc::new(SqliteStore::open(&dir.join("p.db")).await.expect("store"));
-        let clock = Arc::new(ManualClock::at(Timestamp(1_790_000_000_000)));
-        let rooms = town.cfg.room_names();
-        let channel = Arc::new(Capture { rooms: rooms.clone(), sent: Mutex::new(vec![]), seq: Mutex::new(0) });
-        let plugins: Vec<Arc<dyn Plugin>> = vec![Arc::new(plaza_plugin_lost_and_found::LostAndFound)];
-        let c: Arc<dyn Clock> = clock.clone();
-        let engine =
-            Engine::start(town.cfg.clone(), town.locales.clone(), store, c, plugins, &[("console".into(), rooms)])
-                .await
-                .expect("engine");
-        let ch: Arc<dyn Channel> = channel.clone();
-        let dispatcher = Dispatcher::new(engine.clone(), vec![ch]);
-        Run { town, engine, dispatcher, channel, clock, oracle: Oracle::default(), n: 0, log: vec![] }
+        let bot = Bot::start(&town, dir).await;
+        Run { town, bot, oracle: Oracle::default(), log: vec![] }
     }
 
     async fn say(&mut self, who: &Identity, chat: Chat, reply_to: Option<String>, text: String) -> Vec<Outgoing> {
-        self.n += 1;
         self.log.push(format!("{who} {chat:?} {reply_to:?}: {text}"));
-        let inb = Inbound {
-            channel: "console".into(),
-            message_id: format!("m{}", self.n),
-            sender: who.clone(),
-            sender_name: Some(who.id().to_owned()),
-            chat,
-            kind: InboundKind::Text { text },
-            reply_to,
-        };
-        self.engine.handle(inb).await.expect("handled");
-        loop {
-            let r = self.dispatcher.deliver_due(self.channel.as_ref()).await.expect("delivered");
-            if r.attempted == 0 {
-                break;
-            }
-        }
-        std::mem::take(&mut *self.channel.sent.lock().expect("lock"))
+        self.bot.say(who, chat, reply_to, text).await
     }
 
     fn crew_of(&self, t: TaskId) -> Option<String> {
-        self.engine.task(t).and_then(|t| t.crew)
+        self.bot.engine.task(t).and_then(|t| t.crew)
     }
 
     /// The oracle's own judgement: may this task's text be public now?
@@ -269,7 +138,7 @@ impl Run {
         if self.oracle.explicit_public.contains(&t) {
             return true;
         }
-        let Some(task) = self.engine.task(t) else { return false };
+        let Some(task) = self.bot.engine.task(t) else { return false };
         let sensitive = self.oracle.reports.iter().any(|(m, r)| {
             r.sensitive
                 && (task.description.contains(m.as_str())
@@ -300,7 +169,7 @@ impl Run {
         (1..=40)
             .map(TaskId)
             .filter(|t| {
-                self.engine.task(*t).is_some_and(|x| {
+                self.bot.engine.task(*t).is_some_and(|x| {
                     x.description.contains(marker) || x.place.street.as_deref().is_some_and(|s| s.contains(marker))
                 })
             })
@@ -310,7 +179,7 @@ impl Run {
     /// What a resident writes may reach the insiders of the task it is in, or of any of
     /// their own reports (a detail added to it).
     fn author_insider(&self, to: &Destination, marker: &str, r: &Report) -> bool {
-        let own = (1..=40).map(TaskId).filter(|t| self.engine.task(*t).is_some_and(|x| x.reporter == r.author));
+        let own = (1..=40).map(TaskId).filter(|t| self.bot.engine.task(*t).is_some_and(|x| x.reporter == r.author));
         self.insider(to, None, Some(&r.author))
             || self.tasks_with(marker).into_iter().chain(own).any(|t| self.insider(to, Some(t), Some(&r.author)))
     }
@@ -336,7 +205,7 @@ impl Run {
             }
             for (marker, t) in &self.oracle.notes {
                 if o.text.contains(marker.as_str())
-                    && !self.insider(&o.to, Some(*t), self.engine.task(*t).map(|x| x.reporter).as_ref())
+                    && !self.insider(&o.to, Some(*t), self.bot.engine.task(*t).map(|x| x.reporter).as_ref())
                     && !self.may_be_public(*t)
                 {
                     return fail(format!("the note {marker} on private task {t} reached outside"));
@@ -427,7 +296,7 @@ impl Run {
             Step::Assign { task, cat } => {
                 let c = town.cfg.categories[cat % town.cfg.categories.len()].clone();
                 let out = self.say(&d, triage(), None, format!("assign #{task} {}", c.id)).await;
-                if self.engine.task(TaskId(task)).and_then(|t| t.category).as_deref() == Some(c.id.as_str())
+                if self.bot.engine.task(TaskId(task)).and_then(|t| t.category).as_deref() == Some(c.id.as_str())
                     && c.visibility == Visibility::Private
                 {
                     self.oracle.explicit_public.remove(&TaskId(task));
@@ -436,7 +305,7 @@ impl Run {
             }
             Step::Private { task } => {
                 let out = self.say(&d, triage(), None, format!("private #{task}")).await;
-                if self.engine.task(TaskId(task)).is_some() {
+                if self.bot.engine.task(TaskId(task)).is_some() {
                     self.oracle.explicit_private.insert(TaskId(task));
                     self.oracle.explicit_public.remove(&TaskId(task));
                 }
@@ -445,6 +314,7 @@ impl Run {
             Step::Public { task, confirm } => {
                 let text = if confirm { format!("public #{task} {}", town.yes) } else { format!("public #{task}") };
                 let private_cat = self
+                    .bot
                     .engine
                     .task(TaskId(task))
                     .and_then(|t| t.category)
@@ -456,7 +326,7 @@ impl Run {
                     self.oracle.explicit_public.insert(TaskId(task));
                     self.oracle.explicit_private.remove(&TaskId(task));
                 }
-                if private_cat.is_none() && self.engine.task(TaskId(task)).is_some() {
+                if private_cat.is_none() && self.bot.engine.task(TaskId(task)).is_some() {
                     // A task still in triage: public once it gets a category.
                     self.oracle.explicit_public.insert(TaskId(task));
                     self.oracle.explicit_private.remove(&TaskId(task));
@@ -468,7 +338,7 @@ impl Run {
                 let chat = if in_public_room { Chat::Room("public".into()) } else { Chat::Direct };
                 let out = self.say(&me, chat, None, format!("status #{task}")).await;
                 let t = TaskId(task);
-                let outsider = self.engine.task(t).is_none_or(|x| {
+                let outsider = self.bot.engine.task(t).is_none_or(|x| {
                     x.reporter != me && !(x.visibility == Visibility::Public && x.followers.contains(&me))
                 }) && !self.may_be_public(t);
                 if outsider {
@@ -495,7 +365,7 @@ impl Run {
                 self.say(&me, Chat::Direct, None, text).await
             }
             Step::Later { minutes } => {
-                self.clock.advance_millis(minutes * 60_000);
+                self.bot.clock.advance_millis(minutes * 60_000);
                 vec![]
             }
         };
@@ -505,8 +375,6 @@ impl Run {
 
 fn run_sequences(town_file: &str, cases: u32) {
     let town = Arc::new(Town::load(&repo().join(town_file)));
-    let shm = std::path::Path::new("/dev/shm");
-    let base = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
     let cases = std::env::var("PLAZA_PRIVACY_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(cases);
     let mut runner = proptest::test_runner::TestRunner::new(PtConfig {
         cases,
@@ -516,7 +384,7 @@ fn run_sequences(town_file: &str, cases: u32) {
     });
     let result = runner.run(&proptest::collection::vec(step(), 1..40), |steps| {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        let dir = tempfile::Builder::new().prefix("plaza-privacy").tempdir_in(&base).expect("tempdir");
+        let dir = fast_tempdir("plaza-privacy");
         rt.block_on(async {
             let mut run = Run::start(town.clone(), dir.path()).await;
             for (i, s) in steps.iter().enumerate() {

@@ -1,0 +1,165 @@
+//! An engine in the test process: the real engine, SQLite store and plugins, with a
+//! channel that keeps what it is asked to send. For suites that drive thousands of
+//! conversations (the privacy invariant, the classification corpus) where a process per
+//! conversation would be too slow.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use plaza_core::channel::{
+    Capabilities, Channel, ChannelError, Chat, Delivered, Destination, Inbound, InboundKind, Inbox, Outgoing,
+};
+use plaza_core::clock::{Clock, ManualClock};
+use plaza_core::model::{Identity, Timestamp, Visibility};
+use plaza_core::{Config, Dispatcher, Engine, Locales, Plugin};
+use plaza_store::SqliteStore;
+
+/// A channel that keeps what it is asked to send.
+pub struct Capture {
+    rooms: Vec<String>,
+    pub sent: Mutex<Vec<Outgoing>>,
+    seq: Mutex<u64>,
+}
+
+#[async_trait]
+impl Channel for Capture {
+    fn name(&self) -> &str {
+        "console"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { threads: true, buttons: false, edits: true, reactions: false, location: true }
+    }
+    fn rooms(&self) -> Vec<String> {
+        self.rooms.clone()
+    }
+    async fn run(&self, _inbox: Arc<dyn Inbox>) -> Result<(), ChannelError> {
+        Ok(())
+    }
+    async fn send(&self, out: &Outgoing) -> Result<Delivered, ChannelError> {
+        self.sent.lock().expect("lock").push(out.clone());
+        let id = match (&out.edit, out.post, out.task, &out.to) {
+            (Some(e), _, _, _) => e.clone(),
+            (None, Some(_), Some(t), Destination::Room(r)) => format!("{r}/#{}", t.0),
+            _ => {
+                let mut s = self.seq.lock().expect("lock");
+                *s += 1;
+                format!("m{s}")
+            }
+        };
+        Ok(Delivered { message_id: id })
+    }
+}
+
+/// What the test knows of the town, from its config alone.
+pub struct Town {
+    pub cfg: Arc<Config>,
+    pub locales: Arc<Locales>,
+    pub public_cats: Vec<String>,
+    pub private_cats: Vec<String>,
+    /// A category for lost and found animals (the plugin's).
+    pub animals: Option<String>,
+    pub dispatcher: Identity,
+    pub lang: String,
+    pub yes: String,
+    pub me_too: String,
+}
+
+impl Town {
+    pub fn load(path: &std::path::Path) -> Town {
+        let mut cfg = Config::load(path).expect("config");
+        cfg.source = Some(path.to_owned());
+        let plugin = plaza_plugin_lost_and_found::LostAndFound;
+        let extra = plugin.messages();
+        let locales = Locales::load(&cfg.locales_dir(), &cfg.town.languages, &cfg.town.default_language, &extra)
+            .expect("locales");
+        let animals = cfg
+            .plugins
+            .get("lost-and-found")
+            .and_then(|t| t.get("category"))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        let cats = |v: Visibility| {
+            cfg.categories
+                .iter()
+                .filter(|c| c.visibility == v && Some(&c.id) != animals.as_ref())
+                .map(|c| c.id.clone())
+                .collect::<Vec<_>>()
+        };
+        let lang = cfg.town.default_language.clone();
+        let hints = &cfg.language[&lang];
+        Town {
+            public_cats: cats(Visibility::Public),
+            private_cats: cats(Visibility::Private),
+            animals,
+            dispatcher: cfg.roles.dispatchers[0].clone(),
+            yes: hints.yes[0].clone(),
+            me_too: hints.me_too[0].clone(),
+            lang,
+            locales: Arc::new(locales),
+            cfg: Arc::new(cfg),
+        }
+    }
+    pub fn keyword(&self, cat: &str) -> String {
+        let c = self.cfg.category(cat).expect("category");
+        c.keywords.get(&self.lang).and_then(|k| k.first()).cloned().unwrap_or_default()
+    }
+    pub fn crew_member(&self, crew: &str) -> Option<Identity> {
+        self.cfg.crew(crew).and_then(|c| c.members.first().cloned())
+    }
+}
+
+/// A running engine and the messages it sends.
+pub struct Bot {
+    pub engine: Arc<Engine>,
+    dispatcher: Dispatcher,
+    channel: Arc<Capture>,
+    pub clock: Arc<ManualClock>,
+    n: u64,
+}
+
+impl Bot {
+    pub async fn start(town: &Town, dir: &std::path::Path) -> Bot {
+        let store = Arc::new(SqliteStore::open(&dir.join("p.db")).await.expect("store"));
+        let clock = Arc::new(ManualClock::at(Timestamp(1_790_000_000_000)));
+        let rooms = town.cfg.room_names();
+        let channel = Arc::new(Capture { rooms: rooms.clone(), sent: Mutex::new(vec![]), seq: Mutex::new(0) });
+        let plugins: Vec<Arc<dyn Plugin>> = vec![Arc::new(plaza_plugin_lost_and_found::LostAndFound)];
+        let c: Arc<dyn Clock> = clock.clone();
+        let engine =
+            Engine::start(town.cfg.clone(), town.locales.clone(), store, c, plugins, &[("console".into(), rooms)])
+                .await
+                .expect("engine");
+        let ch: Arc<dyn Channel> = channel.clone();
+        let dispatcher = Dispatcher::new(engine.clone(), vec![ch]);
+        Bot { engine, dispatcher, channel, clock, n: 0 }
+    }
+
+    /// One message in; everything the bot sends because of it out.
+    pub async fn say(&mut self, who: &Identity, chat: Chat, reply_to: Option<String>, text: String) -> Vec<Outgoing> {
+        self.n += 1;
+        let inb = Inbound {
+            channel: "console".into(),
+            message_id: format!("m{}", self.n),
+            sender: who.clone(),
+            sender_name: Some(who.id().to_owned()),
+            chat,
+            kind: InboundKind::Text { text },
+            reply_to,
+        };
+        self.engine.handle(inb).await.expect("handled");
+        loop {
+            let r = self.dispatcher.deliver_due(self.channel.as_ref()).await.expect("delivered");
+            if r.attempted == 0 {
+                break;
+            }
+        }
+        std::mem::take(&mut *self.channel.sent.lock().expect("lock"))
+    }
+}
+
+/// A directory on tmpfs where there is one (commits cost nothing there), else /tmp.
+pub fn fast_tempdir(prefix: &str) -> tempfile::TempDir {
+    let shm = std::path::Path::new("/dev/shm");
+    let base = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
+    tempfile::Builder::new().prefix(prefix).tempdir_in(base).expect("tempdir")
+}

@@ -133,6 +133,11 @@ impl Classifier {
 
     /// The language the text is written in, if the markers and keywords tell; else None.
     pub fn detect_language(&self, text: &str) -> Option<String> {
+        self.detect_language_scored(text).map(|(l, _)| l)
+    }
+
+    /// The language and how many of its words the text has (markers and keywords).
+    pub fn detect_language_scored(&self, text: &str) -> Option<(String, f64)> {
         let ws = words(text);
         let mut score: HashMap<&str, f64> = HashMap::new();
         for w in &ws {
@@ -153,8 +158,8 @@ impl Classifier {
         v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
         match v.as_slice() {
             [] => None,
-            [(l, _)] => Some((*l).to_owned()),
-            [(l, a), (_, b), ..] if a > b => Some((*l).to_owned()),
+            [(l, a)] => Some(((*l).to_owned(), *a)),
+            [(l, a), (_, b), ..] if a > b => Some(((*l).to_owned(), *a)),
             _ => None,
         }
     }

@@ -136,8 +136,14 @@ impl<'e, 's> Cx<'e, 's> {
     /// The language to answer in: the one the text is written in, else the one the
     /// resident used before, else the town's.
     pub(super) fn classify_lang(&mut self, who: &Identity, text: &str) -> String {
-        match self.e.classifier.detect_language(text) {
-            Some(l) if self.e.locales.has_language(&l) => {
+        // A resident's language changes only on clear evidence: one Spanish word ("calle
+        // Olivo 7") in an Arabic speaker's answer does not make them Spanish.
+        let known = self.st.residents.get(who).cloned();
+        match self.e.classifier.detect_language_scored(text) {
+            Some((l, score))
+                if self.e.locales.has_language(&l)
+                    && (known.is_none() || known.as_ref() == Some(&l) || score >= 2.0) =>
+            {
                 if self.st.residents.get(who) != Some(&l) {
                     self.st.residents.insert(who.clone(), l.clone());
                     self.tx.batch.residents.push((who.clone(), l.clone()));

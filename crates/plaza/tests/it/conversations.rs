@@ -159,4 +159,5 @@ conversations! {
     classifier_learns_from_the_town => "15-learning-en",
     residents_es => "16-residents-es",
     residents_en => "17-residents-en",
+    arabic_by_dropping_files => "18-arabic",
 }

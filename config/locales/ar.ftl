@@ -1,0 +1,116 @@
+# Plaza — النصوص بالعربية. كل رسالة يقرؤها المواطن أو الفريق تأتي من هنا.
+# Arabic texts. Added as a file, with no code change; the town's config names "ar".
+
+help = مرحباً، أنا مساعد بلدية { $town }. أخبرني ما المشكلة التي رأيتها وأين (مثلاً: «مصباح الشارع في الشارع الرئيسي رقم 5 مطفأ») وسأوصلها إلى الفريق الذي يصلحها. سأخبرك بكل خطوة.
+empty-message = لم يصلني أي نص. أخبرني ما المشكلة التي رأيتها وأين.
+too-long = رسالتك طويلة جداً ({ $length } حرفاً؛ الحد الأقصى { $max }). هل يمكنك اختصارها في بضعة أسطر؟
+ack-created = شكراً. بلاغك رقم #{ $task } ({ $category }) الآن لدى { $crew }. سأخبرك بكل خطوة.
+ack-duplicate = شكراً. لدينا هذا البلاغ من قبل: #{ $original } ({ $category }، { $status }). ضممت بلاغك (#{ $task }) إليه وسأخبرك عند إصلاحه.
+ack-triage = شكراً. ستراجع البلدية بلاغك رقم #{ $task } وترسله إلى الفريق المناسب.
+ask-category = لست متأكداً من نوع المشكلة. أجب برقم:
+ask-category-choice = { $n }. { $category }
+ask-category-other = 0. شيء آخر (ستراجعه البلدية)
+ask-category-bad-choice = أجب برقم من 0 إلى { $max }، أو اكتب «إلغاء».
+ask-location = أين يقع بالضبط؟ اكتب اسم الشارع والرقم، أو شارك موقعك.
+ask-problem-for-location = شكراً على الموقع. ما المشكلة هناك؟
+ask-problem-for-attachment = شكراً على الصورة. ما المشكلة التي تظهرها، وأين؟
+location-added = أضفت الموقع إلى بلاغك رقم #{ $task }.
+attachment-added = أضفت الصورة إلى بلاغك رقم #{ $task }.
+dialogue-cancelled = حسناً، لنترك الأمر. اكتب لي متى أردت الإبلاغ عن شيء.
+task-card =
+    🆕 #{ $task } · { $category } · { $place }
+    «{ $description }»
+task-card-private =
+    🔒 #{ $task } · { $category } (خاص) · { $place }
+    «{ $description }»
+task-card-actions = أجب «tomo #{ $task }» أو «hecho #{ $task }» أو «nota #{ $task } نص».
+triage-card =
+    ❓ #{ $task } غير مصنف · { $place }
+    «{ $description }»
+    عيّن الفئة بـ «asignar #{ $task } الفئة» ({ $categories }) أو «cerrar #{ $task } spam».
+public-post =
+    📢 #{ $task } · { $category } · { $place }
+    «{ $description }»
+    الحالة: { $status } · 👍 { $metoo }
+    هل تعرف شيئاً؟ رد على هذه الرسالة. هل يؤثر عليك؟ رد «أنا أيضاً».
+status-open = مفتوح
+status-acknowledged = تم الاستلام
+status-in_progress = قيد العمل
+status-resolved = تم الإصلاح
+status-closed = مغلق
+close-unable = لا يمكن إصلاحه
+close-duplicate = مكرر
+close-spam = بلاغ غير صالح
+close-other = أغلقه الفريق
+notify-acknowledged = 👀 اطّلع { $crew } على البلاغ رقم #{ $task } ({ $category }).
+notify-in-progress = 🔧 يعمل { $crew } على البلاغ رقم #{ $task } ({ $category }).
+notify-resolved = ✅ تم إصلاح البلاغ رقم #{ $task } ({ $category }) في { $elapsed }. شكراً على الإبلاغ!
+notify-closed = أُغلق البلاغ رقم #{ $task } ({ $category }): { $reason }.
+notify-reopened = أُعيد فتح البلاغ رقم #{ $task } ({ $category }).
+notify-note = 📝 { $crew } بخصوص البلاغ رقم #{ $task }: «{ $note }»
+notify-assigned = بلاغك رقم #{ $task } من فئة { $category }؛ يتولاه { $crew }.
+notify-comment = 💬 يرد أحد الجيران على بلاغك رقم #{ $task }: «{ $text }»
+notify-me-too-thanks = شكراً. أضفت دعمك إلى البلاغ رقم #{ $task } وسأخبرك عند إصلاحه.
+crew-confirm = #{ $task } → { $status } ({ $who })
+crew-note-saved = حُفظت الملاحظة في #{ $task } وأُرسلت إلى المواطن.
+crew-duplicate-linked = 📎 #{ $task } هو نفس مشكلة #{ $original } ({ $count } بلاغات).
+refuse-not-crew = عذراً، وحده الفريق المسؤول عن البلاغ يمكنه تغييره. إذا أردت الإبلاغ عن مشكلة، أخبرني بها.
+refuse-other-crew = البلاغ رقم #{ $task } من اختصاص { $crew }؛ وحده ذلك الفريق أو البلدية يمكنه تغييره.
+refuse-not-dispatcher = وحدها البلدية يمكنها فعل ذلك.
+unknown-task = لا يوجد بلاغ رقم #{ $task }.
+unknown-command = لا أعرف هذا الأمر. الأوامر: «estado #N»، «ayuda».
+unknown-category = لا أعرف هذه الفئة. الفئات: { $categories }.
+bad-transition = البلاغ رقم #{ $task } حالته الآن { $status }؛ لا يمكن فعل ذلك الآن.
+task-status = البلاغ رقم #{ $task } ({ $category }، { $place }): { $status }.
+language-set = حسناً، سأكتب لك بالعربية.
+elapsed-minutes = { $minutes } دقيقة
+elapsed-hours = { $hours } ساعة{ $minutes ->
+        [0] {""}
+       *[other] {" "}{ $minutes } دقيقة
+    }
+elapsed-days = { $days } يوم{ $hours ->
+        [0] {""}
+       *[other] {" "}{ $hours } ساعة
+    }
+elapsed-less-than-minute = أقل من دقيقة
+button-claim = 🔧 أتولاه
+button-done = ✅ تم
+button-me-too = 👍 أنا أيضاً
+note-line = ملاحظة: «{ $note }»
+ask-which-task = تجمع هذه الرسالة عدة بلاغات: قل أيها تقصد برقمه، مثلاً «#12».
+button-note = 📝 ملاحظة
+note-how = لترك ملاحظة للمواطن في #{ $task }، رد على البطاقة بالنص، أو اكتب «nota #{ $task } نص».
+public-withdrawn = #{ $task } — سحبت البلدية هذا البلاغ من اللوحة العامة.
+notify-now-private = البلاغ رقم #{ $task } تتولاه البلدية الآن بشكل خاص. شكراً على دعمك؛ لن تصلك رسائل أخرى عنه.
+confirm-public = البلاغ رقم #{ $task } من فئة خاصة ({ $category }). لنشره رغم ذلك اكتب «publico #{ $task } نعم».
+private-text = (بلاغ خاص)
+dialogue-dropped = وضعت بلاغك السابق جانباً؛ أرسله مرة أخرى مع المكان متى شئت.
+ask-location-again = وبخصوص بلاغك السابق ({ $category }): أين يقع بالضبط؟ اكتب اسم الشارع والرقم، أو شارك موقعك.
+crew-possibly-related = 🔗 قد يكون #{ $task } مرتبطاً بـ #{ $other } (نفس المكان). كل مواطن يتابع بلاغه فقط.
+erase-confirm = هل تريد أن نحذف بياناتك؟ ستُحذف هويتك وما كتبته في بلاغاتك؛ تبقى البلاغات، دون اسم، لإحصاءات البلدة. أجب «نعم» لحذفها، أو أي شيء آخر لإبقائها.
+erase-cancelled = حسناً، لم أحذف شيئاً.
+erase-done = تم: حذفنا بياناتك. إذا كتبت لنا مرة أخرى، نبدأ من جديد.
+data-export-header = هذه كل البيانات التي تحتفظ بها بلدية { $town } عنك ({ $identity }):
+data-export-language = اللغة: { $language }
+data-export-task = البلاغ رقم #{ $task } ({ $date }، { $category }، { $status }): «{ $description }» · { $place }
+data-export-following = تتابع البلاغات: { $tasks }
+data-export-event = { $date } · #{ $task } · { $what } { $text }
+data-export-dialogue = سؤال معلق حول: «{ $text }»
+data-export-nothing = لا نحتفظ بأي بلاغ أو رسالة منك.
+data-export-footer = لحذف بياناتك اكتب «احذف بياناتي».
+thanks-reply = العفو! أنا هنا متى احتجت.
+ok-reply = 👍
+status-none-open = ليس لديك أي بلاغ مفتوح الآن. إذا رأيت مشكلة، أخبرني.
+not-a-report = يمكنني فقط استقبال بلاغات عن مشاكل في الشارع (مصباح، حفرة، قمامة…). للأسئلة الأخرى، اتصل ببلدية { $town } أو زرها.
+ask-location-vague = لكي يجده الفريق أحتاج اسم الشارع والرقم، أو أن تشارك موقعك.
+location-updated = تم التصحيح: بلاغك رقم #{ $task } في { $place }.
+crew-location-updated = 📍 يصحح المواطن المكان: { $place }
+detail-added = شكراً، أضفت هذا إلى بلاغك رقم #{ $task } للفريق.
+crew-detail = ➕ يضيف المواطن: «{ $text }»
+please-write = لا أستطيع سماع الرسائل الصوتية أو رؤية الملصقات. هل يمكنك كتابتها من فضلك؟
+
+# lost-and-found
+lostfound-match = 🐾 تطابق محتمل: البلاغ رقم #{ $other } ({ $kind }) يشبه بلاغك رقم #{ $task }: «{ $description }». ستضعكما البلدية على تواصل.
+lostfound-kind-lost = حيوان مفقود
+lostfound-kind-found = حيوان معثور عليه
+lostfound-crew = 🐾 يبدو أن #{ $task } و #{ $other } هما نفس الحيوان.

@@ -109,6 +109,8 @@ detail-added = شكراً، أضفت هذا إلى بلاغك رقم #{ $task } 
 crew-detail = ➕ يضيف المواطن: «{ $text }»
 please-write = لا أستطيع سماع الرسائل الصوتية أو رؤية الملصقات. هل يمكنك كتابتها من فضلك؟
 
+ask-location-offer = هل هو في { $place }، مثل المرة السابقة؟ أجب 1 (نعم) أو 2 (لا، في مكان آخر).
+
 # lost-and-found
 lostfound-match = 🐾 تطابق محتمل: البلاغ رقم #{ $other } ({ $kind }) يشبه بلاغك رقم #{ $task }: «{ $description }». ستضعكما البلدية على تواصل.
 lostfound-kind-lost = حيوان مفقود

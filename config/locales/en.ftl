@@ -112,6 +112,8 @@ detail-added = Thank you, I have added this to your report #{ $task } for the cr
 crew-detail = ➕ the resident adds: "{ $text }"
 please-write = I cannot listen to voice messages or see stickers. Could you write it, please? For example: "the streetlight on Church Street 4 is out".
 
+ask-location-offer = Is it at { $place }, like last time? Answer 1 (yes) or 2 (no, somewhere else).
+
 # lost-and-found
 lostfound-match = 🐾 Possible match: report #{ $other } ({ $kind }) looks like your report #{ $task }: "{ $description }". The town hall will put you in touch.
 lostfound-kind-lost = lost animal

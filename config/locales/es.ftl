@@ -113,6 +113,8 @@ detail-added = Gracias, he añadido esto a tu aviso #{ $task } para el equipo.
 crew-detail = ➕ el vecino añade: «{ $text }»
 please-write = No puedo escuchar audios ni ver pegatinas. ¿Me lo escribes, por favor? Por ejemplo: «la farola de la calle Real 3 está apagada».
 
+ask-location-offer = ¿Es en { $place }, como la otra vez? Responde 1 (sí) o 2 (no, es en otro sitio).
+
 # lost-and-found
 lostfound-match = 🐾 Posible coincidencia: el aviso #{ $other } ({ $kind }) se parece a tu aviso #{ $task }: «{ $description }». El ayuntamiento os pondrá en contacto.
 lostfound-kind-lost = animal perdido

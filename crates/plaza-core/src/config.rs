@@ -32,6 +32,8 @@ pub struct Config {
     pub roles: Roles,
     #[serde(default)]
     pub privacy: PrivacySettings,
+    #[serde(default)]
+    pub places: Places,
     /// Per language: words that tell the language apart, greetings.
     #[serde(default)]
     pub language: BTreeMap<String, LanguageHints>,
@@ -168,6 +170,15 @@ pub struct Roles {
     pub dispatchers: Vec<Identity>,
     #[serde(default)]
     pub admins: Vec<Identity>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Places {
+    /// The town's streets as they should be written ("calle Real", "plaza de la
+    /// Constitución"): however a resident writes one ("c/ real 5", "C. Real nº5"), the
+    /// task shows it this way, and two spellings are one place for duplicates.
+    pub streets: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -550,6 +561,16 @@ impl Config {
         for l in self.language.keys() {
             if !langs.contains(l.as_str()) {
                 err(format!("language.{l}"), format!("`{l}` is not in town.languages"));
+            }
+        }
+        for (i, s) in self.places.streets.iter().enumerate() {
+            if crate::text::find_street(s).is_none() {
+                err(
+                    format!("places.streets[{i}]"),
+                    format!(
+                        "`{s}` does not read as a street: start with its kind (calle, plaza, avenida, …) or end with it (Street, Road, …)"
+                    ),
+                );
             }
         }
         for (i, a) in self.answers.iter().enumerate() {

@@ -32,6 +32,10 @@ pub enum Dialogue {
         since: Timestamp,
         #[serde(default)]
         repeats: u8,
+        /// The place of the resident's last report, offered back ("¿En calle San Marcos 3,
+        /// como la otra vez?").
+        #[serde(default)]
+        offered: Option<Place>,
     },
     /// The resident sent a place or a photo first; we asked what the problem is.
     Problem { draft: Draft, since: Timestamp },

@@ -99,6 +99,7 @@ pub const REQUIRED: &[&str] = &[
     "detail-added",
     "crew-detail",
     "please-write",
+    "ask-location-offer",
 ];
 
 #[derive(Debug, thiserror::Error)]

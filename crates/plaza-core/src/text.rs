@@ -201,7 +201,7 @@ pub fn find_street(text: &str) -> Option<(String, String)> {
         );
         if spanish {
             // "c" and "av" alone are too ambiguous unless written "c/" or followed by a capital.
-            if (f == "c" && !tokens[i].contains('/')) || f == "av" && !next_is_capital(&tokens, i) {
+            if (f == "c" || f == "av") && !tokens[i].contains('/') && !next_is_capital(&tokens, i) {
                 continue;
             }
             let mut name = Vec::new();
@@ -211,10 +211,17 @@ pub fn find_street(text: &str) -> Option<(String, String)> {
                 if STOP_AFTER.contains(&w.as_str()) {
                     break;
                 }
+                // "nº 5", "número 5": the number follows.
+                if matches!(w.as_str(), "nº" | "n°" | "no" | "num" | "numero" | "n")
+                    && number_of(folded.get(j + 1)).is_some()
+                {
+                    j += 1;
+                    continue;
+                }
                 // Articles and "de" inside a name are kept ("plaza de la Constitución").
                 name.push(j);
                 j += 1;
-                if w.chars().all(|c| c.is_ascii_digit()) || ends[j - 1] {
+                if number_of(Some(w)).is_some() || ends[j - 1] {
                     break;
                 }
             }
@@ -231,7 +238,7 @@ pub fn find_street(text: &str) -> Option<(String, String)> {
             }
             let shown: Vec<&str> = std::iter::once(tokens[i]).chain(name.iter().map(|&k| tokens[k])).collect();
             let key_words: Vec<&str> =
-                name.iter().map(|&k| folded[k].as_str()).filter(|w| !w.chars().all(|c| c.is_ascii_digit())).collect();
+                name.iter().map(|&k| folded[k].as_str()).filter(|w| number_of(Some(w)).is_none()).collect();
             if key_words.is_empty() {
                 continue;
             }
@@ -262,6 +269,19 @@ pub fn find_street(text: &str) -> Option<(String, String)> {
         }
     }
     None
+}
+
+/// A house number as written: "5", "nº5", "n°5" → "5".
+fn number_of<S: AsRef<str>>(w: Option<S>) -> Option<String> {
+    let w = w?;
+    let w = w.as_ref();
+    let digits = ["nº", "n°", "no", "n"].iter().find_map(|p| w.strip_prefix(p)).unwrap_or(w);
+    (!digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())).then(|| digits.to_owned())
+}
+
+/// The house number at the end of a street as found by [`find_street`], if any.
+pub fn house_number(street: &str) -> Option<String> {
+    number_of(street.split_whitespace().last().map(fold))
 }
 
 fn next_is_capital(tokens: &[&str], i: usize) -> bool {
@@ -360,6 +380,11 @@ mod tests {
         );
         assert_eq!(find_street("la farola de mi casa está apagada"), None);
         assert_eq!(find_street("calle Mayor. Mi móvil 600123456"), Some(("calle Mayor".into(), "calle mayor".into())));
+        // One street however it is written.
+        for s in ["c/ real 5", "calle Real, 5", "C. Real nº5", "Calle Real nº 5"] {
+            assert_eq!(find_street(s).map(|(_, k)| k), Some("calle real".to_owned()), "{s}");
+        }
+        assert_eq!(house_number("C Real nº5").as_deref(), Some("5"));
         assert_eq!(
             find_street("Avda. de la Constitución 3"),
             Some(("Avda de la Constitución 3".into(), "avenida de la constitucion".into()))

@@ -5,7 +5,7 @@
 use super::audience::Viewer;
 use super::*;
 use crate::classify::Classification;
-use crate::text::{contains_phrase, find_street, words};
+use crate::text::{contains_phrase, words};
 
 impl<'e, 's> Cx<'e, 's> {
     /// Thanks, a greeting, or a question about one's own reports. True if answered.
@@ -21,7 +21,7 @@ impl<'e, 's> Cx<'e, 's> {
             self.dm(sender, m, None);
             return true;
         }
-        let no_new_problem = find_street(text).is_none() && self.e.classifier.private_match(text).is_none();
+        let no_new_problem = self.street_in(text).is_none() && self.e.classifier.private_match(text).is_none();
         if no_new_problem && cfg.mentions(text, |h| &h.status_questions) {
             self.own_reports_status(sender, lang);
             return true;
@@ -77,7 +77,7 @@ impl<'e, 's> Cx<'e, 's> {
         // A street in a statement is a place for a report; in a question ("¿se puede
         // aparcar en la plaza?") it is not.
         let no_problem =
-            matches!(self.classify(text), Classification::Unknown) && (question || find_street(text).is_none());
+            matches!(self.classify(text), Classification::Unknown) && (question || self.street_in(text).is_none());
         let m = match answer {
             Some(a) if question || no_problem => cfg.name_in(&a.text, lang).to_owned(),
             None if question && no_problem => self.t(lang, "not-a-report", &[("town", Arg::Str(&cfg.town.name))]),
@@ -96,7 +96,7 @@ impl<'e, 's> Cx<'e, 's> {
         if self.e.classifier.private_match(text).is_some() {
             return false;
         }
-        let street = find_street(text);
+        let street = self.street_in(text);
         let ids = id.0.to_string();
         if let Some((s, k)) = street.clone()
             && self.cfg().mentions(text, |h| &h.corrections)

@@ -235,7 +235,7 @@ impl<'e, 's> Cx<'e, 's> {
                                 // The answer says more about the problem: keep both.
                                 draft.text = format!("{} — {}", draft.text, text);
                                 if draft.place.street.is_none()
-                                    && let Some((s, k)) = find_street(text)
+                                    && let Some((s, k)) = self.street_in(text)
                                 {
                                     draft.place.street = Some(s);
                                     draft.place.street_key = Some(k);
@@ -258,7 +258,7 @@ impl<'e, 's> Cx<'e, 's> {
                         }
                     }
                 }
-                Dialogue::Location { draft, category, since, repeats } if self.is_new_report(text) => {
+                Dialogue::Location { draft, category, since, repeats, offered } if self.is_new_report(text) => {
                     // Not a place: a report of its own. It is handled as one; the question
                     // about the first report is asked again once this one is done.
                     self.end_dialogue(sender);
@@ -271,18 +271,34 @@ impl<'e, 's> Cx<'e, 's> {
                         let name = self.cfg().category(&category).map(|c| self.cfg().name_in(&c.name, lang).to_owned());
                         let m =
                             self.t(lang, "ask-location-again", &[("category", Arg::Str(&name.unwrap_or_default()))]);
-                        self.set_dialogue(sender, Dialogue::Location { draft, category, since, repeats });
+                        self.set_dialogue(sender, Dialogue::Location { draft, category, since, repeats, offered });
                         self.dm(sender, m, None);
                     }
                 }
-                Dialogue::Location { draft, category, since, repeats }
+                Dialogue::Location { mut draft, category, offered: Some(place), .. }
+                    if text.trim() == "1" || self.is_yes(text) =>
+                {
+                    // "Yes, the same place as last time."
+                    draft.place = place;
+                    self.end_dialogue(sender);
+                    self.create_task(sender, draft, Some(&category), false);
+                }
+                Dialogue::Location { draft, category, since, offered: Some(_), .. }
+                    if self.street_in(text).is_none() =>
+                {
+                    // "No": then where?
+                    let m = self.t(lang, "ask-location", &[]);
+                    self.set_dialogue(sender, Dialogue::Location { draft, category, since, repeats: 0, offered: None });
+                    self.dm(sender, m, None);
+                }
+                Dialogue::Location { draft, category, since, repeats, offered }
                     if repeats == 0
-                        && find_street(text).is_none()
+                        && self.street_in(text).is_none()
                         && self.cfg().mentions(text, |h| &h.vague_places) =>
                 {
                     // "en mi calle", "aquí": not a place a crew can find. Asked once more.
                     let m = self.t(lang, "ask-location-vague", &[]);
-                    self.set_dialogue(sender, Dialogue::Location { draft, category, since, repeats: 1 });
+                    self.set_dialogue(sender, Dialogue::Location { draft, category, since, repeats: 1, offered });
                     self.dm(sender, m, None);
                 }
                 Dialogue::ConfirmErase { .. } => {
@@ -295,7 +311,7 @@ impl<'e, 's> Cx<'e, 's> {
                     }
                 }
                 Dialogue::Location { mut draft, category, .. } => {
-                    match find_street(text) {
+                    match self.street_in(text) {
                         Some((s, k)) => {
                             draft.place.street = Some(s);
                             draft.place.street_key = Some(k);
@@ -314,7 +330,7 @@ impl<'e, 's> Cx<'e, 's> {
                     draft.text = text.to_owned();
                     draft.language = lang.to_owned();
                     if draft.place.street.is_none()
-                        && let Some((s, k)) = find_street(text)
+                        && let Some((s, k)) = self.street_in(text)
                     {
                         draft.place.street = Some(s);
                         draft.place.street_key = Some(k);
@@ -342,10 +358,29 @@ impl<'e, 's> Cx<'e, 's> {
         self.report(sender, draft);
     }
 
+    /// The street `text` names, if any: (as shown, folded key). With the town's street
+    /// list (`[places] streets`), one written another way ("c/ real 5", "C. Real nº5") is
+    /// shown as the list writes it, with its number.
+    pub(super) fn street_in(&self, text: &str) -> Option<(String, String)> {
+        let (shown, key) = find_street(text)?;
+        let known = self.cfg().places.streets.iter().find_map(|s| {
+            let (_, k) = find_street(s)?;
+            let (a, b) = (words(&k), words(&key));
+            (a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| crate::text::similar(x, y))).then(|| (s, k))
+        });
+        Some(match known {
+            Some((name, k)) => match crate::text::house_number(&shown) {
+                Some(n) => (format!("{name} {n}"), k),
+                None => (name.clone(), k),
+            },
+            None => (shown, key),
+        })
+    }
+
     /// A report's first draft: its text and the street it names, if any.
     pub(super) fn draft_from(&self, text: &str, lang: &str) -> Draft {
         let mut place = Place::default();
-        if let Some((s, k)) = find_street(text) {
+        if let Some((s, k)) = self.street_in(text) {
             place.street = Some(s);
             place.street_key = Some(k);
         }
@@ -356,7 +391,7 @@ impl<'e, 's> Cx<'e, 's> {
     /// speaks of a problem (or of something private).
     pub(super) fn is_new_report(&self, text: &str) -> bool {
         self.e.classifier.private_match(text).is_some()
-            || (find_street(text).is_none() && !matches!(self.classify(text), Classification::Unknown))
+            || (self.street_in(text).is_none() && !matches!(self.classify(text), Classification::Unknown))
     }
 
     pub(super) fn choices_text(&self, lang: &str, choices: &[String]) -> String {
@@ -450,8 +485,21 @@ impl<'e, 's> Cx<'e, 's> {
         };
         if cat.needs_location && !draft.place.is_known() {
             let lang = draft.language.clone();
-            let m = self.t(&lang, "ask-location", &[("category", Arg::Str(self.cfg().name_in(&cat.name, &lang)))]);
-            let d = Dialogue::Location { draft, category: category.to_owned(), since: self.now, repeats: 0 };
+            // The street of the resident's last report is offered back.
+            let offered = self
+                .st
+                .last_task_of
+                .get(sender)
+                .and_then(|id| self.st.tasks.get(id))
+                .filter(|t| t.reporter == *sender && t.place.street.is_some())
+                .map(|t| t.place.clone());
+            let m = match &offered {
+                Some(p) => {
+                    self.t(&lang, "ask-location-offer", &[("place", Arg::Str(p.street.as_deref().unwrap_or("")))])
+                }
+                None => self.t(&lang, "ask-location", &[("category", Arg::Str(self.cfg().name_in(&cat.name, &lang)))]),
+            };
+            let d = Dialogue::Location { draft, category: category.to_owned(), since: self.now, repeats: 0, offered };
             self.set_dialogue(sender, d);
             self.dm(sender, m, None);
             return;
@@ -724,7 +772,7 @@ impl<'e, 's> Cx<'e, 's> {
         if let Some(c) = caption {
             let lang = self.classify_lang(sender, &c);
             let mut place = Place::default();
-            if let Some((s, k)) = find_street(&c) {
+            if let Some((s, k)) = self.street_in(&c) {
                 place.street = Some(s);
                 place.street_key = Some(k);
             }
@@ -734,10 +782,10 @@ impl<'e, 's> Cx<'e, 's> {
         }
         let lang = self.lang_of(sender);
         match self.dialogue_of(sender) {
-            Some(Dialogue::Location { mut draft, category, since, repeats }) => {
+            Some(Dialogue::Location { mut draft, category, since, repeats, offered }) => {
                 draft.attachments.push(a);
                 let m = self.t(&lang, "ask-location", &[("category", Arg::Str(&category))]);
-                self.set_dialogue(sender, Dialogue::Location { draft, category, since, repeats });
+                self.set_dialogue(sender, Dialogue::Location { draft, category, since, repeats, offered });
                 self.dm(sender, m, None);
             }
             Some(Dialogue::Problem { mut draft, since }) | Some(Dialogue::Category { mut draft, since, .. }) => {

@@ -68,6 +68,7 @@ pub async fn round_trip(s: Arc<dyn Store>) {
         category: "water".into(),
         since: Timestamp(1_500),
         repeats: 1,
+        offered: None,
     };
     commit(
         &s,

@@ -16,7 +16,7 @@ fn broken(edit: impl Fn(&str) -> String, locale_edit: impl Fn(&str) -> String) -
     let text = std::fs::read_to_string(jun_config()).expect("read jun.toml");
     std::fs::write(dir.path().join("town.toml"), edit(&text)).expect("write");
     std::fs::create_dir(dir.path().join("locales")).expect("mkdir");
-    for l in ["es", "en"] {
+    for l in ["es", "en", "ar"] {
         let t = std::fs::read_to_string(repo().join(format!("config/locales/{l}.ftl"))).expect("read ftl");
         let t = if l == "en" { locale_edit(&t) } else { t };
         std::fs::write(dir.path().join(format!("locales/{l}.ftl")), t).expect("write ftl");
@@ -33,7 +33,9 @@ fn jun_config_is_valid() {
     let (ok, out) = check(&jun_config());
     assert!(ok, "{out}");
     assert!(
-        out.contains("OK — Jun: 6 categories, 6 crews, languages es, en, plugins: lost-and-found, channels: console"),
+        out.contains(
+            "OK — Jun: 6 categories, 6 crews, languages es, en, ar, plugins: lost-and-found, channels: console"
+        ),
         "{out}"
     );
 }
@@ -121,4 +123,98 @@ fn telegram_section_problems_name_key_and_line() {
     );
     assert!(out.contains(&format!("line {}: telegram.rooms.parking: unknown room", line("parking = -100"))), "{out}");
     assert!(out.contains("telegram.rooms: no chat id for the room `water`"), "{out}");
+}
+
+/// What a town gets wrong that the parser alone would not see: each reported with its
+/// key and line.
+#[test]
+fn people_keywords_radii_and_plugins_are_checked() {
+    let jun = std::fs::read_to_string(jun_config()).expect("read");
+    let dir = broken(
+        |t| {
+            t.replacen("members = [\"console:pedro\"]", "members = []", 1)
+                .replacen("members = [\"console:marta\"]", "members = [\"telegram:abc\", \"matrix:nobody\"]", 1)
+                .replacen("members = [\"console:juan\"]", "members = [\"console:juan\", \"console:juan\"]", 1)
+                .replacen("duplicate_radius_m = 60", "duplicate_radius_m = -5", 1)
+                .replacen("keywords.es = [\"perro\",", "keywords.es = [\"bache\", \"perro\",", 1)
+        },
+        |t| t.to_owned(),
+    );
+    let (ok, out) = check(&dir.path().join("town.toml"));
+    assert!(!ok, "{out}");
+    let line = |needle: &str| line_of(&jun, needle);
+    for expected in [
+        format!("line {}: crew[1].members: crew `water` has no members", line("members = [\"console:pedro\"]")),
+        format!(
+            "line {}: crew[2].members[0]: `telegram:abc`: a Telegram user id is a number",
+            line("members = [\"console:marta\"]")
+        ),
+        "crew[2].members[1]: `matrix:nobody`: a Matrix user id looks like matrix:@name:server.org".to_owned(),
+        "crew[3].members[1]: `console:juan` is listed twice".to_owned(),
+        format!("line {}: engine.duplicate_radius_m: must be a distance in metres", line("duplicate_radius_m = 60")),
+        "category[4].keywords.es: the keyword `bache` is also a keyword of category `roads`".to_owned(),
+    ] {
+        assert!(out.contains(&expected), "missing «{expected}» in:\n{out}");
+    }
+
+    // A plugin checks its own settings: lost-and-found would quote one resident's report
+    // to another, so never on a private category.
+    let dir = broken(|t| t.replacen("category = \"animals\"", "category = \"security\"", 1), |t| t.to_owned());
+    let (ok, out) = check(&dir.path().join("town.toml"));
+    assert!(!ok, "{out}");
+    let line = line_of(&jun, "category = \"animals\"");
+    assert!(
+        out.contains(&format!("line {line}: plugins.lost-and-found.category: `security` is a private category")),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_key_set_twice_is_named() {
+    let jun = std::fs::read_to_string(jun_config()).expect("read");
+    let dir = broken(
+        |t| t.replacen("max_message_chars = 4000", "max_message_chars = 4000\nmax_message_chars = 10", 1),
+        |t| t.to_owned(),
+    );
+    let (ok, out) = check(&dir.path().join("town.toml"));
+    assert!(!ok, "{out}");
+    let line = line_of(&jun, "max_message_chars = 4000") + 1;
+    assert!(
+        out.contains(&format!("line {line}: engine.max_message_chars: `engine.max_message_chars` is set twice")),
+        "{out}"
+    );
+}
+
+/// `plaza classify` shows what the dispatchers taught the classifier, on the database a
+/// town runs on.
+#[test]
+fn classify_shows_what_was_learned() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("plaza.db");
+    let town = repo().join("tests/towns/kilbride.toml");
+    let mut input = String::new();
+    for i in 1..=4 {
+        input.push_str(&format!(
+            "r{i}: Graffiti sprayed on the wall of Park Road {i}\nclerk in triage: assign #{i} bins\n"
+        ));
+    }
+    crate::console(&town, &db, input.as_bytes());
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_plaza"))
+            .args(["classify", "--config"])
+            .arg(&town)
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .output()
+            .expect("run");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let out = run(&["graffiti on the bus shelter"]);
+    assert!(out.contains("learned from 4 assignments"), "{out}");
+    assert!(out.contains("keywords: Unknown"), "{out}");
+    assert!(out.contains("learned:  bins ("), "{out}");
+    let out = run(&[]);
+    assert!(out.lines().any(|l| l.starts_with("bins:") && l.contains("graffiti (4)")), "{out}");
 }

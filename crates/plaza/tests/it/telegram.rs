@@ -376,6 +376,22 @@ async fn withdrawn_post_is_deleted_and_data_rights_work() {
     assert!(last.contains("No guardamos ningún aviso") && !last.contains("farola"), "{last}");
 }
 
+/// Issue 8 on Telegram: a voice note is answered with a kind "please write it", never
+/// silence; an Arabic message is answered in Arabic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voice_note_is_answered_and_arabic_is_understood() {
+    let (_dir, emu, cfg, db) = setup("");
+    let _plaza = Plaza::start(&cfg, &db, &[]);
+    let mut voice = dm(ANA, "Ana", "");
+    voice.as_object_mut().map(|m| m.remove("text"));
+    voice["voice"] = json!({"file_id": "VOICE1", "file_unique_id": "U1", "duration": 4, "mime_type": "audio/ogg"});
+    emu.send(voice).await;
+    emu.wait_for("please write it", 30, |s| texts_to(s, ANA).iter().any(|t| t.contains("¿Me lo escribes"))).await;
+
+    emu.send(dm(BEA, "Bea", "عمود الإنارة أمام بيتي مطفأ منذ ثلاث ليال")).await;
+    emu.wait_for("an Arabic question", 30, |s| texts_to(s, BEA).iter().any(|t| t.starts_with("أين يقع بالضبط"))).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_location_sets_the_place() {
     let (_dir, emu, cfg, db) = setup("");

@@ -366,7 +366,7 @@ impl<'e, 's> Cx<'e, 's> {
         let known = self.cfg().places.streets.iter().find_map(|s| {
             let (_, k) = find_street(s)?;
             let (a, b) = (words(&k), words(&key));
-            (a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| crate::text::similar(x, y))).then(|| (s, k))
+            (a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| crate::text::similar(x, y))).then_some((s, k))
         });
         Some(match known {
             Some((name, k)) => match crate::text::house_number(&shown) {

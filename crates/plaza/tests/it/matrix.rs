@@ -426,9 +426,10 @@ async fn streetlight_story_in_an_encrypted_dm() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    // A report without a place: the bot asks where; an m.location answers.
+    // A report without a place: the bot asks where (offering back the place of Ana's last
+    // report); an m.location answers.
     t.ana.say(&dm, "Hay una fuga de agua enorme").await;
-    t.ana.wait_for("where?", &dm, |s| s.body.starts_with("¿Dónde está exactamente?")).await;
+    t.ana.wait_for("where?", &dm, |s| s.body.starts_with("¿Es en calle Alemania 5, como la otra vez?")).await;
     let loc = LocationMessageEventContent::new("Mi ubicación".into(), "geo:37.1421,-3.4987;u=10".into());
     t.ana.room(&dm).send(RoomMessageEventContent::new(MessageType::Location(loc))).await.expect("send location");
     t.ana.wait_for("ack #2", &dm, |s| s.body.starts_with("Gracias. Tu aviso #2 (Fugas de agua)")).await;

@@ -46,8 +46,31 @@ pub fn fold(input: &str) -> String {
 }
 
 /// Folded words: letters and digits, everything else separates.
+/// Pictographs (💡, 🗑, 💧, 🐶) count as words of their own, so that a town can give
+/// a category emoji keywords and an emoji-only report is understood.
 pub fn words(input: &str) -> Vec<String> {
-    fold(input).split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_owned).collect()
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for c in fold(input).chars() {
+        if c.is_alphanumeric() {
+            cur.push(c);
+            continue;
+        }
+        if !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+        }
+        if is_pictograph(c) {
+            out.push(c.to_string());
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+fn is_pictograph(c: char) -> bool {
+    matches!(c as u32, 0x1F300..=0x1FAFF | 0x2600..=0x27BF | 0x2B00..=0x2BFF)
 }
 
 /// Crude singular for Spanish and English plurals, enough for keyword matching:
@@ -336,6 +359,12 @@ mod tests {
         assert_eq!(stem("perros"), "perro");
         assert_eq!(stem("gas"), "gas");
         assert_eq!(stem("contenedores"), "contenedor");
+    }
+
+    #[test]
+    fn emoji_are_words() {
+        assert_eq!(words("💡❌ calle Real"), vec!["💡", "❌", "calle", "real"]);
+        assert_eq!(words("🗑️🗑️"), vec!["🗑", "🗑"]);
     }
 
     #[test]

@@ -136,7 +136,7 @@ fn people_keywords_radii_and_plugins_are_checked() {
                 .replacen("members = [\"console:marta\"]", "members = [\"telegram:abc\", \"matrix:nobody\"]", 1)
                 .replacen("members = [\"console:juan\"]", "members = [\"console:juan\", \"console:juan\"]", 1)
                 .replacen("duplicate_radius_m = 60", "duplicate_radius_m = -5", 1)
-                .replacen("keywords.es = [\"perro\",", "keywords.es = [\"bache\", \"perro\",", 1)
+                .replacen("\"perro\", \"perra\",", "\"bache\", \"perro\", \"perra\",", 1)
         },
         |t| t.to_owned(),
     );

@@ -160,4 +160,5 @@ conversations! {
     residents_es => "16-residents-es",
     residents_en => "17-residents-en",
     arabic_by_dropping_files => "18-arabic",
+    residents_jun_en => "19-residents-jun-en",
 }

@@ -21,7 +21,8 @@ impl<'e, 's> Cx<'e, 's> {
             self.dm(sender, m, None);
             return true;
         }
-        let no_new_problem = self.street_in(text).is_none() && self.e.classifier.private_match(text).is_none();
+        let u = self.understand(text);
+        let no_new_problem = u.street.is_none() && u.private.is_none();
         if no_new_problem && cfg.mentions(text, |h| &h.status_questions) {
             self.own_reports_status(sender, lang);
             return true;
@@ -44,8 +45,8 @@ impl<'e, 's> Cx<'e, 's> {
     /// choices if the words point to exactly one of them, else a category the classifier
     /// is confident about.
     pub(super) fn category_in_words(&self, text: &str, choices: &[String]) -> Option<String> {
-        match self.classify(text) {
-            Classification::Confident { category, .. } => Some(category),
+        match &self.understand(text).class {
+            Classification::Confident { category, .. } => Some(category.clone()),
             Classification::Ambiguous { candidates } => {
                 let among: Vec<&String> = candidates.iter().filter(|c| choices.contains(c)).collect();
                 (among.len() == 1).then(|| among[0].clone())
@@ -58,7 +59,8 @@ impl<'e, 's> Cx<'e, 's> {
     /// town's answer if it has one, else a kind word on what the bot can do. Never a
     /// task, never a menu; a pending question stays pending. True if answered.
     pub(super) fn not_a_report(&mut self, sender: &Identity, lang: &str, text: &str) -> bool {
-        if self.e.classifier.private_match(text).is_some() || self.cfg().mentions(text, |h| &h.persons) {
+        let u = self.understand(text);
+        if u.private.is_some() || u.person {
             return false;
         }
         let ws = words(text);
@@ -76,8 +78,7 @@ impl<'e, 's> Cx<'e, 's> {
         // names no problem at all is taken for a question.
         // A street in a statement is a place for a report; in a question ("¿se puede
         // aparcar en la plaza?") it is not.
-        let no_problem =
-            matches!(self.classify(text), Classification::Unknown) && (question || self.street_in(text).is_none());
+        let no_problem = matches!(u.class, Classification::Unknown) && (question || u.street.is_none());
         let m = match answer {
             Some(a) if question || no_problem => cfg.name_in(&a.text, lang).to_owned(),
             None if question && no_problem => self.t(lang, "not-a-report", &[("town", Arg::Str(&cfg.town.name))]),
@@ -93,10 +94,11 @@ impl<'e, 's> Cx<'e, 's> {
     pub(super) fn follow_up(&mut self, sender: &Identity, lang: &str, text: &str) -> bool {
         let Some(id) = self.recent_own_task(sender) else { return false };
         let Some(t) = self.st.tasks.get(&id) else { return false };
-        if self.e.classifier.private_match(text).is_some() {
+        let u = self.understand(text);
+        if u.private.is_some() {
             return false;
         }
-        let street = self.street_in(text);
+        let street = u.street.clone();
         let ids = id.0.to_string();
         if let Some((s, k)) = street.clone()
             && self.cfg().mentions(text, |h| &h.corrections)
@@ -119,7 +121,7 @@ impl<'e, 's> Cx<'e, 's> {
         // A detail: no place named (a message with a place is a report of its own, or the
         // same report again, linked as usual), about the same kind of problem or none.
         let same_place = street.is_none();
-        let same_kind = match self.classify(text) {
+        let same_kind = match &u.class {
             Classification::Confident { category, .. } => t.category.as_deref() == Some(category.as_str()),
             Classification::Ambiguous { candidates } => t.category.as_ref().is_some_and(|c| candidates.contains(c)),
             Classification::Unknown => true,
@@ -127,7 +129,7 @@ impl<'e, 's> Cx<'e, 's> {
         if !(same_place && same_kind) {
             return false;
         }
-        if words(text).len() < 3 && matches!(self.classify(text), Classification::Unknown) {
+        if words(text).len() < 3 && matches!(u.class, Classification::Unknown) {
             // "ok", "vale": nothing to add, nothing to ask.
             let m = self.t(lang, "ok-reply", &[]);
             self.dm(sender, m, None);

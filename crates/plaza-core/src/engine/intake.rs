@@ -390,8 +390,8 @@ impl<'e, 's> Cx<'e, 's> {
     /// An answer to "where is it?" that is itself a report: it names no street and
     /// speaks of a problem (or of something private).
     pub(super) fn is_new_report(&self, text: &str) -> bool {
-        self.e.classifier.private_match(text).is_some()
-            || (self.street_in(text).is_none() && !matches!(self.classify(text), Classification::Unknown))
+        let u = self.understand(text);
+        u.private.is_some() || (u.street.is_none() && !matches!(u.class, Classification::Unknown))
     }
 
     pub(super) fn choices_text(&self, lang: &str, choices: &[String]) -> String {
@@ -414,7 +414,8 @@ impl<'e, 's> Cx<'e, 's> {
     pub(super) fn report(&mut self, sender: &Identity, draft: Draft) {
         // Privacy wins over majority and over plugins: any match of a private category
         // makes the report private (to that category, or to triage if several match).
-        if let Some(m) = self.e.classifier.private_match(&draft.text) {
+        let u = self.understand(&draft.text);
+        if let Some(m) = u.private.clone() {
             match m {
                 crate::classify::PrivateMatch::One(c) => self.with_category_sealed(sender, draft, &c, true),
                 crate::classify::PrivateMatch::Several => self.create_task(sender, draft, None, true),
@@ -435,11 +436,11 @@ impl<'e, 's> Cx<'e, 's> {
                 }
             }
         }
-        match self.classify(&draft.text) {
+        match u.class.clone() {
             Classification::Confident { category, .. } => self.with_category(sender, draft, &category),
             // About a person, and not clearly a public problem: private (the town's only
             // private category, or triage), never a menu that could end in public.
-            _ if self.cfg().mentions(&draft.text, |h| &h.persons) => {
+            _ if u.person => {
                 let private: Vec<&str> = self
                     .cfg()
                     .categories

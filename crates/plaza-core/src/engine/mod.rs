@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use tracing::{debug, info, warn};
 
 use crate::channel::{Chat, Destination, Inbound, InboundKind, Outgoing, PostKind};
-use crate::classify::{Classification, Classifier, Learned};
+use crate::classify::{Classification, Classifier, Learned, PrivateMatch};
 use crate::clock::Clock;
 use crate::command;
 use crate::config::Config;
@@ -208,7 +208,7 @@ impl Engine {
             tx.batch.seen.push(key);
             {
                 let sender_name = inbound.sender_name.clone().filter(|n| !n.trim().is_empty());
-                let mut cx = Cx { e: self, st: &mut st, tx: &mut tx, now, sender_name };
+                let mut cx = Cx { e: self, st: &mut st, tx: &mut tx, now, sender_name, understood: Default::default() };
                 cx.apply_retention();
                 match person {
                     Some(p) => cx.send_own_data(&inbound, p),
@@ -355,6 +355,19 @@ pub struct Cx<'e, 's> {
     now: Timestamp,
     /// How the sender of the message being handled is called on their platform.
     sender_name: Option<String>,
+    /// What was made of each text this message brought (a text is read once, however
+    /// many questions are asked of it).
+    understood: std::cell::RefCell<Vec<(String, std::rc::Rc<Understanding>)>>,
+}
+
+/// What a text says, read once: its street, whether it speaks of something private or
+/// of a person, and its category.
+#[derive(Debug)]
+struct Understanding {
+    street: Option<(String, String)>,
+    private: Option<PrivateMatch>,
+    person: bool,
+    class: Classification,
 }
 
 impl<'e, 's> Cx<'e, 's> {
@@ -399,8 +412,30 @@ impl<'e, 's> Cx<'e, 's> {
         }
     }
 
+    /// The text read once (street, privacy, persons, category), from this message's memo.
+    fn understand(&self, text: &str) -> std::rc::Rc<Understanding> {
+        if let Some((_, u)) = self.understood.borrow().iter().find(|(t, _)| t == text) {
+            return u.clone();
+        }
+        let u = std::rc::Rc::new(Understanding {
+            street: self.street_in(text),
+            private: self.e.classifier.private_match(text),
+            person: self.cfg().mentions(text, |h| &h.persons),
+            class: self.classify(text),
+        });
+        self.understood.borrow_mut().push((text.to_owned(), u.clone()));
+        u
+    }
+
     fn sub(&mut self) -> Cx<'e, '_> {
-        Cx { e: self.e, st: &mut *self.st, tx: &mut *self.tx, now: self.now, sender_name: self.sender_name.clone() }
+        Cx {
+            e: self.e,
+            st: &mut *self.st,
+            tx: &mut *self.tx,
+            now: self.now,
+            sender_name: self.sender_name.clone(),
+            understood: Default::default(),
+        }
     }
 }
 

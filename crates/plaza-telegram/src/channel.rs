@@ -32,7 +32,15 @@ pub struct TelegramChannel {
 
 impl TelegramChannel {
     pub fn new(settings: TelegramSettings, token: &str) -> Result<Self, ChannelError> {
-        let mut bot = Bot::new(token);
+        // A long poll waits up to `poll_timeout` for an update: the HTTP client must wait
+        // longer than that, or every quiet poll fails as a network error and the loop
+        // backs off (teloxide's default client gives up after 17 s; the default poll is
+        // 25 s).
+        let client = teloxide::net::default_reqwest_settings()
+            .timeout(http_timeout(settings.poll_timeout))
+            .build()
+            .map_err(|e| ChannelError::Other(format!("the HTTP client: {e}")))?;
+        let mut bot = Bot::with_client(token, client);
         if let Some(url) = &settings.api_url {
             let url =
                 format!("{url}/").parse().map_err(|e| ChannelError::Other(format!("telegram.api_url `{url}`: {e}")))?;
@@ -290,6 +298,11 @@ fn parse_platform_id(s: &str) -> Option<(i64, i32)> {
 }
 
 /// Buttons, one row per task (the number after `:` in their data).
+/// The long poll's wait plus room for a slow answer.
+fn http_timeout(poll_timeout: u32) -> Duration {
+    Duration::from_secs(u64::from(poll_timeout) + 15)
+}
+
 fn keyboard(buttons: &[Button]) -> Option<InlineKeyboardMarkup> {
     if buttons.is_empty() {
         return None;

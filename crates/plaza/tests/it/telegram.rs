@@ -392,6 +392,27 @@ async fn a_voice_note_is_answered_and_arabic_is_understood() {
     emu.wait_for("an Arabic question", 30, |s| texts_to(s, BEA).iter().any(|t| t.starts_with("أين يقع بالضبط"))).await;
 }
 
+/// Issue 9: after a quiet spell longer than an HTTP client's default timeout, at the
+/// DEFAULT poll_timeout (25 s), no long poll fails and the first report of the morning
+/// is answered at once. (The other tests shorten poll_timeout for speed; this is their
+/// companion at the default.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_spell_at_the_default_poll_timeout() {
+    let (_dir, emu, cfg, db) = setup("");
+    let text = std::fs::read_to_string(&cfg).expect("config");
+    std::fs::write(&cfg, text.replace("poll_timeout = 2\n", "")).expect("config");
+    let plaza = Plaza::start(&cfg, &db, &[]);
+    // Longer than teloxide's default client timeout (17 s), shorter than one long poll.
+    tokio::time::sleep(Duration::from_secs(22)).await;
+    let sent_at = std::time::Instant::now();
+    emu.send(dm(ANA, "Ana", "La farola de la calle Real 3 está apagada")).await;
+    emu.wait_for("the acknowledgement", 30, |s| texts_to(s, ANA).iter().any(|t| t.contains("Tu aviso #1"))).await;
+    let waited = sent_at.elapsed();
+    let log = plaza.log();
+    assert!(!log.contains("getUpdates failed"), "an idle long poll failed:\n{log}");
+    assert!(waited < Duration::from_secs(5), "the first report after a quiet spell waited {waited:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_location_sets_the_place() {
     let (_dir, emu, cfg, db) = setup("");

@@ -33,7 +33,7 @@ pub struct ShiftedClock {
 
 impl ShiftedClock {
     pub fn advance_millis(&self, ms: i64) {
-        self.offset_ms.fetch_add(ms, Ordering::SeqCst);
+        let _ = self.offset_ms.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |o| Some(o.saturating_add(ms)));
     }
 }
 
@@ -54,7 +54,7 @@ impl ManualClock {
         ManualClock { now_ms: AtomicI64::new(t.0) }
     }
     pub fn advance_millis(&self, ms: i64) {
-        self.now_ms.fetch_add(ms, Ordering::SeqCst);
+        let _ = self.now_ms.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |o| Some(o.saturating_add(ms)));
     }
 }
 

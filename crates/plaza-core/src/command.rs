@@ -107,6 +107,10 @@ pub fn task_ref(s: &str) -> Option<(TaskId, &str)> {
     if !(after.is_empty() || after.starts_with(char::is_whitespace) || after.starts_with([',', '.', ':'])) {
         return None;
     }
+    // "#1.5" or "#1,5" is not task 1 followed by "5".
+    if after.starts_with([',', '.', ':']) && after[1..].starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
     if !hash && body[..end].len() > 9 {
         return None;
     }
@@ -143,5 +147,8 @@ mod tests {
         assert_eq!(c.task, None);
         assert_eq!(task_ref("12abc"), None);
         assert_eq!(task_ref("#99999999999999"), None);
+        assert_eq!(task_ref("#1.5"), None);
+        assert_eq!(parse("tomo #1.5").map(|c| c.task), Some(None));
+        assert_eq!(task_ref("#1. ok"), Some((TaskId(1), "ok")));
     }
 }

@@ -36,8 +36,10 @@ pub fn clean(input: &str) -> String {
     out.trim().to_owned()
 }
 
+/// Invisible or meaningless characters: zero-width and direction marks, and U+FFFD, what
+/// invalid UTF-8 from a client becomes ("��" must not reach a public post).
 fn is_invisible(ch: char) -> bool {
-    matches!(ch, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+    matches!(ch, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}' | '\u{FFFD}')
 }
 
 /// Lower case without diacritics: "Farola Apagada, Calle Álamo" → "farola apagada, calle alamo".
@@ -344,6 +346,7 @@ mod tests {
         assert_eq!(clean("a\r\n\n\nb"), "a\nb");
         assert_eq!(clean("\u{0000}\u{001b}[31m"), "[31m");
         assert_eq!(clean(" \t "), "");
+        assert_eq!(clean("calle Real 1 \u{FFFD}\u{FFFD}"), "calle Real 1");
     }
 
     #[test]

@@ -74,7 +74,13 @@ pub fn parse_line(raw: &str) -> Result<Line, String> {
             "d" => 86_400_000,
             u => return Err(format!("unknown time unit `{u}`: use s, m, h or d")),
         };
-        return Ok(Line::Advance { millis: n.saturating_mul(ms) });
+        // A clock a century ahead is a typo, not a test: refuse it rather than overflow.
+        const CENTURY_MS: i64 = 100 * 366 * 86_400_000;
+        let millis = n.saturating_mul(ms);
+        if millis > CENTURY_MS {
+            return Err(format!("`~ {rest}` is more than a hundred years: write e.g. `~ 3d`"));
+        }
+        return Ok(Line::Advance { millis });
     }
     // SENDER at LAT,LON
     if let Some((sender, rest)) = line.split_once(" at ").filter(|_| !line.contains(':'))
@@ -301,5 +307,6 @@ mod tests {
         assert!(parse_line("ana at 200,1").is_err());
         assert!(parse_line("ana in: x").is_err());
         assert!(parse_line("~ 3y").is_err());
+        assert!(parse_line("~ 9223372036854775807d").is_err());
     }
 }

@@ -256,10 +256,19 @@ impl<'e, 's> Cx<'e, 's> {
         match verb {
             Verb::Assign => {
                 let want = fold(rest.trim());
-                let by_name = self.cfg().categories.iter().find(|c| {
-                    c.id == want
-                        || c.name.values().any(|n| fold(n) == want)
-                        || (!want.is_empty() && c.name.values().any(|n| fold(n).starts_with(&want)))
+                // The id or a name, or the start of exactly one name (three letters at
+                // least: "asignar #1 a" names nothing).
+                let exact =
+                    self.cfg().categories.iter().find(|c| c.id == want || c.name.values().any(|n| fold(n) == want));
+                let by_prefix: Vec<_> = self
+                    .cfg()
+                    .categories
+                    .iter()
+                    .filter(|c| want.chars().count() >= 3 && c.name.values().any(|n| fold(n).starts_with(&want)))
+                    .collect();
+                let by_name = exact.or(match by_prefix.as_slice() {
+                    [one] => Some(*one),
+                    _ => None,
                 });
                 // Else a keyword: "asignar #3 limpieza", "assign #3 pothole".
                 let cat = by_name.or_else(|| match self.classify(rest) {

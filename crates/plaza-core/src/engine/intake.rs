@@ -516,7 +516,17 @@ impl<'e, 's> Cx<'e, 's> {
         if let Some(k) = &place.street_key
             && let Some(ids) = self.st.by_street.get(&(category.to_owned(), k.clone()))
         {
-            candidates.extend(ids.iter().rev().take(16));
+            // The same street at another house number is another place ("Harbour Road
+            // 12" is not "Harbour Road 14"), unless shared locations say otherwise below.
+            let number = place.street.as_deref().and_then(crate::text::house_number);
+            candidates.extend(ids.iter().rev().take(16).filter(|id| {
+                let theirs =
+                    self.st.tasks.get(id).and_then(|t| t.place.street.as_deref().and_then(crate::text::house_number));
+                match (&number, theirs) {
+                    (Some(a), Some(b)) => *a == b,
+                    _ => true,
+                }
+            }));
         }
         if let Some(p) = &place.point {
             let (x, y) = cell_of(p);

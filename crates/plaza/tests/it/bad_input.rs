@@ -34,6 +34,8 @@ fn huge_control_and_invalid_input_lose_nothing() {
     );
     // Invalid UTF-8 is replaced, not fatal.
     assert!(lines.iter().any(|l| l.starts_with("roads <- 🆕 #3 · Calzada y aceras · calle Real 1")), "{out}");
+    // The bytes that were not UTF-8 reach nobody as "��" (issue 9).
+    assert!(lines.iter().all(|l| !l.contains('\u{FFFD}')), "{out}");
     assert!(lines.contains(&"@ana <- Aviso #1 (Alumbrado público, calle Alemania 5): abierto."), "{out}");
     // No line of output is longer than what a message may be (the echo aside).
     assert!(lines.iter().all(|l| l.len() < 5_000), "an answer repeated the huge message");

@@ -161,4 +161,5 @@ conversations! {
     residents_en => "17-residents-en",
     arabic_by_dropping_files => "18-arabic",
     residents_jun_en => "19-residents-jun-en",
+    small_faults => "20-small-faults-en",
 }

@@ -107,6 +107,9 @@ pub struct EngineSettings {
     pub max_message_chars: usize,
     /// A location or photo sent this soon after a report is added to it.
     pub attach_window_minutes: i64,
+    /// Reports one resident may make in an hour; past it they get a polite answer and
+    /// the dispatchers are told once. Others are not affected.
+    pub reports_per_hour: u32,
 }
 
 impl Default for EngineSettings {
@@ -119,6 +122,7 @@ impl Default for EngineSettings {
             dialogue_timeout_minutes: 60,
             max_message_chars: 4000,
             attach_window_minutes: 15,
+            reports_per_hour: 20,
         }
     }
 }
@@ -586,6 +590,9 @@ impl Config {
         }
         if e.duplicate_radius_m < 0.0 || !e.duplicate_radius_m.is_finite() {
             err("engine.duplicate_radius_m".into(), "must be a distance in metres, 0 or more".into());
+        }
+        if e.reports_per_hour == 0 {
+            err("engine.reports_per_hour".into(), "must be at least 1".into());
         }
         if e.attach_window_minutes < 0 {
             err("engine.attach_window_minutes".into(), "must not be negative".into());

@@ -100,6 +100,8 @@ pub const REQUIRED: &[&str] = &[
     "crew-detail",
     "please-write",
     "ask-location-offer",
+    "too-many-reports",
+    "flood-warning",
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -282,6 +282,8 @@ impl<'e, 's> Cx<'e, 's> {
                     return;
                 };
                 let sealed = task.sealed;
+                // Assigned the category it already has: the crew does not get the card twice.
+                let unchanged = task.category.as_deref() == Some(cat.id.as_str());
                 if let Some(t) = self.st.tasks.get_mut(&id) {
                     t.category = Some(cat.id.clone());
                     t.crew = Some(cat.crew.clone());
@@ -299,9 +301,13 @@ impl<'e, 's> Cx<'e, 's> {
                 // only if nothing decided it private before (`privado`, a private word).
                 if cat.visibility == Visibility::Private {
                     self.make_private(id, Some(&inb.sender));
-                    self.post_card(id);
+                    if !unchanged {
+                        self.post_card(id);
+                    }
                 } else if sealed {
-                    self.post_card(id);
+                    if !unchanged {
+                        self.post_card(id);
+                    }
                 } else {
                     if let Some(t) = self.st.tasks.get_mut(&id)
                         && t.visibility != Visibility::Public
@@ -309,7 +315,9 @@ impl<'e, 's> Cx<'e, 's> {
                         t.visibility = Visibility::Public;
                         self.event(id, Some(&inb.sender), EventKind::Visibility { to: Visibility::Public });
                     }
-                    self.post_card(id);
+                    if !unchanged {
+                        self.post_card(id);
+                    }
                     self.make_public(id, Some(&inb.sender));
                 }
                 self.tell_audience(id, |cx, l, _| {

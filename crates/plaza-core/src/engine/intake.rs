@@ -412,6 +412,15 @@ impl<'e, 's> Cx<'e, 's> {
 
     /// A complete report text: plugins, then the classifier.
     pub(super) fn report(&mut self, sender: &Identity, draft: Draft) {
+        if self.is_repeat(sender, &draft.text) {
+            debug!("the same report again from the same resident; collapsed into the first");
+            return;
+        }
+        let (made, warned) = self.st.reports_of(sender, self.now);
+        if made >= self.cfg().engine.reports_per_hour {
+            self.too_many_reports(sender, &draft.language, warned);
+            return;
+        }
         // Privacy wins over majority and over plugins: any match of a private category
         // makes the report private (to that category, or to triage if several match).
         let u = self.understand(&draft.text);
@@ -473,6 +482,41 @@ impl<'e, 's> Cx<'e, 's> {
                 self.dm(sender, m, None);
             }
         }
+    }
+
+    /// The same words as the resident's last report, still open and recent: a repeat.
+    fn is_repeat(&self, sender: &Identity, text: &str) -> bool {
+        let window = self.cfg().engine.duplicate_window_minutes;
+        self.st.last_task_of.get(sender).and_then(|id| self.st.tasks.get(id)).is_some_and(|t| {
+            t.reporter == *sender
+                && t.status.is_active()
+                && t.created_at.plus_minutes(window) >= self.now
+                && words(&t.description) == words(text)
+        })
+    }
+
+    /// Past `reports_per_hour`: a polite answer each time; the dispatchers are told once
+    /// (by task numbers, not by who it is).
+    fn too_many_reports(&mut self, sender: &Identity, lang: &str, warned: bool) {
+        let limit = self.cfg().engine.reports_per_hour;
+        let m = self.t(lang, "too-many-reports", &[("max", Arg::Num(i64::from(limit)))]);
+        self.dm(sender, m, None);
+        if warned {
+            return;
+        }
+        if let Some(e) = self.st.reports_last_hour.get_mut(sender) {
+            e.1 = true;
+        }
+        let since = self.now.plus_minutes(-60);
+        let mut ids: Vec<i64> =
+            self.st.tasks.values().filter(|t| t.reporter == *sender && t.created_at >= since).map(|t| t.id.0).collect();
+        ids.sort_unstable();
+        let list: Vec<String> = ids.iter().map(|i| format!("#{i}")).collect();
+        let rl = self.room_lang();
+        let m =
+            self.t(&rl, "flood-warning", &[("max", Arg::Num(i64::from(limit))), ("tasks", Arg::Str(&list.join(", ")))]);
+        self.room("triage", self.plain_room("triage", m, None));
+        warn!(limit, "a resident went past the reports-per-hour limit");
     }
 
     pub(super) fn with_category(&mut self, sender: &Identity, draft: Draft, category: &str) {
@@ -562,6 +606,7 @@ impl<'e, 's> Cx<'e, 's> {
         let related = candidate.filter(|_| dup.is_none());
         self.st.last_id += 1;
         let id = TaskId(self.st.last_id);
+        self.st.count_report(sender, self.now);
         let lang = draft.language.clone();
         let mut task = Task {
             id,

@@ -136,6 +136,7 @@ impl<'e, 's> Cx<'e, 's> {
     pub(super) fn post_public(&mut self, id: TaskId) {
         let Some(t) = self.st.tasks.get(&id) else { return };
         let Some(text) = self.render_public(t) else { return };
+        self.st.public_text.insert(id, text.clone());
         let lang = self.room_lang();
         let out = Outbound {
             buttons: vec![Button { label: self.t(&lang, "button-me-too", &[]), data: format!("metoo:{}", id.0) }],
@@ -165,10 +166,15 @@ impl<'e, 's> Cx<'e, 's> {
                 .any(|ch| self.st.posts_by_task.contains_key(&(id, ch.clone(), "public".to_owned(), PostKind::Public)))
         })
     }
-    /// Brings the public post up to date (nothing for a task the public may not see).
+    /// Brings the public post up to date (nothing for a task the public may not see, and
+    /// no edit that changes nothing).
     pub(super) fn edit_public(&mut self, id: TaskId) {
         let Some(t) = self.st.tasks.get(&id) else { return };
         let Some(text) = self.render_public(t) else { return };
+        if self.st.public_text.get(&id) == Some(&text) {
+            return;
+        }
+        self.st.public_text.insert(id, text.clone());
         let out = Outbound { edit: Some(PostKind::Public), ..self.plain_room("public", text, Some(id)) };
         self.room("public", out);
     }
@@ -176,6 +182,7 @@ impl<'e, 's> Cx<'e, 's> {
     /// where it can and leaves a neutral line. Harmless if it was never delivered (the
     /// post itself is then held back at delivery).
     pub(super) fn withdraw_public(&mut self, id: TaskId) {
+        self.st.public_text.remove(&id);
         let rl = self.room_lang();
         let text = self.t(&rl, "public-withdrawn", &[("task", Arg::Str(&id.0.to_string()))]);
         let out =

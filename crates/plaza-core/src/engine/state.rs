@@ -12,6 +12,11 @@ use super::SEEN_DAYS;
 
 #[derive(Default)]
 pub(super) struct State {
+    /// Reports per resident in the last hour (flood control), and when each was made.
+    pub(super) reports_last_hour: HashMap<Identity, (u32, bool)>,
+    pub(super) report_times: VecDeque<(Timestamp, Identity)>,
+    /// The last public post text queued per task: an edit that changes nothing is not sent.
+    pub(super) public_text: HashMap<TaskId, String>,
     /// What the town taught the classifier (dispatchers' assignments).
     pub(super) learned: crate::classify::Learned,
     pub(super) tasks: HashMap<TaskId, Task>,
@@ -113,5 +118,33 @@ impl State {
         }
         self.seen.insert(key.clone());
         self.seen_order.push_back((at, key));
+    }
+
+    /// Counts a report of `who` at `at`; returns how many they made in the last hour and
+    /// whether the dispatchers were already told about them.
+    pub(super) fn count_report(&mut self, who: &Identity, at: Timestamp) -> (u32, bool) {
+        self.expire_reports(at);
+        self.report_times.push_back((at, who.clone()));
+        let e = self.reports_last_hour.entry(who.clone()).or_insert((0, false));
+        e.0 += 1;
+        *e
+    }
+    /// How many reports `who` made in the last hour.
+    pub(super) fn reports_of(&mut self, who: &Identity, at: Timestamp) -> (u32, bool) {
+        self.expire_reports(at);
+        self.reports_last_hour.get(who).copied().unwrap_or((0, false))
+    }
+    fn expire_reports(&mut self, at: Timestamp) {
+        let horizon = at.plus_minutes(-60);
+        while self.report_times.front().is_some_and(|(t, _)| *t < horizon) {
+            if let Some((_, who)) = self.report_times.pop_front()
+                && let Some(e) = self.reports_last_hour.get_mut(&who)
+            {
+                e.0 = e.0.saturating_sub(1);
+                if e.0 == 0 {
+                    self.reports_last_hour.remove(&who);
+                }
+            }
+        }
     }
 }

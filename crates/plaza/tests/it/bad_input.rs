@@ -48,13 +48,37 @@ fn huge_control_and_invalid_input_lose_nothing() {
 }
 
 #[test]
-fn redelivered_message_is_handled_once() {
-    // The console gives each line its own id; the engine's dedupe is tested through the
-    // store in plaza-store's tests. Here: two identical lines are two messages, and the
-    // second is linked as a duplicate, not dropped.
+fn the_same_report_again_is_collapsed_into_the_first() {
+    // The console gives each line its own id; the engine's redelivery dedupe is tested
+    // through the store in plaza-store's tests. Here: the same words sent again by the
+    // same resident (issue 9: 50 times) make no new task, no crew message and no edit.
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("plaza.db");
     let line = "ana: La farola de la calle Alemania 5 está apagada\n";
-    let out = console(&jun_config(), &db, format!("{line}{line}").as_bytes());
-    assert!(out.contains("He unido el tuyo (#2)"), "{out}");
+    let out = console(&jun_config(), &db, line.repeat(50).as_bytes());
+    let bot: Vec<&str> = out.lines().filter(|l| !l.starts_with("> ")).collect();
+    assert_eq!(bot.len(), 3, "one acknowledgement, one card, one post:\n{out}");
+    assert!(!out.contains("#2"), "{out}");
+}
+
+/// Flood control at the DEFAULT limit (20 reports an hour): the 21st and later get a
+/// polite answer, the dispatchers are told once, by task numbers; another resident is
+/// not affected.
+#[test]
+fn a_flood_of_reports_is_held_at_the_default_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("plaza.db");
+    let mut input = String::new();
+    for i in 1..=25 {
+        input.push_str(&format!("pep: hay un bache en la calle Nueva {i}\n"));
+    }
+    input.push_str("ana: La farola de la calle Alemania 5 está apagada\n");
+    let out = console(&jun_config(), &db, input.as_bytes());
+    let acks = out.lines().filter(|l| l.starts_with("@pep <- Gracias. Tu aviso #")).count();
+    let held = out.lines().filter(|l| l.starts_with("@pep <- Has enviado muchos avisos")).count();
+    let warnings: Vec<&str> = out.lines().filter(|l| l.starts_with("triage <- ⚠")).collect();
+    assert_eq!((acks, held), (20, 5), "{out}");
+    assert_eq!(warnings.len(), 1, "{out}");
+    assert!(warnings[0].contains("#1, #2") && !warnings[0].contains("pep"), "{}", warnings[0]);
+    assert!(out.contains("@ana <- Gracias. Tu aviso #21 (Alumbrado público)"), "{out}");
 }

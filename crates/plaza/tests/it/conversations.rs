@@ -162,4 +162,5 @@ conversations! {
     arabic_by_dropping_files => "18-arabic",
     residents_jun_en => "19-residents-jun-en",
     small_faults => "20-small-faults-en",
+    flood => "21-flood-en",
 }

@@ -82,3 +82,38 @@ fn a_flood_of_reports_is_held_at_the_default_limit() {
     assert!(warnings[0].contains("#1, #2") && !warnings[0].contains("pep"), "{}", warnings[0]);
     assert!(out.contains("@ana <- Gracias. Tu aviso #21 (Alumbrado público)"), "{out}");
 }
+
+/// Issue 9: logs written to a file or a pipe carry no colour codes; `--log-format json`
+/// writes one JSON object a line for log collectors.
+#[test]
+fn logs_to_a_pipe_are_plain_text_or_json() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |format: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_plaza"))
+            .args(["--log-format", format, "console", "--config"])
+            .arg(jun_config())
+            .arg("--db")
+            .arg(dir.path().join(format!("{format}.db")))
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start plaza");
+        child.stdin.take().expect("stdin").write_all(b"ana: hola\n").expect("write");
+        let out = child.wait_with_output().expect("ran");
+        assert!(out.status.success());
+        String::from_utf8(out.stderr).expect("utf-8")
+    };
+    let text = run("text");
+    assert!(text.contains("engine state loaded") && !text.contains('\u{1b}'), "{text:?}");
+    let json = run("json");
+    let lines: Vec<&str> = json.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for l in lines {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{l}");
+    }
+}

@@ -145,6 +145,10 @@ impl Outbound {
 /// to already looked up.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outgoing {
+    /// The same on every attempt to send this message (`plaza-<outbox row>`): where the
+    /// platform deduplicates by a client key (Matrix transaction ids), a re-send after a
+    /// crash between sending and recording is not shown twice.
+    pub key: String,
     pub to: Destination,
     pub text: String,
     pub buttons: Vec<Button>,

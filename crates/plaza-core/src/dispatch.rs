@@ -261,6 +261,7 @@ impl Dispatcher {
         let first = taken[0];
         info!(channel = ch.name(), to = ?first.message.to, messages = taken.len(), "sending a grouped message");
         let out = Outgoing {
+            key: format!("plaza-{}", first.id),
             to: first.message.to.clone(),
             text: lines.join("\n"),
             buttons,

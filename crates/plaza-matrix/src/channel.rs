@@ -17,7 +17,7 @@ use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMember
 use matrix_sdk::ruma::events::room::message::{
     MessageType, OriginalSyncRoomMessageEvent, Relation, ReplacementMetadata, RoomMessageEventContent,
 };
-use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomAliasId, RoomId, UserId};
+use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomAliasId, RoomId, UserId};
 use matrix_sdk::{Client, Room, RoomState};
 use plaza_core::channel::{
     Capabilities, Channel, ChannelError, Chat, Delivered, Destination, Inbound, InboundKind, Inbox, Outgoing,
@@ -520,7 +520,7 @@ impl Channel for MatrixChannel {
         if out.withdraw
             && let Some(original) = out.edit.as_deref().and_then(|e| OwnedEventId::try_from(e).ok())
         {
-            return self.withdraw(&room, original, &out.text).await;
+            return self.withdraw(&room, original, &out.text, &out.key).await;
         }
         // Intentional mentions, empty: "@room" or a name in a relayed text pings nobody.
         let mut content =
@@ -532,8 +532,12 @@ impl Channel for MatrixChannel {
         }
         // No retries inside the SDK: a rate-limited message goes back to the outbox, which
         // waits as the server says while other chats go on.
+        // The outbox row is the transaction id: a re-send after a crash is deduplicated by
+        // the homeserver instead of posted twice.
+        let txn = OwnedTransactionId::from(out.key.as_str());
         let resp = room
             .send(content)
+            .with_transaction_id(txn)
             .with_request_config(matrix_sdk::config::RequestConfig::new().disable_retry())
             .await
             .map_err(channel_error)?;
@@ -549,7 +553,13 @@ impl Channel for MatrixChannel {
 impl MatrixChannel {
     /// Withdraws a post: redacts it and every edit of it (an edit carries the whole text
     /// too), so that its text leaves the room's history, then says so in a neutral line.
-    async fn withdraw(&self, room: &Room, original: OwnedEventId, neutral: &str) -> Result<Delivered, ChannelError> {
+    async fn withdraw(
+        &self,
+        room: &Room,
+        original: OwnedEventId,
+        neutral: &str,
+        key: &str,
+    ) -> Result<Delivered, ChannelError> {
         let no_retry = || matrix_sdk::config::RequestConfig::new().disable_retry();
         let mut from = None;
         let mut edits = Vec::new();
@@ -568,12 +578,14 @@ impl MatrixChannel {
             }
         }
         for id in edits.iter().chain(std::iter::once(&original)) {
-            room.redact(id, None, None).await.map_err(|e| channel_error(e.into()))?;
+            let txn = OwnedTransactionId::from(format!("{key}-redact-{id}"));
+            room.redact(id, None, Some(txn)).await.map_err(|e| channel_error(e.into()))?;
         }
         info!(redacted = edits.len() + 1, "public post withdrawn");
         let content =
             RoomMessageEventContent::text_html(neutral.to_owned(), html(neutral)).add_mentions(Mentions::new());
-        room.send(content).with_request_config(no_retry()).await.map_err(channel_error)?;
+        let txn = OwnedTransactionId::from(format!("{key}-notice"));
+        room.send(content).with_transaction_id(txn).with_request_config(no_retry()).await.map_err(channel_error)?;
         Ok(Delivered { message_id: original.to_string() })
     }
 }

@@ -315,6 +315,7 @@ impl Engine {
             return None;
         }
         Some(Outgoing {
+            key: format!("plaza-{}", row.id),
             to: m.to.clone(),
             text: m.text.clone(),
             buttons: m.buttons.clone(),

@@ -637,3 +637,41 @@ async fn dm_of(p: &Person, bot: &OwnedUserId) -> OwnedRoomId {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
+
+/// Issue 9: the outbox row is the Matrix transaction id, so a message sent again (a crash
+/// between sending and recording the delivery) is one event on the homeserver, not two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_sent_twice_is_one_event() {
+    use plaza_core::channel::{Channel, Destination, Outgoing};
+    let t = town(&["public"]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let public = t.room("public").clone();
+    let table: toml::Table = toml::from_str(&format!(
+        "homeserver = \"{}\"\nuser_id = \"{}\"\naccess_token_env = \"UNUSED\"\nstore = {:?}\n[rooms]\npublic = \"{public}\"\n",
+        t.hs.url,
+        t.bot,
+        dir.path().join("matrix").display().to_string()
+    ))
+    .expect("toml");
+    let settings = plaza_matrix::MatrixSettings::parse(&table, &["public".to_owned()]).expect("settings");
+    let secret = plaza_matrix::settings::Secret::AccessToken(t.bot_token.clone());
+    let ch = plaza_matrix::MatrixChannel::connect(settings, &secret).await.expect("connect");
+    let out = Outgoing {
+        key: "plaza-4242".into(),
+        to: Destination::Room("public".into()),
+        text: "Aviso de prueba, una sola vez".into(),
+        buttons: vec![],
+        task: None,
+        post: None,
+        edit: None,
+        reply_to: None,
+        withdraw: false,
+    };
+    let first = ch.send(&out).await.expect("first send");
+    let again = ch.send(&out).await.expect("the same send again");
+    assert_eq!(first.message_id, again.message_id, "the homeserver saw one transaction");
+    t.bea.wait_for("the message", &public, |s| s.body == "Aviso de prueba, una sola vez").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let copies = t.bea.seen().iter().filter(|s| s.room == public && s.body == "Aviso de prueba, una sola vez").count();
+    assert_eq!(copies, 1, "the message was posted {copies} times");
+}

@@ -160,6 +160,40 @@ app.use(express.json({ limit: '5mb' }));
 app.use(express.raw({ type: 'multipart/form-data', limit: '5mb' }));
 app.use(express.urlencoded({ extended: true }));
 
+// An outage: for the bot, the Bot API is unreachable (connections are reset) until
+// `downUntil`; the test's client routes keep working. Long polls already waiting are
+// cut too.
+let downUntil = 0;
+let downAfterUpdate = 0; // seconds of outage to start once the bot has taken an update
+const openPolls = new Set();
+app.use((req, res, next) => {
+  if (req.path.startsWith('/bot') && Date.now() < downUntil) {
+    req.socket.destroy();
+    return undefined;
+  }
+  return next();
+});
+app.post('/_plaza/down', (req, res) => {
+  const seconds = Number(body(req).seconds || 60);
+  if (String(body(req).after_next_update) === 'true') {
+    downAfterUpdate = seconds;
+  } else {
+    downUntil = Date.now() + seconds * 1000;
+    for (const s of openPolls) s.destroy();
+    openPolls.clear();
+  }
+  sendResult(res, true);
+});
+// getUpdates answers through this: an outage armed with after_next_update starts right
+// after the bot has taken an update, so that what it causes meets the outage.
+function sendUpdates(res, list) {
+  sendResult(res, list);
+  if (list.length && downAfterUpdate > 0) {
+    downUntil = Date.now() + downAfterUpdate * 1000;
+    downAfterUpdate = 0;
+  }
+}
+
 app.all('/bot:token/getMe', (req, res) =>
   sendResult(res, Object.assign({}, BOT, {
     can_join_groups: true,
@@ -199,17 +233,19 @@ app.all('/bot:token/getUpdates', (req, res) => {
     return q.slice(0, limit);
   };
   const now = answer();
-  if (now.length || timeout === 0) return sendResult(res, now);
+  if (now.length || timeout === 0) return sendUpdates(res, now);
   let done = false;
   const finish = () => {
     if (done) return;
     done = true;
     waiters.delete(waiter);
     clearTimeout(timer);
-    if (!res.writableEnded) sendResult(res, answer());
+    if (!res.writableEnded) sendUpdates(res, answer());
   };
   const waiter = () => setImmediate(finish);
   waiters.add(waiter);
+  openPolls.add(req.socket);
+  res.on('finish', () => openPolls.delete(req.socket));
   const timer = setTimeout(finish, timeout * 1000);
   // The client went away (not 'close' on req: that fires once its body is read).
   res.on('close', () => {

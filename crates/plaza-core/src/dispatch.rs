@@ -22,8 +22,9 @@ use crate::engine::{Engine, EngineError};
 use crate::model::{TaskId, Timestamp};
 use crate::store::{DeliveryOutcome, OutboxRow, PostRecord, StoreError};
 
-/// Give up on a message after this many failed attempts (network errors).
-const MAX_ATTEMPTS: u32 = 12;
+/// While a platform is unreachable, how often the oldest message is tried again.
+const PROBE_FIRST: Duration = Duration::from_secs(1);
+const PROBE_MAX: Duration = Duration::from_secs(5);
 const BATCH: u32 = 500;
 /// A grouped message stays under this many characters (Telegram allows 4096).
 const DIGEST_CHARS: usize = 3_500;
@@ -110,6 +111,18 @@ pub struct Dispatcher {
     engine: Arc<Engine>,
     channels: Vec<Arc<dyn Channel>>,
     limiters: Mutex<HashMap<String, Limiter>>,
+    /// Channels whose platform is unreachable: since when, and when to try again.
+    outages: Mutex<HashMap<String, Outage>>,
+}
+
+/// A platform that cannot be reached: messages stay queued (none is given up for a
+/// network error), one message probes every few seconds, the log says so once when it
+/// starts and once when it ends.
+struct Outage {
+    since: Instant,
+    pause: Duration,
+    probe_at: Instant,
+    held: usize,
 }
 
 fn min_wake(a: Option<Duration>, b: Duration) -> Option<Duration> {
@@ -122,7 +135,7 @@ impl Dispatcher {
             .iter()
             .map(|c| (c.name().to_owned(), Limiter { limits: c.limits(), ..Limiter::default() }))
             .collect();
-        Dispatcher { engine, channels, limiters: Mutex::new(limiters) }
+        Dispatcher { engine, channels, limiters: Mutex::new(limiters), outages: Mutex::new(HashMap::new()) }
     }
 
     pub fn channels(&self) -> &[Arc<dyn Channel>] {
@@ -134,8 +147,57 @@ impl Dispatcher {
         f(l.entry(ch.to_owned()).or_default())
     }
 
+    fn outages(&self) -> std::sync::MutexGuard<'_, HashMap<String, Outage>> {
+        self.outages.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// While the platform is unreachable and it is not yet time to try again: how long.
+    fn probe_wait(&self, ch: &str) -> Option<Duration> {
+        let o = self.outages();
+        let o = o.get(ch)?;
+        let now = Instant::now();
+        (o.probe_at > now).then(|| o.probe_at - now)
+    }
+
+    /// A send failed for want of the network: the channel is in an outage (said once).
+    fn network_down(&self, ch: &str, error: &str) -> Duration {
+        let mut all = self.outages();
+        let now = Instant::now();
+        match all.get_mut(ch) {
+            Some(o) => {
+                o.pause = (o.pause * 2).min(PROBE_MAX);
+                o.probe_at = now + o.pause;
+                o.held += 1;
+                o.pause
+            }
+            None => {
+                warn!(channel = ch, %error, "the platform is unreachable; messages are kept and sent when it is back");
+                all.insert(
+                    ch.to_owned(),
+                    Outage { since: now, pause: PROBE_FIRST, probe_at: now + PROBE_FIRST, held: 1 },
+                );
+                PROBE_FIRST
+            }
+        }
+    }
+
+    /// A send went through: an outage, if there was one, is over (said once).
+    fn network_up(&self, ch: &str) {
+        if let Some(o) = self.outages().remove(ch) {
+            info!(
+                channel = ch,
+                after_s = o.since.elapsed().as_secs(),
+                tries = o.held,
+                "the platform is reachable again; delivering"
+            );
+        }
+    }
+
     /// Delivers what is due on one channel, within its limits.
     pub async fn deliver_due(&self, ch: &dyn Channel) -> Result<Round, StoreError> {
+        if let Some(wait) = self.probe_wait(ch.name()) {
+            return Ok(Round { attempted: 0, wake_in: Some(wait) });
+        }
         let store = self.engine.store().clone();
         let now = self.engine.now();
         let rows = store.due_outbox(ch.name(), now, BATCH).await?;
@@ -163,6 +225,11 @@ impl Dispatcher {
         for (i, row) in rows.iter().enumerate() {
             if consumed.contains(&row.id) || blocked.contains(&row.message.to) {
                 continue;
+            }
+            // The platform went away during this round: one probe at a time until back.
+            if let Some(wait) = self.probe_wait(ch.name()) {
+                round.wake_in = min_wake(round.wake_in, wait);
+                break;
             }
             let (global, dest) = self.limiter(ch.name(), |l| l.wait(&row.message.to, Instant::now()));
             if !dest.is_zero() {
@@ -290,6 +357,7 @@ impl Dispatcher {
         let mut go_on = true;
         let outcome = match result {
             Ok(d) => {
+                self.network_up(&row.channel);
                 let posts: Vec<PostRecord> = match (row.message.post, row.message.task, &row.message.to) {
                     (Some(kind), Some(task), Destination::Room(room)) => vec![PostRecord {
                         channel: row.channel.clone(),
@@ -310,11 +378,12 @@ impl Dispatcher {
                 debug!(?wait, "rate limited by the platform; kept queued");
                 DeliveryOutcome::Retry { at: now.plus_millis(wait.as_millis() as i64), error: "rate limited".into() }
             }
-            Err(ChannelError::Network(e)) if row.attempts + 1 < MAX_ATTEMPTS => {
+            Err(ChannelError::Network(e)) => {
+                // Never given up for the network: kept until the platform is back.
                 go_on = false;
-                let backoff = (1_000i64 << row.attempts.min(8)).min(300_000);
-                warn!(error = %e, attempt = row.attempts + 1, "delivery failed; will retry");
-                DeliveryOutcome::Retry { at: now.plus_millis(backoff), error: e }
+                let wait = self.network_down(&row.channel, &e);
+                debug!(error = %e, attempt = row.attempts + 1, "not delivered; kept queued");
+                DeliveryOutcome::Retry { at: now.plus_millis(wait.as_millis() as i64), error: e }
             }
             Err(e) => {
                 warn!(error = %e, "delivery failed for good");

@@ -161,6 +161,8 @@ impl TelegramChannel {
         };
         info!(offset, "telegram: polling for updates");
         let mut backoff = Duration::from_millis(500);
+        // An outage is logged once when it starts and once when it ends.
+        let mut failing_since: Option<std::time::Instant> = None;
         loop {
             let req = self
                 .bot
@@ -171,6 +173,9 @@ impl TelegramChannel {
             let updates = match req.await {
                 Ok(u) => {
                     backoff = Duration::from_millis(500);
+                    if let Some(since) = failing_since.take() {
+                        info!(after_s = since.elapsed().as_secs(), "telegram: the Bot API is reachable again");
+                    }
                     u
                 }
                 Err(RequestError::RetryAfter(s)) => {
@@ -178,9 +183,14 @@ impl TelegramChannel {
                     continue;
                 }
                 Err(e) => {
-                    warn!(error = %e, "getUpdates failed; retrying");
+                    if failing_since.is_none() {
+                        warn!(error = %e, "getUpdates failed; retrying every few seconds until the Bot API answers");
+                        failing_since = Some(std::time::Instant::now());
+                    } else {
+                        debug!(error = %e, "getUpdates failed again");
+                    }
                     tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
                     continue;
                 }
             };

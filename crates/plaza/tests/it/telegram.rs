@@ -66,6 +66,12 @@ impl Emulator {
     }
 
     /// Makes the next `count` sendMessage calls fail with HTTP 429.
+    /// Makes the Bot API unreachable for the bot (connections reset) for `seconds`,
+    /// starting right after the bot takes its next update.
+    pub async fn go_down_after_next_update(&self, seconds: u32) {
+        self.post("/_plaza/down", json!({"seconds": seconds, "after_next_update": true})).await;
+    }
+
     pub async fn fail_next(&self, count: u32, retry_after: u32) {
         self.post("/_plaza/fail", json!({"token": TOKEN, "count": count, "retry_after": retry_after})).await;
     }
@@ -411,6 +417,36 @@ async fn a_quiet_spell_at_the_default_poll_timeout() {
     let log = plaza.log();
     assert!(!log.contains("getUpdates failed"), "an idle long poll failed:\n{log}");
     assert!(waited < Duration::from_secs(5), "the first report after a quiet spell waited {waited:?}");
+}
+
+/// Issue 9: the Bot API unreachable for 60 s. What the bot must send meanwhile stays
+/// queued; nothing is lost or doubled; delivery resumes within seconds of the recovery;
+/// the log says so once, not once per message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_of_the_platform_loses_nothing() {
+    let (_dir, emu, cfg, db) = setup("");
+    let plaza = Plaza::start(&cfg, &db, &[]);
+    // The bot takes Ana's report; right then the Bot API goes away for 60 s, so the
+    // acknowledgement, the crew card and the public post all meet the outage.
+    emu.go_down_after_next_update(60).await;
+    emu.send(dm(ANA, "Ana", "La farola de la calle Real 3 está apagada")).await;
+    let down_at = std::time::Instant::now();
+    let sent = emu
+        .wait_for("everything delivered after the outage", 100, |s| {
+            texts_to(s, ANA).iter().any(|t| t.contains("Tu aviso #1")) && has(s, ELECTRICIANS) && has(s, PUBLIC)
+        })
+        .await;
+    let back_after = down_at.elapsed();
+    assert!(back_after >= Duration::from_secs(55), "the outage did not happen ({back_after:?})");
+    assert!(back_after < Duration::from_secs(60 + 10), "delivery resumed {back_after:?} after the outage began");
+    assert_eq!(texts_to(&sent, ANA).len(), 1, "{:?}", texts_to(&sent, ANA));
+    assert_eq!(texts_to(&sent, ELECTRICIANS).len(), 1, "{:?}", texts_to(&sent, ELECTRICIANS));
+    assert_eq!(texts_to(&sent, PUBLIC).len(), 1, "{:?}", texts_to(&sent, PUBLIC));
+    let log = plaza.log();
+    let said = |needle: &str| log.lines().filter(|l| l.contains(needle)).count();
+    assert_eq!(said("the platform is unreachable"), 1, "the outage must be logged once:\n{log}");
+    assert!(said("getUpdates failed") <= 1, "the outage was logged more than once:\n{log}");
+    assert_eq!(said("the platform is reachable again"), 1, "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

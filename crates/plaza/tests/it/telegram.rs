@@ -243,8 +243,9 @@ async fn streetlight_story_in_spanish() {
     // Luis presses Claim: Ana is told.
     emu.press(LUIS, "Luis", &card, "claim:1").await;
     let sent = emu
-        .wait_for("ana told of the claim", 30, |s| {
+        .wait_for("ana told of the claim, the crew room of who took it", 30, |s| {
             texts_to(s, ANA).iter().any(|t| t.contains("trabajando en el aviso #1"))
+                && texts_to(s, ELECTRICIANS).iter().any(|t| t.starts_with("#1 → en curso"))
         })
         .await;
     assert!(

@@ -62,6 +62,9 @@ pub struct Town {
     pub lang: String,
     pub yes: String,
     pub me_too: String,
+    /// "¿ya han venido?" and "no perdona" in the town's default language.
+    pub status_question: String,
+    pub correction: String,
 }
 
 impl Town {
@@ -94,6 +97,8 @@ impl Town {
             dispatcher: cfg.roles.dispatchers[0].clone(),
             yes: hints.yes[0].clone(),
             me_too: hints.me_too[0].clone(),
+            status_question: hints.status_questions[0].clone(),
+            correction: hints.corrections[0].clone(),
             lang,
             locales: Arc::new(locales),
             cfg: Arc::new(cfg),

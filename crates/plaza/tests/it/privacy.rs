@@ -46,22 +46,81 @@ enum Kind {
 
 #[derive(Debug, Clone)]
 enum Step {
-    Report { who: usize, kind: Kind, cat: usize, street: Option<usize>, phone: bool, name: bool, email: bool },
-    AnswerWhere { who: usize, street: usize },
-    AnswerNumber { who: usize, n: usize },
-    MeToo { who: usize, task: i64 },
-    Reply { who: usize, task: i64 },
-    Note { task: i64 },
-    Claim { task: i64 },
-    Done { task: i64 },
-    Merge { a: i64, b: i64 },
-    Assign { task: i64, cat: usize },
-    Private { task: i64 },
-    Public { task: i64, confirm: bool },
-    Status { who: usize, task: i64, in_public_room: bool },
-    CrewStatus { task: i64, crew: usize },
-    MyData { who: usize },
-    Later { minutes: i64 },
+    Report {
+        who: usize,
+        kind: Kind,
+        cat: usize,
+        street: Option<usize>,
+        phone: bool,
+        name: bool,
+        email: bool,
+    },
+    AnswerWhere {
+        who: usize,
+        street: usize,
+    },
+    AnswerNumber {
+        who: usize,
+        n: usize,
+    },
+    MeToo {
+        who: usize,
+        task: i64,
+    },
+    Reply {
+        who: usize,
+        task: i64,
+    },
+    Note {
+        task: i64,
+    },
+    Claim {
+        task: i64,
+    },
+    Done {
+        task: i64,
+    },
+    Merge {
+        a: i64,
+        b: i64,
+    },
+    Assign {
+        task: i64,
+        cat: usize,
+    },
+    Private {
+        task: i64,
+    },
+    Public {
+        task: i64,
+        confirm: bool,
+    },
+    Status {
+        who: usize,
+        task: i64,
+        in_public_room: bool,
+    },
+    CrewStatus {
+        task: i64,
+        crew: usize,
+    },
+    MyData {
+        who: usize,
+    },
+    /// "Any news?", a detail minutes after a report, a corrected place (issue 8's paths).
+    AnyNews {
+        who: usize,
+    },
+    Detail {
+        who: usize,
+    },
+    Correction {
+        who: usize,
+        street: usize,
+    },
+    Later {
+        minutes: i64,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -85,6 +144,9 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (who.clone(), task.clone(), any::<bool>()).prop_map(|(who, task, in_public_room)| Step::Status { who, task, in_public_room }),
         1 => (task.clone(), 0usize..8).prop_map(|(task, crew)| Step::CrewStatus { task, crew }),
         1 => who.clone().prop_map(|who| Step::MyData { who }),
+        1 => who.clone().prop_map(|who| Step::AnyNews { who }),
+        2 => who.clone().prop_map(|who| Step::Detail { who }),
+        1 => (who.clone(), 0..STREETS.len()).prop_map(|(who, street)| Step::Correction { who, street }),
         1 => (1i64..120).prop_map(|minutes| Step::Later { minutes }),
     ]
 }
@@ -342,10 +404,16 @@ impl Run {
                     x.reporter != me && !(x.visibility == Visibility::Public && x.followers.contains(&me))
                 }) && !self.may_be_public(t);
                 if outsider {
-                    let lang = town.lang.clone();
-                    let unknown = town.locales.text(&lang, "unknown-task", &[("task", Arg::Str(&task.to_string()))]);
+                    // In whichever of the town's languages the resident is answered.
+                    let unknown: Vec<String> = town
+                        .cfg
+                        .town
+                        .languages
+                        .iter()
+                        .map(|l| town.locales.text(l, "unknown-task", &[("task", Arg::Str(&task.to_string()))]))
+                        .collect();
                     let mine: Vec<&Outgoing> = out.iter().filter(|o| o.to == Destination::Direct(me.clone())).collect();
-                    if mine.len() != 1 || mine[0].text != unknown {
+                    if mine.len() != 1 || !unknown.contains(&mine[0].text) {
                         return Err(format!(
                             "status of private task #{task} told an outsider something else than for a missing task: {:?}",
                             mine.iter().map(|o| &o.text).collect::<Vec<_>>()
@@ -358,6 +426,22 @@ impl Run {
                 let c = town.cfg.crews[crew % town.cfg.crews.len()].clone();
                 let Some(m) = c.members.first().cloned() else { return Ok(()) };
                 self.say(&m, Chat::Room(c.id.clone()), None, format!("status #{task}")).await
+            }
+            Step::AnyNews { who } => {
+                let text = format!("{}?", town.status_question);
+                self.say(&resident(who), Chat::Direct, None, text).await
+            }
+            Step::Detail { who } => {
+                let me = resident(who);
+                let marker = format!("zd{i}k");
+                self.oracle
+                    .reports
+                    .insert(marker.clone(), Report { author: me.clone(), sensitive: false, personal: vec![] });
+                self.say(&me, Chat::Direct, None, format!("and also {marker} since yesterday")).await
+            }
+            Step::Correction { who, street } => {
+                let text = format!("{}, {}", town.correction, STREETS[street]);
+                self.say(&resident(who), Chat::Direct, None, text).await
             }
             Step::MyData { who } => {
                 let me = resident(who);

@@ -117,6 +117,8 @@ ask-location-offer = Is it at { $place }, like last time? Answer 1 (yes) or 2 (n
 too-many-reports = You have sent many reports in the last hour (at most { $max }). Please wait a little; the ones you sent are being handled.
 flood-warning = ⚠ A resident went past { $max } reports in an hour ({ $tasks }); further ones are not taken for an hour.
 
+refuse-reaction = Only the crew of report #{ $task } or the town hall can mark it; that reaction changes nothing.
+
 # lost-and-found
 lostfound-match = 🐾 Possible match: report #{ $other } ({ $kind }) looks like your report #{ $task }: "{ $description }". The town hall will put you in touch.
 lostfound-kind-lost = lost animal

@@ -118,6 +118,8 @@ ask-location-offer = ¿Es en { $place }, como la otra vez? Responde 1 (sí) o 2 
 too-many-reports = Has enviado muchos avisos en la última hora (el máximo es { $max }). Espera un poco, por favor; los que ya enviaste siguen en marcha.
 flood-warning = ⚠ Un vecino ha pasado de { $max } avisos en una hora ({ $tasks }); los siguientes no se registran durante una hora.
 
+refuse-reaction = Solo el equipo del aviso #{ $task } o el ayuntamiento pueden marcarlo; esa reacción no cambia nada.
+
 # lost-and-found
 lostfound-match = 🐾 Posible coincidencia: el aviso #{ $other } ({ $kind }) se parece a tu aviso #{ $task }: «{ $description }». El ayuntamiento os pondrá en contacto.
 lostfound-kind-lost = animal perdido

@@ -102,6 +102,7 @@ pub const REQUIRED: &[&str] = &[
     "ask-location-offer",
     "too-many-reports",
     "flood-warning",
+    "refuse-reaction",
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -50,10 +50,12 @@ impl<'e, 's> Cx<'e, 's> {
         if p.kind == PostKind::Public {
             return;
         }
-        // A reaction from someone without the right changes nothing, silently: a
-        // refusal in the crew room for every stray emoji would be noise.
+        // A ✅ or 👀 from someone without the right changes nothing; a short line in the
+        // card's thread says so, so that nobody believes the task was taken or done.
         if !self.may_act(&inb.sender, p.task) {
-            debug!(sender = %inb.sender, "reaction from someone who may not act; ignored");
+            debug!(sender = %inb.sender, "reaction from someone who may not act; refused");
+            let m = self.t(&self.room_lang(), "refuse-reaction", &[("task", Arg::Str(&p.task.0.to_string()))]);
+            self.answer(inb, Some(p), m);
             return;
         }
         let lang = self.lang_of(&inb.sender);

@@ -392,8 +392,14 @@ async fn streetlight_story_in_an_encrypted_dm() {
         })
         .await;
 
-    // Bea (a resident, not an electrician) reacts ✅ on the card: nothing changes.
+    // Bea (a resident, not an electrician) reacts ✅ on the card: nothing changes, and a
+    // short line in the card's thread says so (issue 9).
     t.bea.react(&elec, &card.event_id, "✅").await;
+    t.bea
+        .wait_for("the refusal in the thread", &elec, |s| {
+            s.sender == t.bot && s.body.starts_with("Solo el equipo del aviso #1")
+        })
+        .await;
     // Luis claims it with 👀: Ana is told.
     t.luis.react(&elec, &card.event_id, "👀").await;
     t.ana.wait_for("claimed", &dm, |s| s.body.contains("trabajando en el aviso #1")).await;

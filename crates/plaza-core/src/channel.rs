@@ -180,6 +180,9 @@ pub struct Limits {
     pub per_chat_interval: Option<Duration>,
     /// Messages per minute to one room (a group).
     pub per_room_per_minute: Option<u32>,
+    /// How many chats may be sent to at the same time (each chat keeps its order);
+    /// 0 or 1: one message at a time.
+    pub concurrent_chats: usize,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -13,8 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::{StreamExt, stream};
 use tokio::time::Instant;
-use tracing::{Instrument, debug, info, warn};
+use tracing::{Instrument, debug, error, info, warn};
 
 use crate::channel::PostKind;
 use crate::channel::{Button, Channel, ChannelError, Destination, Inbound, Inbox, Limits, Outgoing};
@@ -37,6 +38,8 @@ struct Limiter {
     global: VecDeque<Instant>,
     last_to: HashMap<Destination, Instant>,
     rooms: HashMap<String, VecDeque<Instant>>,
+    /// The platform said "too many requests": nothing goes before this.
+    hold_until: Option<Instant>,
 }
 
 impl Limiter {
@@ -63,6 +66,9 @@ impl Limiter {
             && let Some(first) = self.global.front()
         {
             global = Duration::from_secs(1).saturating_sub(now.duration_since(*first));
+        }
+        if let Some(until) = self.hold_until {
+            global = global.max(until.saturating_duration_since(now));
         }
         let mut dest = Duration::ZERO;
         if let (Some(gap), Some(last)) = (self.limits.per_chat_interval, self.last_to.get(to)) {
@@ -98,6 +104,22 @@ impl Limiter {
     }
 }
 
+/// Whether a chat's queue may go on after one message.
+enum Step {
+    Go,
+    /// This chat must wait this long (a limit, a 429, an outage).
+    Wait(Duration),
+    /// Stop sending (the store cannot record deliveries).
+    Stop,
+}
+
+/// Deliveries sent but not yet recorded, and since when the store refuses them.
+#[derive(Default)]
+struct Unrecorded {
+    rows: Vec<(i64, DeliveryOutcome, Timestamp)>,
+    outage: Option<Outage>,
+}
+
 /// What one round of delivery did.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Round {
@@ -113,6 +135,7 @@ pub struct Dispatcher {
     limiters: Mutex<HashMap<String, Limiter>>,
     /// Channels whose platform is unreachable: since when, and when to try again.
     outages: Mutex<HashMap<String, Outage>>,
+    unrecorded: Mutex<Unrecorded>,
 }
 
 /// A platform that cannot be reached: messages stay queued (none is given up for a
@@ -135,7 +158,13 @@ impl Dispatcher {
             .iter()
             .map(|c| (c.name().to_owned(), Limiter { limits: c.limits(), ..Limiter::default() }))
             .collect();
-        Dispatcher { engine, channels, limiters: Mutex::new(limiters), outages: Mutex::new(HashMap::new()) }
+        Dispatcher {
+            engine,
+            channels,
+            limiters: Mutex::new(limiters),
+            outages: Mutex::new(HashMap::new()),
+            unrecorded: Mutex::new(Unrecorded::default()),
+        }
     }
 
     pub fn channels(&self) -> &[Arc<dyn Channel>] {
@@ -193,17 +222,114 @@ impl Dispatcher {
         }
     }
 
-    /// Delivers what is due on one channel, within its limits.
+    /// A delivery the store could not record (disk full): kept here so it is not sent
+    /// again, and nothing new is sent on any channel until it is written.
+    fn unrecorded(&self) -> std::sync::MutexGuard<'_, Unrecorded> {
+        self.unrecorded.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes the deliveries the store refused before. None: all written (or none
+    /// pending), sending may go on; Some: try again after this long.
+    async fn flush_unrecorded(&self) -> Option<Duration> {
+        let pending: Vec<(i64, DeliveryOutcome, Timestamp)> = {
+            let u = self.unrecorded();
+            let o = u.outage.as_ref()?;
+            let now = Instant::now();
+            if o.probe_at > now {
+                return Some(o.probe_at - now);
+            }
+            u.rows.clone()
+        };
+        for (id, outcome, at) in pending {
+            if let Err(e) = self.engine.store().record_delivery(id, outcome, at).await {
+                let mut u = self.unrecorded();
+                let o = u.outage.as_mut()?;
+                o.pause = (o.pause * 2).min(PROBE_MAX);
+                o.probe_at = Instant::now() + o.pause;
+                o.held += 1;
+                debug!(error = %e, "deliveries still not recorded");
+                return Some(o.pause);
+            }
+            self.unrecorded().rows.retain(|(r, _, _)| *r != id);
+        }
+        let mut u = self.unrecorded();
+        if let Some(o) = u.outage.take() {
+            info!(after_s = o.since.elapsed().as_secs(), "the store records deliveries again; sending resumes");
+        }
+        None
+    }
+
+    /// Records what became of a row; if the store cannot, keeps it in memory and stops
+    /// all sending until it can (said once).
+    async fn note(&self, id: i64, outcome: DeliveryOutcome) {
+        let at = self.engine.now();
+        let Err(e) = self.engine.store().record_delivery(id, outcome.clone(), at).await else {
+            return;
+        };
+        if let DeliveryOutcome::Retry { .. } = outcome {
+            // Nothing went out: the row is simply tried again (a lost retry time costs
+            // nothing but an earlier try).
+            debug!(error = %e, outbox = id, "a retry time could not be recorded");
+            return;
+        }
+        let mut u = self.unrecorded();
+        u.rows.push((id, outcome, at));
+        if u.outage.is_none() {
+            match &e {
+                StoreError::DiskFull(_) => error!(
+                    error = %e,
+                    "disk full: deliveries cannot be recorded; nothing more is sent until there is space (what was sent is not sent again)"
+                ),
+                _ => error!(error = %e, "a delivery cannot be recorded; nothing more is sent until the store answers"),
+            }
+            let now = Instant::now();
+            u.outage = Some(Outage { since: now, pause: PROBE_FIRST, probe_at: now + PROBE_FIRST, held: 1 });
+        }
+    }
+
+    fn store_down(&self) -> bool {
+        self.unrecorded().outage.is_some()
+    }
+
+    /// Takes a place in the channel's limits for one message to `to`: waits for the
+    /// channel as a whole; if the destination itself must wait, says how long.
+    async fn acquire(&self, ch: &str, to: &Destination) -> Result<(), Duration> {
+        loop {
+            let now = Instant::now();
+            let global = self.limiter(ch, |l| {
+                let (global, dest) = l.wait(to, now);
+                if !dest.is_zero() {
+                    return Err(dest);
+                }
+                if global.is_zero() {
+                    l.record(to, now);
+                }
+                Ok(global)
+            })?;
+            if global.is_zero() {
+                return Ok(());
+            }
+            tokio::time::sleep(global).await;
+        }
+    }
+
+    /// Delivers what is due on one channel, within its limits: each chat in order,
+    /// several chats at once where the channel allows, residents' chats first.
     pub async fn deliver_due(&self, ch: &dyn Channel) -> Result<Round, StoreError> {
         if let Some(wait) = self.probe_wait(ch.name()) {
             return Ok(Round { attempted: 0, wake_in: Some(wait) });
         }
+        if let Some(wait) = self.flush_unrecorded().await {
+            return Ok(Round { attempted: 0, wake_in: Some(wait) });
+        }
         let store = self.engine.store().clone();
         let now = self.engine.now();
-        let rows = store.due_outbox(ch.name(), now, BATCH).await?;
+        let mut rows = store.due_outbox(ch.name(), now, BATCH).await?;
+        {
+            let u = self.unrecorded();
+            rows.retain(|r| !u.rows.iter().any(|(id, _, _)| *id == r.id));
+        }
         let mut round = Round::default();
-        let mut blocked: HashSet<Destination> = HashSet::new();
-        let mut consumed: HashSet<i64> = HashSet::new();
 
         // An edit superseded by a later edit of the same post need not be sent.
         let mut last_edit: HashMap<(Destination, Option<TaskId>, PostKind), i64> = HashMap::new();
@@ -212,43 +338,58 @@ impl Dispatcher {
                 last_edit.insert((r.message.to.clone(), r.message.task, kind), r.id);
             }
         }
+        let mut lanes: Vec<Vec<&OutboxRow>> = Vec::new();
+        let mut lane_of: HashMap<&Destination, usize> = HashMap::new();
         for r in &rows {
             if let Some(kind) = r.message.edit
                 && last_edit.get(&(r.message.to.clone(), r.message.task, kind)) != Some(&r.id)
             {
-                consumed.insert(r.id);
                 round.attempted += 1;
-                self.skip(r.id).await?;
-            }
-        }
-
-        for (i, row) in rows.iter().enumerate() {
-            if consumed.contains(&row.id) || blocked.contains(&row.message.to) {
+                self.skip(r.id).await;
                 continue;
             }
-            // The platform went away during this round: one probe at a time until back.
+            let i = *lane_of.entry(&r.message.to).or_insert_with(|| {
+                lanes.push(Vec::new());
+                lanes.len() - 1
+            });
+            lanes[i].push(r);
+        }
+        // Residents waiting for an answer go before room posts.
+        lanes.sort_by_key(|l| (matches!(l[0].message.to, Destination::Room(_)), l[0].id));
+        let at_once = ch.limits().concurrent_chats.max(1);
+        let lanes: Vec<_> = lanes.into_iter().map(|lane| self.deliver_lane(ch, lane)).collect();
+        let lanes: Vec<Round> = stream::iter(lanes).buffer_unordered(at_once).collect().await;
+        for r in lanes {
+            round.attempted += r.attempted;
+            if let Some(w) = r.wake_in {
+                round.wake_in = min_wake(round.wake_in, w);
+            }
+        }
+        Ok(round)
+    }
+
+    /// Delivers one chat's rows in order until one must wait.
+    async fn deliver_lane(&self, ch: &dyn Channel, lane: Vec<&OutboxRow>) -> Round {
+        let mut round = Round::default();
+        let mut consumed: HashSet<i64> = HashSet::new();
+        for (i, row) in lane.iter().enumerate() {
+            if consumed.contains(&row.id) {
+                continue;
+            }
+            // The platform went away (or the store stopped recording): stop here.
             if let Some(wait) = self.probe_wait(ch.name()) {
                 round.wake_in = min_wake(round.wake_in, wait);
                 break;
             }
-            let (global, dest) = self.limiter(ch.name(), |l| l.wait(&row.message.to, Instant::now()));
-            if !dest.is_zero() {
-                blocked.insert(row.message.to.clone());
-                round.wake_in = min_wake(round.wake_in, dest);
-                continue;
-            }
-            if !global.is_zero() {
-                tokio::time::sleep(global).await;
+            if self.store_down() {
+                round.wake_in = min_wake(round.wake_in, PROBE_FIRST);
+                break;
             }
             // A rush of new messages for a limited room: group them.
             let group = match &row.message.to {
                 Destination::Room(room) if row.message.edit.is_none() => {
-                    let same: Vec<&OutboxRow> = rows[i..]
-                        .iter()
-                        .filter(|r| {
-                            r.message.to == row.message.to && r.message.edit.is_none() && !consumed.contains(&r.id)
-                        })
-                        .collect();
+                    let same: Vec<&OutboxRow> =
+                        lane[i..].iter().copied().filter(|r| r.message.edit.is_none()).collect();
                     match self.limiter(ch.name(), |l| l.room_budget(room, Instant::now())) {
                         Some(budget) if same.len() >= 2 && same.len() > budget / 2 => Some(same),
                         _ => None,
@@ -256,55 +397,65 @@ impl Dispatcher {
                 }
                 _ => None,
             };
-            match group {
+            let step = match group {
                 Some(same) => {
-                    let taken = self.deliver_group(ch, &same).await?;
-                    for id in &taken {
-                        consumed.insert(*id);
-                    }
+                    let (taken, step) = self.deliver_group(ch, &same).await;
                     round.attempted += taken.len();
+                    consumed.extend(taken);
+                    step
                 }
                 None => {
-                    consumed.insert(row.id);
-                    round.attempted += 1;
-                    if !self.deliver_one(ch, row).await? {
-                        blocked.insert(row.message.to.clone());
+                    let step = self.deliver_one(ch, row).await;
+                    if !matches!(step, Step::Wait(_)) {
+                        round.attempted += 1;
                     }
+                    step
                 }
+            };
+            match step {
+                Step::Go => {}
+                Step::Wait(w) => {
+                    round.wake_in = min_wake(round.wake_in, w);
+                    break;
+                }
+                Step::Stop => break,
             }
         }
-        Ok(round)
+        round
     }
 
-    /// Sends one row. Returns false if its destination must wait.
-    async fn deliver_one(&self, ch: &dyn Channel, row: &OutboxRow) -> Result<bool, StoreError> {
+    /// Sends one row.
+    async fn deliver_one(&self, ch: &dyn Channel, row: &OutboxRow) -> Step {
         let Some(out) = self.engine.outgoing(row) else {
             debug!(outbox = row.id, "nothing to send (an edit of a grouped message, or a task gone private)");
-            self.skip(row.id).await?;
-            return Ok(true);
+            self.skip(row.id).await;
+            return Step::Go;
         };
+        if let Err(wait) = self.acquire(ch.name(), &out.to).await {
+            return Step::Wait(wait);
+        }
         let span = tracing::debug_span!("deliver", channel = ch.name(), outbox = row.id, task = ?row.message.task);
-        self.limiter(ch.name(), |l| l.record(&out.to, Instant::now()));
         let result = ch.send(&out).instrument(span).await;
         self.record(row, result).await
     }
 
     /// Marks a row as done without sending it.
-    async fn skip(&self, outbox_id: i64) -> Result<(), StoreError> {
+    async fn skip(&self, outbox_id: i64) {
         let done = DeliveryOutcome::Delivered { message_id: String::new(), posts: vec![] };
-        self.engine.store().record_delivery(outbox_id, done, self.engine.now()).await
+        self.note(outbox_id, done).await
     }
 
     /// Sends rows for one room as one message. Returns the ids of the rows it took.
-    async fn deliver_group(&self, ch: &dyn Channel, rows: &[&OutboxRow]) -> Result<Vec<i64>, StoreError> {
+    async fn deliver_group(&self, ch: &dyn Channel, rows: &[&OutboxRow]) -> (Vec<i64>, Step) {
         // Rows about tasks that became private since they were queued are not sent.
         let (rows, held): (Vec<&OutboxRow>, Vec<&OutboxRow>) = rows.iter().partition(|r| self.engine.may_deliver(r));
         for r in &held {
             debug!(outbox = r.id, "the task became private before this message left; not sent");
-            self.skip(r.id).await?;
+            self.skip(r.id).await;
         }
+        let mut ids: Vec<i64> = held.iter().map(|r| r.id).collect();
         if rows.is_empty() {
-            return Ok(held.iter().map(|r| r.id).collect());
+            return (ids, Step::Go);
         }
         let mut lines: Vec<String> = Vec::new();
         let mut buttons: Vec<Button> = Vec::new();
@@ -326,6 +477,9 @@ impl Dispatcher {
             taken.push(r);
         }
         let first = taken[0];
+        if let Err(wait) = self.acquire(ch.name(), &first.message.to).await {
+            return (ids, Step::Wait(wait));
+        }
         info!(channel = ch.name(), to = ?first.message.to, messages = taken.len(), "sending a grouped message");
         let out = Outgoing {
             key: format!("plaza-{}", first.id),
@@ -338,23 +492,19 @@ impl Dispatcher {
             reply_to: None,
             withdraw: false,
         };
-        self.limiter(ch.name(), |l| l.record(&out.to, Instant::now()));
         let result = ch.send(&out).await;
-        let ids = taken.iter().map(|r| r.id).chain(held.iter().map(|r| r.id)).collect();
+        let mut step = Step::Go;
         for r in &taken {
-            self.record(r, result.clone()).await?;
+            step = self.record(r, result.clone()).await;
         }
-        Ok(ids)
+        ids.extend(taken.iter().map(|r| r.id));
+        (ids, step)
     }
 
-    /// Records a delivery attempt. Returns false if the destination must wait.
-    async fn record(
-        &self,
-        row: &OutboxRow,
-        result: Result<crate::channel::Delivered, ChannelError>,
-    ) -> Result<bool, StoreError> {
+    /// Records a delivery attempt and says whether the chat may go on.
+    async fn record(&self, row: &OutboxRow, result: Result<crate::channel::Delivered, ChannelError>) -> Step {
         let now = self.engine.now();
-        let mut go_on = true;
+        let mut step = Step::Go;
         let outcome = match result {
             Ok(d) => {
                 self.network_up(&row.channel);
@@ -374,14 +524,19 @@ impl Dispatcher {
                 DeliveryOutcome::Delivered { message_id: d.message_id, posts }
             }
             Err(ChannelError::RetryAfter(wait)) => {
-                go_on = false;
+                // A platform's flood limit is the bot's, not one chat's: every chat waits.
+                self.limiter(&row.channel, |l| {
+                    let until = Instant::now() + wait;
+                    l.hold_until = Some(l.hold_until.map_or(until, |h| h.max(until)));
+                });
+                step = Step::Wait(wait);
                 debug!(?wait, "rate limited by the platform; kept queued");
                 DeliveryOutcome::Retry { at: now.plus_millis(wait.as_millis() as i64), error: "rate limited".into() }
             }
             Err(ChannelError::Network(e)) => {
                 // Never given up for the network: kept until the platform is back.
-                go_on = false;
                 let wait = self.network_down(&row.channel, &e);
+                step = Step::Wait(wait);
                 debug!(error = %e, attempt = row.attempts + 1, "not delivered; kept queued");
                 DeliveryOutcome::Retry { at: now.plus_millis(wait.as_millis() as i64), error: e }
             }
@@ -390,8 +545,8 @@ impl Dispatcher {
                 DeliveryOutcome::Failed { error: e.to_string() }
             }
         };
-        self.engine.store().record_delivery(row.id, outcome, now).await?;
-        Ok(go_on)
+        self.note(row.id, outcome).await;
+        if self.store_down() { Step::Stop } else { step }
     }
 
     /// Delivers until nothing is due on any channel (messages waiting for a retry later

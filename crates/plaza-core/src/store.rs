@@ -14,10 +14,13 @@ use crate::channel::{Outbound, PostKind};
 use crate::dialogue::Dialogue;
 use crate::model::{Identity, Status, Task, TaskEvent, TaskId, Timestamp};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
     Database(String),
+    /// The database cannot grow: nothing more can be recorded until space is freed.
+    #[error("the disk is full; free some space and Plaza goes on by itself ({0})")]
+    DiskFull(String),
     #[error("stored data is not readable: {0}")]
     Corrupt(String),
     #[error("the store is shut down")]

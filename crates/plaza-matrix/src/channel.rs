@@ -20,7 +20,7 @@ use matrix_sdk::ruma::events::room::message::{
 use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomAliasId, RoomId, UserId};
 use matrix_sdk::{Client, Room, RoomState};
 use plaza_core::channel::{
-    Capabilities, Channel, ChannelError, Chat, Delivered, Destination, Inbound, InboundKind, Inbox, Outgoing,
+    Capabilities, Channel, ChannelError, Chat, Delivered, Destination, Inbound, InboundKind, Inbox, Limits, Outgoing,
 };
 use plaza_core::model::{GeoPoint, Identity};
 use tracing::{debug, info, warn};
@@ -455,6 +455,12 @@ impl Channel for MatrixChannel {
 
     fn rooms(&self) -> Vec<String> {
         self.room_ids.keys().cloned().collect()
+    }
+
+    /// A homeserver takes many requests at once: several chats are sent to together
+    /// (each in order), so a resident's answer does not wait behind room posts.
+    fn limits(&self) -> Limits {
+        Limits { concurrent_chats: 8, ..Limits::default() }
     }
 
     async fn run(&self, inbox: Arc<dyn Inbox>) -> Result<(), ChannelError> {

@@ -20,22 +20,45 @@ use plaza_core::store::{
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, error};
+use tracing::{debug, error, info};
 
 /// Most batches grouped into one transaction.
 const MAX_GROUP: usize = 1024;
 /// Rows per multi-row INSERT (SQLite allows 32,766 bound values per statement).
 const ROWS_PER_STATEMENT: usize = 400;
 
-type Job = (Batch, oneshot::Sender<Result<(), StoreError>>);
+/// What an outbox row to an erased person becomes: no address, no text.
+macro_rules! blank_outbox_row {
+    () => {
+        "destination = 'erased', message = json_set(message, '$.text', '', '$.to', json('{\"direct\":\"erased:-\"}'))"
+    };
+}
+
+type Reply = oneshot::Sender<Result<(), StoreError>>;
+type Job = (Batch, Reply);
+
+/// A small write that must not wait behind the engine's batches: the record of a
+/// message the platform took (until it is written, a crash would send it again) and the
+/// update cursor.
+enum Small {
+    Delivery { id: i64, outcome: DeliveryOutcome, at: Timestamp },
+    Cursor { key: String, value: String },
+}
 
 pub struct SqliteStore {
     pool: SqlitePool,
     writer: mpsc::UnboundedSender<Job>,
+    small: mpsc::UnboundedSender<(Small, Reply)>,
 }
 
 fn db(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Database(e.to_string())
+    let text = e.to_string();
+    // SQLITE_FULL, or the filesystem refusing to grow a file.
+    if text.contains("disk is full") || text.contains("No space left") || text.contains("(code: 13)") {
+        StoreError::DiskFull(text)
+    } else {
+        StoreError::Database(text)
+    }
 }
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
@@ -56,39 +79,193 @@ impl SqliteStore {
             .foreign_keys(false);
         let mut writer_conn = SqliteConnection::connect_with(&opts).await.map_err(db)?;
         sqlx::migrate!("./migrations/sqlite").run(&mut writer_conn).await.map_err(db)?;
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.map_err(db)?;
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts.clone()).await.map_err(db)?;
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(writer_loop(writer_conn, rx));
-        Ok(SqliteStore { pool, writer: tx })
+        let (small, small_rx) = mpsc::unbounded_channel();
+        tokio::spawn(writer_loop(Writer { conn: Some(writer_conn), opts }, rx, small_rx));
+        Ok(SqliteStore { pool, writer: tx, small })
     }
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+
+    async fn small_write(&self, job: Small) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.small.send((job, tx)).map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
 }
 
-async fn writer_loop(mut conn: SqliteConnection, mut rx: mpsc::UnboundedReceiver<Job>) {
-    while let Some(first) = rx.recv().await {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(_) => break,
-            }
+/// The one writer: small writes (delivery records, cursors) first, each time there are
+/// any, then the engine's batches grouped into one transaction.
+/// The writer's connection. After a failed write it is closed and opened afresh: SQLite
+/// may have rolled the transaction back by itself (SQLITE_FULL), and a connection whose
+/// transaction state is in doubt could go on "committing" into a transaction that never
+/// ends, holding the write lock, invisible to readers.
+struct Writer {
+    conn: Option<SqliteConnection>,
+    opts: SqliteConnectOptions,
+}
+
+impl Writer {
+    async fn conn(&mut self) -> Result<&mut SqliteConnection, StoreError> {
+        if self.conn.is_none() {
+            self.conn = Some(SqliteConnection::connect_with(&self.opts).await.map_err(db)?);
         }
-        let result = write_group(&mut conn, jobs.iter().map(|(b, _)| b)).await;
-        if let Err(e) = &result {
-            error!(error = %e, batches = jobs.len(), "commit failed");
-        } else {
-            debug!(batches = jobs.len(), "committed");
+        self.conn.as_mut().ok_or(StoreError::Closed)
+    }
+
+    /// Answers each job with the result of their shared transaction.
+    fn reply<T>(&mut self, jobs: Vec<(T, Reply)>, result: Result<(), StoreError>) {
+        if result.is_err() {
+            self.conn = None;
         }
         for (_, reply) in jobs {
-            let _ = reply.send(match &result {
-                Ok(()) => Ok(()),
-                Err(e) => Err(db(e)),
-            });
+            let _ = reply.send(result.clone());
         }
     }
+}
+
+/// The first job and whatever else is waiting, up to a group's size.
+fn drain<T>(first: T, rx: &mut mpsc::UnboundedReceiver<T>) -> Vec<T> {
+    let mut jobs = vec![first];
+    while jobs.len() < MAX_GROUP {
+        match rx.try_recv() {
+            Ok(j) => jobs.push(j),
+            Err(_) => break,
+        }
+    }
+    jobs
+}
+
+async fn writer_loop(
+    mut w: Writer,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    mut small_rx: mpsc::UnboundedReceiver<(Small, Reply)>,
+) {
+    // A failing database (a full disk) is logged when it starts failing and when it
+    // recovers, not at every try.
+    let mut failing = false;
+    let mut said = |result: &Result<(), StoreError>, what: &str| match (result, failing) {
+        (Err(e), false) => {
+            failing = true;
+            error!(error = %e, "{what} failed; retried until the database accepts writes");
+        }
+        (Err(e), true) => debug!(error = %e, "{what} failed again"),
+        (Ok(()), true) => {
+            failing = false;
+            info!("the database accepts writes again");
+        }
+        (Ok(()), false) => debug!("{what} done"),
+    };
+    loop {
+        tokio::select! {
+            biased;
+            Some(first) = small_rx.recv() => {
+                let jobs = drain(first, &mut small_rx);
+                let result = match w.conn().await {
+                    Ok(conn) => write_small(conn, jobs.iter().map(|(s, _)| s)).await,
+                    Err(e) => Err(e),
+                };
+                said(&result, "recording deliveries");
+                w.reply(jobs, result);
+            }
+            Some(first) = rx.recv() => {
+                let jobs = drain(first, &mut rx);
+                let result = match w.conn().await {
+                    Ok(conn) => write_group(conn, jobs.iter().map(|(b, _)| b)).await,
+                    Err(e) => Err(e),
+                };
+                said(&result, "a commit");
+                w.reply(jobs, result);
+            }
+            else => return,
+        }
+    }
+}
+
+async fn write_small<'a>(conn: &mut SqliteConnection, jobs: impl Iterator<Item = &'a Small>) -> Result<(), StoreError> {
+    let mut tx = conn.begin().await.map_err(db)?;
+    for job in jobs {
+        match job {
+            Small::Delivery { id, outcome, at } => write_delivery(&mut tx, *id, outcome, *at).await?,
+            Small::Cursor { key, value } => {
+                sqlx::query(
+                    "INSERT INTO cursors (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                )
+                .bind(key)
+                .bind(value)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            }
+        }
+    }
+    tx.commit().await.map_err(db)
+}
+
+async fn write_delivery(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    outbox_id: i64,
+    outcome: &DeliveryOutcome,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    match outcome {
+        DeliveryOutcome::Delivered { message_id, posts } => {
+            sqlx::query(
+                    "UPDATE outbox SET state = 'delivered', delivered_at = ?, platform_id = ?, attempts = attempts + 1 WHERE id = ?",
+                )
+                .bind(at.0)
+                .bind(message_id)
+                .bind(outbox_id)
+                .execute(&mut **tx)
+                .await
+                .map_err(db)?;
+            // The last message to someone whose data was erased leaves no trace.
+            sqlx::query(concat!(
+                "UPDATE outbox SET ",
+                blank_outbox_row!(),
+                " WHERE id = ? AND json_extract(message, '$.farewell') = 1"
+            ))
+            .bind(outbox_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(db)?;
+            for p in posts {
+                sqlx::query(
+                        "INSERT INTO posts (channel, message_id, task_id, room, kind) VALUES (?, ?, ?, ?, ?) \
+                         ON CONFLICT(channel, message_id, task_id) DO UPDATE SET room=excluded.room, kind=excluded.kind",
+                    )
+                    .bind(&p.channel)
+                    .bind(&p.message_id)
+                    .bind(p.task.0)
+                    .bind(&p.room)
+                    .bind(post_kind_str(p.kind))
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(db)?;
+            }
+        }
+        DeliveryOutcome::Retry { at: due, error } => {
+            sqlx::query("UPDATE outbox SET due_at = ?, attempts = attempts + 1, last_error = ? WHERE id = ?")
+                .bind(due.0)
+                .bind(error)
+                .bind(outbox_id)
+                .execute(&mut **tx)
+                .await
+                .map_err(db)?;
+        }
+        DeliveryOutcome::Failed { error } => {
+            sqlx::query("UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?")
+                .bind(error)
+                .bind(outbox_id)
+                .execute(&mut **tx)
+                .await
+                .map_err(db)?;
+        }
+    }
+    Ok(())
 }
 
 async fn write_group<'a>(
@@ -292,13 +469,6 @@ async fn write_group<'a>(
     }
     tx.commit().await.map_err(db)?;
     Ok(())
-}
-
-/// What an outbox row to an erased person becomes: no address, no text.
-macro_rules! blank_outbox_row {
-    () => {
-        "destination = 'erased', message = json_set(message, '$.text', '', '$.to', json('{\"direct\":\"erased:-\"}'))"
-    };
 }
 
 /// The SQL side of an erasure (the engine does the same to what it holds in memory).
@@ -591,62 +761,7 @@ impl Store for SqliteStore {
     }
 
     async fn record_delivery(&self, outbox_id: i64, outcome: DeliveryOutcome, at: Timestamp) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        match outcome {
-            DeliveryOutcome::Delivered { message_id, posts } => {
-                sqlx::query(
-                    "UPDATE outbox SET state = 'delivered', delivered_at = ?, platform_id = ?, attempts = attempts + 1 WHERE id = ?",
-                )
-                .bind(at.0)
-                .bind(&message_id)
-                .bind(outbox_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-                // The last message to someone whose data was erased leaves no trace.
-                sqlx::query(concat!(
-                    "UPDATE outbox SET ",
-                    blank_outbox_row!(),
-                    " WHERE id = ? AND json_extract(message, '$.farewell') = 1"
-                ))
-                .bind(outbox_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-                for p in posts {
-                    sqlx::query(
-                        "INSERT INTO posts (channel, message_id, task_id, room, kind) VALUES (?, ?, ?, ?, ?) \
-                         ON CONFLICT(channel, message_id, task_id) DO UPDATE SET room=excluded.room, kind=excluded.kind",
-                    )
-                    .bind(&p.channel)
-                    .bind(&p.message_id)
-                    .bind(p.task.0)
-                    .bind(&p.room)
-                    .bind(post_kind_str(p.kind))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                }
-            }
-            DeliveryOutcome::Retry { at: due, error } => {
-                sqlx::query("UPDATE outbox SET due_at = ?, attempts = attempts + 1, last_error = ? WHERE id = ?")
-                    .bind(due.0)
-                    .bind(error)
-                    .bind(outbox_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            }
-            DeliveryOutcome::Failed { error } => {
-                sqlx::query("UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?")
-                    .bind(error)
-                    .bind(outbox_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            }
-        }
-        tx.commit().await.map_err(db)
+        self.small_write(Small::Delivery { id: outbox_id, outcome, at }).await
     }
 
     async fn cursor(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -658,15 +773,7 @@ impl Store for SqliteStore {
     }
 
     async fn set_cursor(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO cursors (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(key)
-        .bind(value)
-        .execute(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(())
+        self.small_write(Small::Cursor { key: key.to_owned(), value: value.to_owned() }).await
     }
 
     async fn tasks(&self, q: &TaskQuery) -> Result<Vec<Task>, StoreError> {

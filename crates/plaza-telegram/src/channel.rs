@@ -163,6 +163,9 @@ impl TelegramChannel {
         let mut backoff = Duration::from_millis(500);
         // An outage is logged once when it starts and once when it ends.
         let mut failing_since: Option<std::time::Instant> = None;
+        // Updates that cannot be handled yet: since when, and the pause before the next try.
+        let mut handle_failing: Option<std::time::Instant> = None;
+        let mut retry_pause = Duration::from_millis(200);
         loop {
             let req = self
                 .bot
@@ -195,12 +198,23 @@ impl TelegramChannel {
                 }
             };
             let mut next = offset;
+            let mut failed = false;
             for u in updates {
                 let id = u.id.0 as i32;
                 if let Err(e) = self.handle(inbox.as_ref(), u).await {
                     // Not stored: keep the offset here so the update comes again.
-                    warn!(error = %e, update = id, "could not handle an update; it will be fetched again");
+                    if handle_failing.is_none() {
+                        warn!(error = %e, update = id, "could not handle an update; it will be fetched again until it can");
+                        handle_failing = Some(std::time::Instant::now());
+                    } else {
+                        debug!(error = %e, update = id, "could not handle an update yet");
+                    }
+                    failed = true;
                     break;
+                }
+                if let Some(since) = handle_failing.take() {
+                    info!(after_s = since.elapsed().as_secs(), "updates are handled again");
+                    retry_pause = Duration::from_millis(200);
                 }
                 next = id + 1;
             }
@@ -208,11 +222,13 @@ impl TelegramChannel {
                 offset = next;
                 if let Err(e) = inbox.set_cursor(&self.offset_key, &offset.to_string()).await {
                     // Updates already handled are recognised when they come again.
-                    warn!(error = %e, "could not store the update offset");
+                    debug!(error = %e, "could not store the update offset");
                 }
-            } else {
-                // Nothing handled (error above): don't spin.
-                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            if failed {
+                // Don't spin on an update that cannot be stored yet (a full disk).
+                tokio::time::sleep(retry_pause).await;
+                retry_pause = (retry_pause * 2).min(Duration::from_secs(5));
             }
         }
     }
@@ -360,6 +376,7 @@ impl Channel for TelegramChannel {
             per_second: Some(25),
             per_chat_interval: Some(Duration::from_millis(1_100)),
             per_room_per_minute: Some(18),
+            concurrent_chats: 4,
         }
     }
 

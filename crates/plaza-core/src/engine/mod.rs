@@ -78,6 +78,8 @@ pub struct Engine {
     room_channels: HashMap<String, Vec<String>>,
     state: Mutex<State>,
     outbox_signal: tokio::sync::watch::Sender<u64>,
+    /// The last commit failed (logged once until one succeeds).
+    store_failing: std::sync::atomic::AtomicBool,
     /// When the retention setting was last applied (engine clock).
     retention_ran: Mutex<Option<Timestamp>>,
 }
@@ -121,9 +123,13 @@ impl Engine {
             room_channels,
             state: Mutex::new(State::default()),
             outbox_signal,
+            store_failing: Default::default(),
             retention_ran: Mutex::new(None),
         };
         engine.reload().await?;
+        let st = engine.lock();
+        info!(tasks = st.tasks.len(), last_task = st.last_id, learned = st.learned.learned, "engine state loaded");
+        drop(st);
         Ok(Arc::new(engine))
     }
 
@@ -149,7 +155,7 @@ impl Engine {
         for p in snap.posts {
             st.add_post(p);
         }
-        info!(tasks = st.tasks.len(), last_task = st.last_id, learned = st.learned.learned, "engine state loaded");
+        debug!(tasks = st.tasks.len(), last_task = st.last_id, "engine state (re)loaded");
         *self.lock() = st;
         Ok(())
     }
@@ -230,11 +236,19 @@ impl Engine {
         };
         match res {
             Ok(()) => {
+                if self.store_failing.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                    info!("the store takes messages again");
+                }
                 self.outbox_signal.send_modify(|n| *n = n.wrapping_add(1));
                 Ok(Outcome::Handled)
             }
             Err(e) => {
-                warn!(error = %e, "commit failed; reloading state from the store");
+                // Said once while the store keeps failing (a full disk fails every try).
+                if self.store_failing.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    debug!(error = %e, "commit failed again; the message stays with the platform");
+                } else {
+                    warn!(error = %e, "commit failed; the message stays with the platform and comes again");
+                }
                 if let Err(e2) = self.reload().await {
                     warn!(error = %e2, "reload failed too");
                 }

@@ -6,6 +6,7 @@ mod bad_input;
 mod check;
 mod conversations;
 mod corpus;
+mod disk;
 mod harness;
 mod matrix;
 mod privacy;

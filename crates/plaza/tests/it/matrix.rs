@@ -681,3 +681,140 @@ async fn a_message_sent_twice_is_one_event() {
     let copies = t.bea.seen().iter().filter(|s| s.room == public && s.body == "Aviso de prueba, una sola vez").count();
     assert_eq!(copies, 1, "the message was posted {copies} times");
 }
+
+/// A resident on the plain client-server API (no encryption, no sync loop): cheap enough
+/// to have fifty of them on one homeserver.
+struct Plain {
+    token: String,
+    room: String,
+}
+
+impl Plain {
+    async fn new(hs: &Synapse, http: &reqwest::Client, name: &str, bot: &UserId) -> Plain {
+        let (_, token) = hs.register(name).await;
+        let r: serde_json::Value = http
+            .post(format!("{}/_matrix/client/v3/createRoom", hs.url))
+            .bearer_auth(&token)
+            .json(&json!({"is_direct": true, "invite": [bot], "preset": "trusted_private_chat"}))
+            .send()
+            .await
+            .expect("createRoom")
+            .json()
+            .await
+            .expect("json");
+        let room = r["room_id"].as_str().expect("room id").to_owned();
+        Plain { token, room }
+    }
+
+    async fn has_joined(&self, hs: &Synapse, http: &reqwest::Client, who: &UserId) -> bool {
+        let r: serde_json::Value = match http
+            .get(format!("{}/_matrix/client/v3/rooms/{}/joined_members", hs.url, self.room))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+        {
+            Ok(r) => r.json().await.unwrap_or_default(),
+            Err(_) => return false,
+        };
+        r["joined"].get(who.as_str()).is_some()
+    }
+
+    async fn say(&self, hs: &Synapse, http: &reqwest::Client, txn: &str, text: &str) {
+        let r = http
+            .put(format!("{}/_matrix/client/v3/rooms/{}/send/m.room.message/{txn}", hs.url, self.room))
+            .bearer_auth(&self.token)
+            .json(&json!({"msgtype": "m.text", "body": text}))
+            .send()
+            .await
+            .expect("send");
+        assert!(r.status().is_success(), "send: {}", r.status());
+    }
+
+    /// The bodies of the bot's messages in the chat, oldest first.
+    async fn from(&self, hs: &Synapse, http: &reqwest::Client, bot: &UserId) -> Vec<String> {
+        let r: serde_json::Value = match http
+            .get(format!("{}/_matrix/client/v3/rooms/{}/messages?dir=b&limit=100", hs.url, self.room))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+        {
+            Ok(r) => r.json().await.unwrap_or_default(),
+            Err(_) => return vec![],
+        };
+        let mut out: Vec<String> = r["chunk"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["sender"] == json!(bot.as_str()) && e["type"] == json!("m.room.message"))
+            .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
+            .collect();
+        out.reverse();
+        out
+    }
+}
+
+async fn read_all(residents: &[Plain], hs: &Synapse, http: &reqwest::Client, bot: &UserId) -> Vec<Vec<String>> {
+    let mut all = Vec::new();
+    for r in residents {
+        all.push(r.from(hs, http, bot).await);
+    }
+    all
+}
+
+/// Issue 9: Plaza killed (SIGKILL) during a burst of fifty residents' reports on Matrix,
+/// then started again: every report is one task, every resident acknowledged, none
+/// twice (the outbox row is the transaction id, so a re-send is the same event).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_during_a_burst_nothing_is_sent_twice() {
+    let t = town(&[]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = matrix_config(dir.path(), &t, None, BotLogin::Password);
+    let db = dir.path().join("plaza.db");
+    let plaza = start_plaza(&cfg, &db, &t);
+    let http = reqwest::Client::new();
+    let mut residents = Vec::new();
+    for i in 0..50 {
+        residents.push(Plain::new(&t.hs, &http, &format!("vecino{i}"), &t.bot).await);
+    }
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for r in &residents {
+        while !r.has_joined(&t.hs, &http, &t.bot).await {
+            assert!(Instant::now() < deadline, "the bot did not join the residents' chats");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    for (i, r) in residents.iter().enumerate() {
+        r.say(&t.hs, &http, "burst", &format!("La farola de la calle Real {} está apagada", 2 * i + 1)).await;
+    }
+    let acks = |all: &[Vec<String>]| -> usize {
+        all.iter().filter(|m| m.iter().any(|b| telegram::task_in(b).is_some())).count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        // Only the first residents are read here, to kill while the burst is going on.
+        let n = acks(&read_all(&residents[..2], &t.hs, &http, &t.bot).await);
+        if n >= 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the burst was not answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(plaza); // SIGKILL, as `kill -9`
+    let before = acks(&read_all(&residents, &t.hs, &http, &t.bot).await);
+    assert!(before < 50, "the whole burst was over before the kill; nothing was tested");
+    let plaza = start_plaza(&cfg, &db, &t);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while acks(&read_all(&residents, &t.hs, &http, &t.bot).await) < 50 {
+        assert!(Instant::now() < deadline, "not every resident was acknowledged after the restart:\n{}", plaza.log());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let all = read_all(&residents, &t.hs, &http, &t.bot).await;
+    let mut tasks = std::collections::HashSet::new();
+    for (i, msgs) in all.iter().enumerate() {
+        let acks: Vec<u32> = msgs.iter().filter_map(|b| telegram::task_in(b)).collect();
+        assert_eq!(acks.len(), 1, "resident {i} was acknowledged {} times: {msgs:?}", acks.len());
+        assert!(tasks.insert(acks[0]), "two residents were given task #{}", acks[0]);
+    }
+    assert!(tasks.iter().all(|t| (1..=50).contains(t)), "task numbers beyond the fifty reports: {tasks:?}");
+}

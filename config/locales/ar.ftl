@@ -24,6 +24,9 @@ task-card-private =
     🔒 #{ $task } · { $category } (خاص) · { $place }
     «{ $description }»
 task-card-actions = أجب «tomo #{ $task }» أو «hecho #{ $task }» أو «nota #{ $task } نص».
+task-card-actions-buttons = استخدم الأزرار، أو رد على هذه البطاقة بملاحظة للساكن.
+task-card-actions-reactions = تفاعل بـ 👀 لتتولاه و✅ عند الانتهاء؛ رد في السلسلة لترك ملاحظة للساكن.
+task-card-status = الحالة: { $status }
 triage-card =
     ❓ #{ $task } غير مصنف · { $place }
     «{ $description }»

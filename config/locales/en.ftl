@@ -23,6 +23,9 @@ task-card-private =
     🔒 #{ $task } · { $category } (private) · { $place }
     "{ $description }"
 task-card-actions = Answer "claim #{ $task }", "done #{ $task }" or "note #{ $task } text".
+task-card-actions-buttons = Use the buttons, or reply to this card with a note for the resident.
+task-card-actions-reactions = React 👀 to take it and ✅ when it is done; reply in the thread to leave the resident a note.
+task-card-status = Status: { $status }
 triage-card =
     ❓ #{ $task } not classified · { $place }
     "{ $description }"

@@ -24,6 +24,9 @@ task-card-private =
     🔒 #{ $task } · { $category } (privado) · { $place }
     «{ $description }»
 task-card-actions = Responde «tomo #{ $task }», «hecho #{ $task }» o «nota #{ $task } texto».
+task-card-actions-buttons = Usa los botones, o responde a esta tarjeta con una nota para el vecino.
+task-card-actions-reactions = Reacciona 👀 para tomarlo y ✅ cuando esté hecho; responde en el hilo para dejar una nota al vecino.
+task-card-status = Estado: { $status }
 triage-card =
     ❓ #{ $task } sin clasificar · { $place }
     «{ $description }»

@@ -13,7 +13,8 @@
 //   - setWebhook pushes updates to the URL with X-Telegram-Bot-Api-Secret-Token;
 //   - POST /_plaza/fail makes the next N sendMessage calls answer HTTP 429 with
 //     retry_after, as Telegram does when a bot sends too fast;
-//   - POST /_plaza/sent lists what the bot sent, with the time each arrived (ms).
+//   - POST /_plaza/sent lists what the bot sent, with the time each arrived (ms);
+//   - POST /_plaza/answers lists the bot's answers to button presses (toast texts).
 //
 // Usage: node emulator.js [--port N]   (N = 0: any free port). Prints "READY <port>".
 
@@ -313,7 +314,18 @@ app.all('/bot:token/deleteMessage', (req, res) => {
   sendResult(res, true);
 });
 
-app.all('/bot:token/answerCallbackQuery', (req, res) => sendResult(res, true));
+// Button presses answered by the bot, with the toast text shown to the person if any.
+const answers = [];
+app.all('/bot:token/answerCallbackQuery', (req, res) => {
+  const b = body(req);
+  answers.push({ token: req.params.token, callback_query_id: String(b.callback_query_id), text: b.text || '', time: Date.now() });
+  sendResult(res, true);
+});
+
+app.post('/_plaza/answers', (req, res) => {
+  const token = body(req).token;
+  sendResult(res, answers.filter((a) => a.token === token));
+});
 
 app.post('/_plaza/fail', (req, res) => {
   const b = body(req);

@@ -121,6 +121,11 @@ pub struct Outbound {
     /// the erasure to be delivered, and is blanked once it is.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub farewell: bool,
+    /// A direct message the person did not ask for (a neighbour who only reacted 👍,
+    /// a follower's update): sent only into a direct chat that already exists; an
+    /// adapter never opens a chat (an invitation out of the blue) for it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub only_if_open: bool,
 }
 
 impl Outbound {
@@ -137,6 +142,7 @@ impl Outbound {
             summary: None,
             withdraw: false,
             farewell: false,
+            only_if_open: false,
         }
     }
 }
@@ -162,6 +168,9 @@ pub struct Outgoing {
     /// The post `edit` names is withdrawn: remove its text from the room's history where
     /// the platform can (redaction, deletion) and show `text` instead.
     pub withdraw: bool,
+    /// Send only into a direct chat that exists already (see [`Outbound::only_if_open`]);
+    /// if there is none, report it delivered without sending.
+    pub only_if_open: bool,
 }
 
 /// What the platform gave back.
@@ -215,8 +224,11 @@ pub enum ChannelError {
 /// The engine's side of a channel: where an adapter hands what it received.
 #[async_trait]
 pub trait Inbox: Send + Sync {
-    /// Handles one event. Returns once its effects are stored (and so will be delivered).
-    async fn deliver(&self, inbound: Inbound) -> Result<(), crate::EngineError>;
+    /// Handles one event. Returns once its effects are stored (and so will be delivered),
+    /// with, for a button pressed in a room, the short answer to show the person at once
+    /// where they pressed it (Telegram's answerCallbackQuery toast). The engine sends
+    /// that answer nowhere else, so a channel with buttons must show it.
+    async fn deliver(&self, inbound: Inbound) -> Result<Option<String>, crate::EngineError>;
     /// Waits until everything due in the outbox has been delivered (console, tests).
     async fn settle(&self);
     /// The current time of the engine's clock.

@@ -154,6 +154,9 @@ fn min_wake(a: Option<Duration>, b: Duration) -> Option<Duration> {
 
 impl Dispatcher {
     pub fn new(engine: Arc<Engine>, channels: Vec<Arc<dyn Channel>>) -> Self {
+        for c in &channels {
+            engine.set_capabilities(c.name(), c.capabilities());
+        }
         let limiters = channels
             .iter()
             .map(|c| (c.name().to_owned(), Limiter { limits: c.limits(), ..Limiter::default() }))
@@ -491,6 +494,7 @@ impl Dispatcher {
             edit: None,
             reply_to: None,
             withdraw: false,
+            only_if_open: false,
         };
         let result = ch.send(&out).await;
         let mut step = Step::Go;
@@ -650,8 +654,8 @@ pub struct Runtime {
 
 #[async_trait]
 impl Inbox for Runtime {
-    async fn deliver(&self, inbound: Inbound) -> Result<(), EngineError> {
-        self.engine.handle(inbound).await.map(|_| ())
+    async fn deliver(&self, inbound: Inbound) -> Result<Option<String>, EngineError> {
+        self.engine.handle_with_toast(inbound).await.map(|(_, toast)| toast)
     }
     async fn settle(&self) {
         self.dispatcher.settle().await

@@ -346,10 +346,11 @@ impl MatrixChannel {
 
     /// The direct chat with a resident: the one they wrote in, one the SDK knows, or a new
     /// (encrypted) one.
-    async fn dm_room(&self, user: &UserId) -> Result<Room, ChannelError> {
+    /// The direct chat with `user` the bot is already in, if any.
+    async fn existing_dm(&self, user: &UserId) -> Option<Room> {
         let known = self.dms.lock().unwrap_or_else(|p| p.into_inner()).get(user).cloned();
         if let Some(room) = known.and_then(|id| self.client.get_room(&id)) {
-            return Ok(room);
+            return Some(room);
         }
         for room in self.client.joined_rooms() {
             if self.room_names.contains_key(room.room_id()) {
@@ -357,8 +358,15 @@ impl MatrixChannel {
             }
             if room.joined_members_count() <= 2 && matches!(room.get_member_no_sync(user).await, Ok(Some(_))) {
                 self.dms.lock().unwrap_or_else(|p| p.into_inner()).insert(user.to_owned(), room.room_id().to_owned());
-                return Ok(room);
+                return Some(room);
             }
+        }
+        None
+    }
+
+    async fn dm_room(&self, user: &UserId) -> Result<Room, ChannelError> {
+        if let Some(room) = self.existing_dm(user).await {
+            return Ok(room);
         }
         let room = self.client.create_dm(user).await.map_err(channel_error)?;
         self.dms.lock().unwrap_or_else(|p| p.into_inner()).insert(user.to_owned(), room.room_id().to_owned());
@@ -519,7 +527,18 @@ impl Channel for MatrixChannel {
             Destination::Direct(who) if who.channel() == NAME => {
                 let user = <&UserId>::try_from(who.id())
                     .map_err(|_| ChannelError::Rejected(format!("{who} is not a Matrix user id")))?;
-                self.dm_room(user).await?
+                if out.only_if_open {
+                    match self.existing_dm(user).await {
+                        Some(room) => room,
+                        None => {
+                            // Not asked for: no invitation out of the blue for it.
+                            debug!(%user, "no direct chat with this person; an unasked message is not sent");
+                            return Ok(Delivered { message_id: String::new() });
+                        }
+                    }
+                } else {
+                    self.dm_room(user).await?
+                }
             }
             Destination::Direct(who) => return Err(ChannelError::Rejected(format!("{who} is not on Matrix"))),
         };

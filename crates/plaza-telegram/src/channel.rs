@@ -8,7 +8,9 @@ use plaza_core::channel::{
     Outgoing,
 };
 use plaza_core::model::{GeoPoint, Identity};
-use teloxide::payloads::{EditMessageTextSetters, GetUpdatesSetters, SendMessageSetters, SetWebhookSetters};
+use teloxide::payloads::{
+    AnswerCallbackQuerySetters, EditMessageTextSetters, GetUpdatesSetters, SendMessageSetters, SetWebhookSetters,
+};
 use teloxide::prelude::Requester;
 use teloxide::types::{
     AllowedUpdate, ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MaybeInaccessibleMessage, Message, MessageId,
@@ -137,17 +139,23 @@ impl TelegramChannel {
         }
     }
 
-    /// Hands one update to the engine; answers a button press so the client stops waiting.
+    /// Hands one update to the engine; answers a button press so the client stops
+    /// waiting, with the engine's short answer as a toast (a refusal, "#3 → in progress").
     async fn handle(&self, inbox: &dyn Inbox, u: Update) -> Result<(), plaza_core::EngineError> {
-        if let UpdateKind::CallbackQuery(q) = &u.kind
-            && let Err(e) = self.bot.answer_callback_query(q.id.clone()).await
-        {
-            debug!(error = %e, "answerCallbackQuery failed");
-        }
-        match self.inbound(&u) {
+        let result = match self.inbound(&u) {
             Some(inb) => inbox.deliver(inb).await,
-            None => Ok(()),
+            None => Ok(None),
+        };
+        if let UpdateKind::CallbackQuery(q) = &u.kind {
+            let mut req = self.bot.answer_callback_query(q.id.clone());
+            if let Ok(Some(text)) = &result {
+                req = req.text(toast_text(text));
+            }
+            if let Err(e) = req.await {
+                debug!(error = %e, "answerCallbackQuery failed");
+            }
         }
+        result.map(|_| ())
     }
 
     async fn poll(&self, inbox: Arc<dyn Inbox>) -> Result<(), ChannelError> {
@@ -329,6 +337,17 @@ fn http_timeout(poll_timeout: u32) -> Duration {
     Duration::from_secs(u64::from(poll_timeout) + 15)
 }
 
+/// Telegram shows at most 200 characters in a toast.
+fn toast_text(text: &str) -> String {
+    let text = text.replace('\n', " ");
+    if text.chars().count() <= 200 {
+        return text;
+    }
+    let mut t: String = text.chars().take(199).collect();
+    t.push('…');
+    t
+}
+
 fn keyboard(buttons: &[Button]) -> Option<InlineKeyboardMarkup> {
     if buttons.is_empty() {
         return None;
@@ -407,13 +426,15 @@ impl Channel for TelegramChannel {
                 }
             }
             let mut req = self.bot.edit_message_text(ChatId(c), MessageId(m), out.text.clone());
+            // An edit carries the buttons that fit the task now: none (a withdrawn post,
+            // a resolved task) removes the keyboard.
             let markup = match out.withdraw {
-                true => Some(InlineKeyboardMarkup::new(Vec::<Vec<InlineKeyboardButton>>::new())),
+                true => None,
                 false => keyboard(&out.buttons),
             };
-            if let Some(k) = markup {
-                req = req.reply_markup(k);
-            }
+            req = req.reply_markup(
+                markup.unwrap_or_else(|| InlineKeyboardMarkup::new(Vec::<Vec<InlineKeyboardButton>>::new())),
+            );
             return match req.await {
                 Ok(_) | Err(RequestError::Api(ApiError::MessageNotModified)) => {
                     Ok(Delivered { message_id: format!("{c}:{m}") })

@@ -4,7 +4,6 @@ use tracing::{debug, info};
 
 use super::audience::{self, Viewer};
 use super::*;
-use crate::channel::Outbound;
 use crate::classify::Classification;
 use crate::command::{Command, Verb};
 use crate::text::{fold, words};
@@ -210,17 +209,13 @@ impl<'e, 's> Cx<'e, 's> {
             t.assignee = Some(sender.clone());
         }
         self.set_status(id, target, Some(sender), note);
-        // Confirm where it was said, and in the crew room if it was said elsewhere.
-        let rl = self.room_lang();
-        let crew_room = task.crew.clone();
-        let said_in_crew_room = matches!(&inb.chat, Chat::Room(r) if Some(r) == crew_room.as_ref());
-        if let Some(crew) = crew_room.filter(|_| !said_in_crew_room) {
-            let m = self.confirm_text(id, &rl, display_name(inb));
-            let out = Outbound { thread: Some(PostKind::Card), ..self.plain_room(&crew, m, Some(id)) };
-            self.room(&crew, out);
+        // The crew card now shows the new state and who moved it (set_status edits it).
+        // A typed command is also answered where it was typed, a button press with a
+        // toast; a reaction on the card needs nothing more than the card itself.
+        if !matches!(inb.kind, InboundKind::Reaction { .. }) {
+            let m = self.confirm_text(id, lang, display_name(inb));
+            self.answer(inb, thread, m);
         }
-        let m = self.confirm_text(id, lang, display_name(inb));
-        self.answer(inb, thread, m);
     }
 
     /// "#N is already resolved; that cannot be done now."

@@ -31,6 +31,11 @@ impl<'e, 's> Cx<'e, 's> {
         self.st.index_task(&t);
         self.touch(id);
         self.event(id, actor, EventKind::Status { from, to, note: note.clone() });
+        match actor.map(|a| self.sender_name.clone().unwrap_or_else(|| a.id().to_owned())) {
+            Some(who) => self.st.card_actor.insert(id, who),
+            None => self.st.card_actor.remove(&id),
+        };
+        self.edit_card(id);
         let ids = id.0.to_string();
         let elapsed_ms = now.since(t.created_at);
         self.tell_audience(id, |cx, l, v| {
@@ -104,7 +109,7 @@ impl<'e, 's> Cx<'e, 's> {
         }
         let lang = self.lang_of(who);
         let m = self.t(&lang, "notify-me-too-thanks", &[("task", Arg::Str(&id.0.to_string()))]);
-        self.dm(who, m, Some(id));
+        self.dm_unasked(who, m, Some(id));
     }
 
     pub(super) fn on_public_reply(&mut self, sender: &Identity, id: TaskId, text: &str) {

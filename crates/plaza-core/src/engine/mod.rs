@@ -65,6 +65,9 @@ use state::*;
 struct Tx {
     batch: Batch,
     touched: BTreeSet<TaskId>,
+    /// A short answer shown at once to whoever pressed a button (a Telegram toast)
+    /// instead of a message in the room.
+    toast: Option<String>,
 }
 
 pub struct Engine {
@@ -76,6 +79,8 @@ pub struct Engine {
     classifier: Classifier,
     /// room → the channels that host it
     room_channels: HashMap<String, Vec<String>>,
+    /// What each channel can do (buttons, reactions, edits): cards say how to act there.
+    capabilities: Mutex<HashMap<String, crate::channel::Capabilities>>,
     state: Mutex<State>,
     outbox_signal: tokio::sync::watch::Sender<u64>,
     /// The last commit failed (logged once until one succeeds).
@@ -121,6 +126,7 @@ impl Engine {
             clock,
             plugins,
             room_channels,
+            capabilities: Mutex::new(HashMap::new()),
             state: Mutex::new(State::default()),
             outbox_signal,
             store_failing: Default::default(),
@@ -189,28 +195,44 @@ impl Engine {
 
     /// Handles one inbound event. Returns once its effects are committed.
     pub async fn handle(&self, inbound: Inbound) -> Result<Outcome, EngineError> {
+        self.handle_with_toast(inbound).await.map(|(o, _)| o)
+    }
+
+    /// Handles one inbound event; also returns the short answer for a button press in a
+    /// room, for channels that show one at once where the button was pressed (a toast).
+    pub async fn handle_with_toast(&self, inbound: Inbound) -> Result<(Outcome, Option<String>), EngineError> {
         use tracing::Instrument;
         let span = tracing::info_span!("inbound", channel = %inbound.channel, msg = %inbound.message_id);
         self.handle_in_span(inbound).instrument(span).await
     }
 
-    async fn handle_in_span(&self, inbound: Inbound) -> Result<Outcome, EngineError> {
+    /// Tells the engine what a channel can do (the dispatcher does, for its channels).
+    pub fn set_capabilities(&self, channel: &str, caps: crate::channel::Capabilities) {
+        self.capabilities.lock().unwrap_or_else(|p| p.into_inner()).insert(channel.to_owned(), caps);
+    }
+
+    fn capabilities_of(&self, channel: &str) -> crate::channel::Capabilities {
+        self.capabilities.lock().unwrap_or_else(|p| p.into_inner()).get(channel).copied().unwrap_or_default()
+    }
+
+    async fn handle_in_span(&self, inbound: Inbound) -> Result<(Outcome, Option<String>), EngineError> {
         self.prefetch(&inbound).await?;
         // A data-access request needs what is on disk, read before the state is locked.
         let person: Option<PersonData> = match self.wants_own_data(&inbound) {
             true => Some(self.store.person_data(&inbound.sender).await?),
             false => None,
         };
+        let toast;
         let ticket = {
             let mut st = self.lock();
             let key = (inbound.channel.clone(), inbound.message_id.clone());
             if st.seen.contains(&key) {
                 debug!("redelivered; ignored");
-                return Ok(Outcome::Duplicate);
+                return Ok((Outcome::Duplicate, None));
             }
             let now = self.clock.now();
             st.mark_seen(key.clone(), now);
-            let mut tx = Tx { batch: Batch { at: now, ..Batch::default() }, touched: BTreeSet::new() };
+            let mut tx = Tx { batch: Batch { at: now, ..Batch::default() }, touched: BTreeSet::new(), toast: None };
             tx.batch.seen.push(key);
             {
                 let sender_name = inbound.sender_name.clone().filter(|n| !n.trim().is_empty());
@@ -228,6 +250,7 @@ impl Engine {
                     tx.batch.tasks.push(t);
                 }
             }
+            toast = tx.toast.take();
             self.store.submit(tx.batch)
         };
         let res = match ticket.await {
@@ -240,7 +263,7 @@ impl Engine {
                     info!("the store takes messages again");
                 }
                 self.outbox_signal.send_modify(|n| *n = n.wrapping_add(1));
-                Ok(Outcome::Handled)
+                Ok((Outcome::Handled, toast))
             }
             Err(e) => {
                 // Said once while the store keeps failing (a full disk fails every try).
@@ -338,6 +361,7 @@ impl Engine {
             edit,
             reply_to: lookup(m.thread),
             withdraw: m.withdraw,
+            only_if_open: m.only_if_open,
         })
     }
 

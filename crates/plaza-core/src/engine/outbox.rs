@@ -5,7 +5,7 @@ use tracing::warn;
 
 use super::audience::Viewer;
 use super::*;
-use crate::channel::Outbound;
+use crate::channel::{Capabilities, Outbound};
 use crate::store::NewOutbox;
 
 impl<'e, 's> Cx<'e, 's> {
@@ -17,27 +17,47 @@ impl<'e, 's> Cx<'e, 's> {
     }
     /// A message to a room, on every channel that hosts it.
     pub(super) fn room(&mut self, room: &str, out: Outbound) {
+        self.room_per_channel(room, |_| out.clone());
+    }
+    /// A message to a room made for each channel that hosts it (by what it can do).
+    pub(super) fn room_per_channel(&mut self, room: &str, build: impl Fn(Capabilities) -> Outbound) {
         let chans = self.e.room_channels.get(room).cloned().unwrap_or_default();
         if chans.is_empty() {
             warn!(room, "no channel hosts this room; message dropped");
         }
         for ch in chans {
-            self.push(ch, out.clone());
+            let out = build(self.e.capabilities_of(&ch));
+            self.push(ch, out);
         }
     }
     /// A direct message, on the person's own channel.
     pub(super) fn dm(&mut self, who: &Identity, text: String, task: Option<TaskId>) {
+        self.dm_out(who, Outbound::new(Destination::Direct(who.clone()), text, task));
+    }
+    /// A direct message the person did not ask for: only into a chat they already have
+    /// with the bot (see [`Outbound::only_if_open`]).
+    pub(super) fn dm_unasked(&mut self, who: &Identity, text: String, task: Option<TaskId>) {
+        let out = Outbound { only_if_open: true, ..Outbound::new(Destination::Direct(who.clone()), text, task) };
+        self.dm_out(who, out);
+    }
+    fn dm_out(&mut self, who: &Identity, out: Outbound) {
         if who.is_erased() {
             return;
         }
         let ch = who.channel().to_owned();
-        self.push(ch, Outbound::new(Destination::Direct(who.clone()), text, task));
+        self.push(ch, out);
     }
     /// Answers the sender where they wrote: their direct chat, or the room (in the
     /// thread they wrote in, if any). An answer to something written in the public room
     /// goes to the sender privately: the public room is not a place for replies that
     /// may concern one person.
     pub(super) fn answer(&mut self, inb: &Inbound, thread: Option<&PostRecord>, text: String) {
+        // A button pressed in a room is answered where it was pressed, at once, to that
+        // person alone (see `Inbox::deliver`), not with a message in the room.
+        if matches!(inb.kind, InboundKind::Button { .. }) && matches!(inb.chat, Chat::Room(_)) {
+            self.tx.toast = Some(text);
+            return;
+        }
         match &inb.chat {
             Chat::Direct => self.dm(&inb.sender, text, None),
             Chat::Room(r) if r == "public" => self.dm(&inb.sender, text, None),
@@ -68,7 +88,11 @@ impl<'e, 's> Cx<'e, 's> {
         for (who, v) in self.recipients(t) {
             let lang = self.lang_of(&who);
             let text = build(self, &lang, v);
-            self.dm(&who, text, Some(task));
+            // The reporter wrote to the bot; a follower may only have reacted to a post.
+            match v {
+                Viewer::Follower => self.dm_unasked(&who, text, Some(task)),
+                _ => self.dm(&who, text, Some(task)),
+            }
         }
     }
 }

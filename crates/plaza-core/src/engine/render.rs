@@ -3,7 +3,7 @@
 
 use super::audience::{self, Viewer};
 use super::*;
-use crate::channel::{Button, Outbound};
+use crate::channel::{Button, Capabilities, Outbound};
 use crate::text::ellipsize;
 
 impl<'e, 's> Cx<'e, 's> {
@@ -59,7 +59,9 @@ impl<'e, 's> Cx<'e, 's> {
             self.t(lang, "elapsed-days", &[("days", Arg::Num(min / 1440)), ("hours", Arg::Num((min % 1440) / 60))])
         }
     }
-    pub(super) fn render_card(&self, t: &Task) -> String {
+    /// The crew card: the task, its state once it has moved, and how to act on it on
+    /// this channel (buttons, reactions or typed commands); nothing to do once it is over.
+    pub(super) fn render_card(&self, t: &Task, caps: Capabilities) -> String {
         let lang = self.room_lang();
         let id = t.id.0.to_string();
         let mut text = self.t(
@@ -75,8 +77,25 @@ impl<'e, 's> Cx<'e, 's> {
         for a in &t.attachments {
             text.push_str(&format!("\n📎 {}: {}", a.kind, a.reference));
         }
-        text.push('\n');
-        text.push_str(&self.t(&lang, "task-card-actions", &[("task", Arg::Str(&id))]));
+        if t.status != Status::Open {
+            let status = match (&t.status, self.st.card_actor.get(&t.id)) {
+                (Status::InProgress | Status::Resolved | Status::Closed(_), Some(who)) => {
+                    format!("{} ({who})", self.status_label(t.status, &lang))
+                }
+                _ => self.status_label(t.status, &lang),
+            };
+            text.push('\n');
+            text.push_str(&self.t(&lang, "task-card-status", &[("status", Arg::Str(&status))]));
+        }
+        if t.status.is_active() {
+            let how = match (caps.buttons, caps.reactions) {
+                (true, _) => "task-card-actions-buttons",
+                (false, true) => "task-card-actions-reactions",
+                _ => "task-card-actions",
+            };
+            text.push('\n');
+            text.push_str(&self.t(&lang, how, &[("task", Arg::Str(&id))]));
+        }
         text
     }
     /// The public post; `None` for a task the public may not see.
@@ -111,27 +130,57 @@ impl<'e, 's> Cx<'e, 's> {
             ],
         )
     }
+    /// The card's buttons for the task's state: none once it is over.
     pub(super) fn card_buttons(&self, t: &Task) -> Vec<Button> {
         let lang = self.room_lang();
-        vec![
-            Button { label: self.t(&lang, "button-claim", &[]), data: format!("claim:{}", t.id.0) },
-            Button { label: self.t(&lang, "button-done", &[]), data: format!("done:{}", t.id.0) },
-            Button { label: self.t(&lang, "button-note", &[]), data: format!("note:{}", t.id.0) },
-        ]
+        let mut b = Vec::new();
+        if matches!(t.status, Status::Open | Status::Acknowledged) {
+            b.push(Button { label: self.t(&lang, "button-claim", &[]), data: format!("claim:{}", t.id.0) });
+        }
+        if t.status.is_active() {
+            b.push(Button { label: self.t(&lang, "button-done", &[]), data: format!("done:{}", t.id.0) });
+            b.push(Button { label: self.t(&lang, "button-note", &[]), data: format!("note:{}", t.id.0) });
+        }
+        b
     }
 
     // ----- posts ---------------------------------------------------------------------
 
     pub(super) fn post_card(&mut self, id: TaskId) {
-        let Some(t) = self.st.tasks.get(&id) else { return };
+        self.send_card(id, false);
+    }
+    /// Brings the crew card up to date as the task moves (status, who, buttons).
+    pub(super) fn edit_card(&mut self, id: TaskId) {
+        self.send_card(id, true);
+    }
+    /// The crew card, new or as an edit, worded for what each channel can do.
+    fn send_card(&mut self, id: TaskId, edit: bool) {
+        let Some(t) = self.st.tasks.get(&id).cloned() else { return };
         let Some(crew) = t.crew.clone() else { return };
-        let out = Outbound {
-            buttons: self.card_buttons(t),
-            post: Some(PostKind::Card),
-            summary: Some(self.summary("🆕", t, Viewer::Crew)),
-            ..self.plain_room(&crew, self.render_card(t), Some(id))
-        };
-        self.room(&crew, out);
+        let buttons = self.card_buttons(&t);
+        let summary = (!edit).then(|| self.summary("🆕", &t, Viewer::Crew));
+        let outs: Vec<(Capabilities, Outbound)> = self
+            .caps_of_room(&crew)
+            .into_iter()
+            .map(|caps| {
+                let out = Outbound {
+                    buttons: buttons.clone(),
+                    post: (!edit).then_some(PostKind::Card),
+                    edit: edit.then_some(PostKind::Card),
+                    summary: summary.clone(),
+                    ..self.plain_room(&crew, self.render_card(&t, caps), Some(id))
+                };
+                (caps, out)
+            })
+            .collect();
+        self.room_per_channel(&crew, |caps| Self::for_caps(&outs, caps));
+    }
+    fn caps_of_room(&self, room: &str) -> Vec<Capabilities> {
+        let chans = self.e.room_channels.get(room).cloned().unwrap_or_default();
+        chans.iter().map(|c| self.e.capabilities_of(c)).collect()
+    }
+    fn for_caps(outs: &[(Capabilities, Outbound)], caps: Capabilities) -> Outbound {
+        outs.iter().find(|(c, _)| *c == caps).map(|(_, o)| o.clone()).unwrap_or_else(|| outs[0].1.clone())
     }
     pub(super) fn post_public(&mut self, id: TaskId) {
         let Some(t) = self.st.tasks.get(&id) else { return };
@@ -175,7 +224,13 @@ impl<'e, 's> Cx<'e, 's> {
             return;
         }
         self.st.public_text.insert(id, text.clone());
-        let out = Outbound { edit: Some(PostKind::Public), ..self.plain_room("public", text, Some(id)) };
+        let lang = self.room_lang();
+        // The post keeps its 👍 button while there is something to support.
+        let buttons = match t.status.is_active() {
+            true => vec![Button { label: self.t(&lang, "button-me-too", &[]), data: format!("metoo:{}", id.0) }],
+            false => vec![],
+        };
+        let out = Outbound { buttons, edit: Some(PostKind::Public), ..self.plain_room("public", text, Some(id)) };
         self.room("public", out);
     }
     /// Withdraws the public post: the adapter removes its text from the room's history

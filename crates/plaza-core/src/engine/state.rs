@@ -12,6 +12,8 @@ use super::SEEN_DAYS;
 
 #[derive(Default)]
 pub(super) struct State {
+    /// Who last moved each task, as their platform calls them (for the crew card).
+    pub(super) card_actor: HashMap<TaskId, String>,
     /// Reports per resident in the last hour (flood control), and when each was made.
     pub(super) reports_last_hour: HashMap<Identity, (u32, bool)>,
     pub(super) report_times: VecDeque<(Timestamp, Identity)>,

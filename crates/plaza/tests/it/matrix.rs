@@ -400,9 +400,24 @@ async fn streetlight_story_in_an_encrypted_dm() {
             s.sender == t.bot && s.body.starts_with("Solo el equipo del aviso #1")
         })
         .await;
-    // Luis claims it with 👀: Ana is told.
+    // The card says how to act on Matrix: reactions, not buttons or typed commands.
+    assert!(card.body.contains("Reacciona 👀 para tomarlo y ✅ cuando esté hecho"), "{}", card.body);
+    // Luis claims it with 👀: Ana is told; the card itself shows it, no extra line.
     t.luis.react(&elec, &card.event_id, "👀").await;
     t.ana.wait_for("claimed", &dm, |s| s.body.contains("trabajando en el aviso #1")).await;
+    t.luis
+        .wait_for("the card edited", &elec, |s| {
+            s.replaces.as_ref() == Some(&card.event_id) && s.body.contains("Estado: en curso")
+        })
+        .await;
+    assert!(
+        !t.luis.seen().iter().any(|s| s.room == elec && s.body.starts_with("#1 →")),
+        "a separate status line in the crew room"
+    );
+    // Bea only reacted 👍: the bot did not open a direct chat with her for a thank-you.
+    let bea_dms: Vec<_> =
+        t.bea.client.rooms().into_iter().filter(|r| !t.rooms.iter().any(|(_, id)| id == r.room_id())).collect();
+    assert!(bea_dms.is_empty(), "the bot invited Bea, who only reacted, to a direct chat");
     assert!(!t.ana.seen().iter().any(|s| s.body.contains("resuelto")), "Bea's ✅ changed the task");
 
     // Luis replies "hecho" in the card's thread: Ana is told, with the time; the public
@@ -672,6 +687,7 @@ async fn a_message_sent_twice_is_one_event() {
         edit: None,
         reply_to: None,
         withdraw: false,
+        only_if_open: false,
     };
     let first = ch.send(&out).await.expect("first send");
     let again = ch.send(&out).await.expect("the same send again");

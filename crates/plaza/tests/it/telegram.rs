@@ -65,6 +65,25 @@ impl Emulator {
         v["result"].as_array().cloned().unwrap_or_default()
     }
 
+    /// The toasts the bot showed for button presses (answerCallbackQuery texts), oldest first.
+    pub async fn toasts(&self) -> Vec<String> {
+        let v = self.post("/_plaza/answers", json!({"token": TOKEN})).await;
+        v["result"].as_array().into_iter().flatten().map(|a| a["text"].as_str().unwrap_or("").to_owned()).collect()
+    }
+
+    /// Waits until a toast satisfies `ok`; fails the test after `secs`.
+    pub async fn wait_for_toast(&self, what: &str, secs: u64, ok: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let toasts = self.toasts().await;
+            if toasts.iter().any(|t| ok(t)) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; toasts so far: {toasts:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Makes the next `count` sendMessage calls fail with HTTP 429.
     /// Makes the Bot API unreachable for the bot (connections reset) for `seconds`,
     /// starting right after the bot takes its next update.
@@ -250,19 +269,13 @@ async fn streetlight_story_in_spanish() {
     assert!(post_text.contains("📢 #1 · Alumbrado público · calle Alemania 5"), "{post_text}");
     assert!(!post_text.contains("Ana") && !post_text.contains(&ANA.to_string()), "the public post names the reporter");
 
-    // Luis presses Claim: Ana is told.
+    // Luis presses Claim: Ana is told; the card shows who took it (edited in place).
     emu.press(LUIS, "Luis", &card, "claim:1").await;
-    let sent = emu
-        .wait_for("ana told of the claim, the crew room of who took it", 30, |s| {
-            texts_to(s, ANA).iter().any(|t| t.contains("trabajando en el aviso #1"))
-                && texts_to(s, ELECTRICIANS).iter().any(|t| t.starts_with("#1 → en curso"))
-        })
-        .await;
-    assert!(
-        texts_to(&sent, ELECTRICIANS).iter().any(|t| t == "#1 → en curso (Luis)"),
-        "{:?}",
-        texts_to(&sent, ELECTRICIANS)
-    );
+    emu.wait_for("ana told of the claim, the card of who took it", 30, |s| {
+        texts_to(s, ANA).iter().any(|t| t.contains("trabajando en el aviso #1"))
+            && texts_to(s, ELECTRICIANS).iter().any(|t| t.contains("Estado: en curso (Luis)"))
+    })
+    .await;
 
     // Done: Ana is told with the time it took; the public post is edited.
     emu.press(LUIS, "Luis", &card, "done:1").await;
@@ -278,6 +291,18 @@ async fn streetlight_story_in_spanish() {
     let public: Vec<&Value> = sent.iter().filter(to(PUBLIC)).collect();
     assert_eq!(public.len(), 1, "the post is edited in place, not posted again");
     assert!(public[0]["edits"].as_i64().unwrap_or(0) >= 1);
+    // Once resolved, neither the card nor the post has buttons left to press.
+    let sent = emu
+        .wait_for("the card shows it resolved", 30, |s| {
+            s.iter().filter(to(ELECTRICIANS)).any(|m| m["text"].as_str().unwrap_or("").contains("Estado: resuelto"))
+        })
+        .await;
+    for chat in [ELECTRICIANS, PUBLIC] {
+        let m =
+            sent.iter().filter(to(chat)).find(|m| m["text"].as_str().unwrap_or("").contains("resuelto")).expect("msg");
+        let buttons = m["reply_markup"]["inline_keyboard"].as_array().map_or(0, |rows| rows.len());
+        assert_eq!(buttons, 0, "buttons left on a resolved task in {chat}: {}", m["reply_markup"]);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -309,11 +334,11 @@ async fn neighbours_privacy_and_refusals() {
     .await;
 
     // The crew's Note button says how; a reply to the card in words reaches the reporter.
+    // The answer is a toast to Luis alone, not a message in the crew group.
+    let group_before = texts_to(&emu.sent().await, ELECTRICIANS).len();
     emu.press(LUIS, "Luis", &card, "note:1").await;
-    emu.wait_for("how to write a note", 30, |s| {
-        texts_to(s, ELECTRICIANS).iter().any(|t| t.starts_with("Para dejar una nota al vecino en #1"))
-    })
-    .await;
+    emu.wait_for_toast("how to write a note", 30, |t| t.starts_with("Para dejar una nota al vecino en #1")).await;
+    assert_eq!(texts_to(&emu.sent().await, ELECTRICIANS).len(), group_before, "the crew group got a message");
     emu.send(in_group(LUIS, "Luis", ELECTRICIANS, "Vamos mañana a primera hora", Some(&card))).await;
     // The reporter and the neighbour who said "me too" both hear it.
     emu.wait_for("note relayed to reporter and follower", 30, |s| {
@@ -323,9 +348,40 @@ async fn neighbours_privacy_and_refusals() {
 
     // A resident pressing a crew button is refused; nothing changes.
     emu.press(BEA, "Bea", &card, "done:1").await;
-    let sent =
-        emu.wait_for("refusal", 30, |s| texts_to(s, ELECTRICIANS).iter().any(|t| t.contains("solo el equipo"))).await;
+    emu.wait_for_toast("refusal", 30, |t| t.contains("solo el equipo")).await;
+    let sent = emu.sent().await;
     assert!(!texts_to(&sent, ANA).iter().any(|t| t.contains("resuelto")), "the task changed");
+    assert!(!texts_to(&sent, ELECTRICIANS).iter().any(|t| t.contains("solo el equipo")), "a refusal in the group");
+
+    // Luis takes it with the button: a toast for him; the card itself shows the state
+    // and loses the button that no longer fits.
+    emu.press(LUIS, "Luis", &card, "claim:1").await;
+    emu.wait_for_toast("claim confirmed", 30, |t| t.contains("#1 → en curso")).await;
+    let sent = emu
+        .wait_for("the card edited", 30, |s| {
+            s.iter().any(|m| {
+                m["message_id"] == card["message_id"]
+                    && m["chat"]["id"] == json!(ELECTRICIANS)
+                    && m["text"].as_str().unwrap_or("").contains("Estado: en curso (Luis)")
+            })
+        })
+        .await;
+    let edited = sent
+        .iter()
+        .find(|m| m["message_id"] == card["message_id"] && m["chat"]["id"] == json!(ELECTRICIANS))
+        .expect("card");
+    let data: Vec<&str> = edited["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row.as_array().into_iter().flatten())
+        .filter_map(|b| b["callback_data"].as_str())
+        .collect();
+    assert_eq!(data, ["done:1", "note:1"], "the buttons of a task in progress");
+    assert!(
+        !texts_to(&sent, ELECTRICIANS).iter().any(|t| t.starts_with("#1 →")),
+        "a separate status line in the group"
+    );
 
     // A suspicious-car report reaches the police group and never the public group.
     let public_before = texts_to(&sent, PUBLIC).len();

@@ -124,3 +124,4 @@ lostfound-match = 🐾 تطابق محتمل: البلاغ رقم #{ $other } ({
 lostfound-kind-lost = حيوان مفقود
 lostfound-kind-found = حيوان معثور عليه
 lostfound-crew = 🐾 يبدو أن #{ $task } و #{ $other } هما نفس الحيوان.
+unreadable-message = لم أتمكن من قراءة رسالتك الأخيرة: وصلتني مشفرة بمفتاح لا أملكه. هل يمكنك إرسالها مرة أخرى؟

@@ -127,3 +127,4 @@ lostfound-match = 🐾 Possible match: report #{ $other } ({ $kind }) looks like
 lostfound-kind-lost = lost animal
 lostfound-kind-found = found animal
 lostfound-crew = 🐾 #{ $task } and #{ $other } look like the same animal.
+unreadable-message = I could not read your last message: it reached me encrypted with a key I don't have. Could you send it again?

@@ -128,3 +128,4 @@ lostfound-match = 🐾 Posible coincidencia: el aviso #{ $other } ({ $kind }) se
 lostfound-kind-lost = animal perdido
 lostfound-kind-found = animal encontrado
 lostfound-crew = 🐾 #{ $task } y #{ $other } parecen el mismo animal.
+unreadable-message = No he podido leer tu último mensaje: me llegó cifrado con una clave que no tengo. ¿Puedes enviarlo otra vez?

@@ -42,6 +42,9 @@ pub enum InboundKind {
     Button {
         data: String,
     },
+    /// A message that reached the bot but cannot be read (end-to-end encrypted with keys
+    /// the bot never got): the sender is asked to send it again, never left in silence.
+    Unreadable,
     Joined,
     Left,
 }

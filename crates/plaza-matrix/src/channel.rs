@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use matrix_sdk::authentication::matrix::MatrixSession;
 use matrix_sdk::config::SyncSettings;
+use matrix_sdk::deserialized_responses::TimelineEventKind;
 use matrix_sdk::room::{IncludeRelations, RelationsOptions};
 use matrix_sdk::ruma::api::error::{ErrorKind, RetryAfter};
 use matrix_sdk::ruma::events::Mentions;
@@ -13,10 +14,13 @@ use matrix_sdk::ruma::events::reaction::OriginalSyncReactionEvent;
 use matrix_sdk::ruma::events::relation::RelationType;
 use matrix_sdk::ruma::events::relation::Thread;
 use matrix_sdk::ruma::events::room::MediaSource;
+use matrix_sdk::ruma::events::room::encrypted::OriginalSyncRoomEncryptedEvent;
 use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
 use matrix_sdk::ruma::events::room::message::{
     MessageType, OriginalSyncRoomMessageEvent, Relation, ReplacementMetadata, RoomMessageEventContent,
 };
+use matrix_sdk::ruma::events::{AnySyncMessageLikeEvent, AnySyncTimelineEvent, SyncMessageLikeEvent};
+use matrix_sdk::ruma::serde::Raw;
 use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomAliasId, RoomId, UserId};
 use matrix_sdk::{Client, Room, RoomState};
 use plaza_core::channel::{
@@ -30,10 +34,52 @@ use crate::settings::{MatrixSettings, Secret};
 
 /// Where the sync token is kept in Plaza's store (after the events it covers are handled).
 const SINCE_KEY: &str = "matrix.since";
+/// How long a message that cannot be decrypted waits for its key (which usually comes
+/// within seconds, in a later sync) before its sender is asked to send it again.
+const UNDECRYPTED_PATIENCE: Duration = Duration::from_secs(20);
+
+/// Makes the bot's device trusted by its own identity (cross-signing), so that Element
+/// shows its messages without an "unverified device" warning. Creating the identity
+/// needs the account's password (user-interactive auth); with an access token only, the
+/// log says how to do it once by hand.
+async fn cross_sign(client: &Client, user_id: &str, secret: &Secret) {
+    use matrix_sdk::ruma::api::client::uiaa;
+    let Err(e) = client.encryption().bootstrap_cross_signing_if_needed(None).await else {
+        info!("matrix: the bot's device is cross-signed");
+        return;
+    };
+    let (Some(response), Secret::Password(password)) = (e.as_uiaa_response(), secret) else {
+        warn!(
+            error = %e,
+            "matrix: the bot's device is not cross-signed (Element may mark it unverified); \
+             log in once with password_env to set it up, see README: Connecting Matrix"
+        );
+        return;
+    };
+    let user = user_id.trim_start_matches('@').split(':').next().unwrap_or(user_id).to_owned();
+    let mut auth =
+        uiaa::Password::new(uiaa::UserIdentifier::Matrix(uiaa::MatrixUserIdentifier::new(user)), password.clone());
+    auth.session = response.session.clone();
+    match client.encryption().bootstrap_cross_signing(Some(uiaa::AuthData::Password(auth))).await {
+        Ok(()) => info!("matrix: cross-signing set up; the bot's device is signed by its identity"),
+        Err(e) => warn!(error = %e, "matrix: could not set up cross-signing"),
+    }
+}
+
+/// A message waiting for its decryption key.
+struct Undecrypted {
+    room: Room,
+    raw: Raw<OriginalSyncRoomEncryptedEvent>,
+    event_id: String,
+    sender: OwnedUserId,
+    since: std::time::Instant,
+}
 
 /// What the event handlers collect during one sync, in order; handled after it.
 enum Event {
     Message(Room, Box<OriginalSyncRoomMessageEvent>),
+    /// An encrypted message the bot could not decrypt when it came (its key not here yet).
+    Undecrypted(Room, Raw<OriginalSyncRoomEncryptedEvent>),
     Reaction(Room, Box<OriginalSyncReactionEvent>),
     Invite(Room, bool),
 }
@@ -49,6 +95,7 @@ pub struct MatrixChannel {
     /// When the bot joined each room it joined (ms): older events there are history.
     joined_at: Mutex<HashMap<OwnedRoomId, u64>>,
     collected: Arc<Mutex<Vec<Event>>>,
+    undecrypted: Mutex<Vec<Undecrypted>>,
 }
 
 fn other(e: impl std::fmt::Display) -> ChannelError {
@@ -114,6 +161,7 @@ impl MatrixChannel {
                 info!(user = %settings.user_id, device = ?client.device_id(), "matrix: logged in");
             }
         }
+        cross_sign(&client, &settings.user_id, secret).await;
         let mut room_ids = HashMap::new();
         for (name, r) in &settings.rooms {
             let id: OwnedRoomId = if r.starts_with('#') {
@@ -134,6 +182,7 @@ impl MatrixChannel {
             dms: Mutex::new(HashMap::new()),
             joined_at: Mutex::new(HashMap::new()),
             collected: Arc::new(Mutex::new(Vec::new())),
+            undecrypted: Mutex::new(Vec::new()),
         };
         ch.add_handlers();
         Ok(ch)
@@ -149,6 +198,11 @@ impl MatrixChannel {
         self.client.add_event_handler(move |ev: OriginalSyncRoomMessageEvent, room: Room| {
             let c = c.clone();
             async move { c.lock().unwrap_or_else(|p| p.into_inner()).push(Event::Message(room, Box::new(ev))) }
+        });
+        let c = self.collected.clone();
+        self.client.add_event_handler(move |raw: Raw<OriginalSyncRoomEncryptedEvent>, room: Room| {
+            let c = c.clone();
+            async move { c.lock().unwrap_or_else(|p| p.into_inner()).push(Event::Undecrypted(room, raw)) }
         });
         let c = self.collected.clone();
         self.client.add_event_handler(move |ev: OriginalSyncReactionEvent, room: Room| {
@@ -289,6 +343,24 @@ impl MatrixChannel {
                         inbox.deliver(inb).await?;
                     }
                 }
+                Event::Undecrypted(room, raw) => {
+                    if !live || room.state() != RoomState::Joined {
+                        continue;
+                    }
+                    let (Ok(Some(event_id)), Ok(Some(sender))) =
+                        (raw.get_field::<String>("event_id"), raw.get_field::<OwnedUserId>("sender"))
+                    else {
+                        continue;
+                    };
+                    if Some(&sender) == self.me().as_ref() {
+                        continue;
+                    }
+                    debug!(event = %event_id, "matrix: a message cannot be decrypted yet; waiting for its key");
+                    let mut pending = self.undecrypted.lock().unwrap_or_else(|p| p.into_inner());
+                    if !pending.iter().any(|u| u.event_id == event_id) {
+                        pending.push(Undecrypted { room, raw, event_id, sender, since: std::time::Instant::now() });
+                    }
+                }
                 Event::Reaction(room, ev) => {
                     if !live || Some(&ev.sender) == self.me().as_ref() {
                         continue;
@@ -305,6 +377,60 @@ impl MatrixChannel {
                     inbox.deliver(inb).await?;
                 }
             }
+        }
+        self.retry_undecrypted(inbox).await
+    }
+
+    /// Tries again the messages that could not be decrypted: keys that came since make
+    /// them readable, and they are handled as if they had just come; one still unreadable
+    /// after [`UNDECRYPTED_PATIENCE`] gets its sender asked to send it again (the event id
+    /// stays its key, so a late decryption is not handled a second time).
+    async fn retry_undecrypted(&self, inbox: &dyn Inbox) -> Result<(), plaza_core::EngineError> {
+        let pending: Vec<(Room, Raw<OriginalSyncRoomEncryptedEvent>, String, OwnedUserId, Duration)> = self
+            .undecrypted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|u| (u.room.clone(), u.raw.clone(), u.event_id.clone(), u.sender.clone(), u.since.elapsed()))
+            .collect();
+        for (room, raw, event_id, sender, waited) in pending {
+            let decrypted = match room.decrypt_event(&raw, None).await {
+                Ok(te) if !matches!(te.kind, TimelineEventKind::UnableToDecrypt { .. }) => {
+                    match te.kind.raw().deserialize() {
+                        Ok(AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::RoomMessage(
+                            SyncMessageLikeEvent::Original(ev),
+                        ))) => Some(Some(ev)),
+                        _ => Some(None),
+                    }
+                }
+                _ => None,
+            };
+            let inb = match decrypted {
+                Some(ev) => {
+                    info!(event = %event_id, "matrix: a message became readable; handling it");
+                    match ev {
+                        Some(ev) => self.inbound_message(&room, &ev).await,
+                        None => None,
+                    }
+                }
+                None if waited >= UNDECRYPTED_PATIENCE => {
+                    warn!(event = %event_id, "matrix: a message stayed unreadable; asking its sender to send it again");
+                    Some(Inbound {
+                        channel: NAME.into(),
+                        message_id: event_id.clone(),
+                        sender: Identity::new(NAME, sender.to_string()),
+                        sender_name: None,
+                        chat: self.chat_of(&room, &sender),
+                        kind: InboundKind::Unreadable,
+                        reply_to: None,
+                    })
+                }
+                None => continue,
+            };
+            if let Some(inb) = inb {
+                inbox.deliver(inb).await?;
+            }
+            self.undecrypted.lock().unwrap_or_else(|p| p.into_inner()).retain(|u| u.event_id != event_id);
         }
         Ok(())
     }

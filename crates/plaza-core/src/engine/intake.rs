@@ -61,6 +61,11 @@ impl<'e, 's> Cx<'e, 's> {
             }
             InboundKind::Button { data } => self.on_button(inb, thread.as_ref(), data),
             InboundKind::Reaction { key } => self.on_reaction(inb, thread.as_ref(), key),
+            InboundKind::Unreadable => {
+                let lang = self.lang_of(&inb.sender);
+                let m = self.t(&lang, "unreadable-message", &[]);
+                self.answer(inb, thread.as_ref(), m);
+            }
             InboundKind::Joined | InboundKind::Left => {}
         }
     }

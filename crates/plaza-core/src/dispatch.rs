@@ -18,8 +18,8 @@ use tokio::time::Instant;
 use tracing::{Instrument, debug, error, info, warn};
 
 use crate::channel::PostKind;
-use crate::channel::{Button, Channel, ChannelError, Destination, Inbound, Inbox, Limits, Outgoing};
-use crate::engine::{Engine, EngineError};
+use crate::channel::{Channel, ChannelError, Destination, Inbound, Inbox, Limits, Outgoing};
+use crate::engine::{Engine, EngineError, GroupLine};
 use crate::model::{TaskId, Timestamp};
 use crate::store::{DeliveryOutcome, OutboxRow, PostRecord, StoreError};
 
@@ -460,8 +460,7 @@ impl Dispatcher {
         if rows.is_empty() {
             return (ids, Step::Go);
         }
-        let mut lines: Vec<String> = Vec::new();
-        let mut buttons: Vec<Button> = Vec::new();
+        let mut lines: Vec<GroupLine> = Vec::new();
         let mut taken: Vec<&OutboxRow> = Vec::new();
         let mut chars = 0;
         for r in rows {
@@ -470,13 +469,12 @@ impl Dispatcher {
                 break;
             }
             chars += line.len() + 1;
-            lines.push(line);
-            if let (Some(_), Some(task)) = (r.message.post, r.message.task) {
-                for b in &r.message.buttons {
-                    let icon = b.label.split_whitespace().next().unwrap_or("•");
-                    buttons.push(Button { label: format!("{icon} #{}", task.0), data: b.data.clone() });
-                }
-            }
+            let task = r.message.task.unwrap_or(TaskId(0));
+            let buttons = match r.message.post {
+                Some(_) => Engine::group_buttons(task, &r.message.buttons),
+                None => vec![],
+            };
+            lines.push(GroupLine { task, line, buttons });
             taken.push(r);
         }
         let first = taken[0];
@@ -487,8 +485,8 @@ impl Dispatcher {
         let out = Outgoing {
             key: format!("plaza-{}", first.id),
             to: first.message.to.clone(),
-            text: lines.join("\n"),
-            buttons,
+            text: lines.iter().map(|l| l.line.as_str()).collect::<Vec<_>>().join("\n"),
+            buttons: lines.iter().flat_map(|l| l.buttons.clone()).collect(),
             task: None,
             post: None,
             edit: None,
@@ -497,6 +495,9 @@ impl Dispatcher {
             only_if_open: false,
         };
         let result = ch.send(&out).await;
+        if let Ok(d) = &result {
+            self.engine.record_group(ch.name(), &d.message_id, lines);
+        }
         let mut step = Step::Go;
         for r in &taken {
             step = self.record(r, result.clone()).await;

@@ -59,6 +59,7 @@ mod state;
 
 pub use audience::Viewer;
 pub use plugin_ctx::{PluginArg, PluginCtx, PluginTask};
+pub use state::GroupLine;
 use state::*;
 
 /// The writes and messages one inbound causes.
@@ -327,7 +328,7 @@ impl Engine {
     /// edit of a grouped message, which stays as it was sent).
     pub fn outgoing(&self, row: &OutboxRow) -> Option<Outgoing> {
         let m = &row.message;
-        let st = self.lock();
+        let mut st = self.lock();
         let room = match &m.to {
             Destination::Room(r) => Some(r.clone()),
             Destination::Direct(_) => None,
@@ -346,10 +347,32 @@ impl Engine {
             return None;
         }
         if let Some(e) = &edit
-            && !m.withdraw
             && st.posts_by_message.get(&(row.channel.clone(), e.clone())).is_some_and(|v| v.len() > 1)
         {
-            return None;
+            // An edit of one task in a grouped message: its line (and buttons) change,
+            // the others stay; a withdrawn task's line becomes the neutral one.
+            let (Some(task), Some(lines)) = (m.task, st.groups.get_mut(&(row.channel.clone(), e.clone()))) else {
+                return None;
+            };
+            let line = lines.iter_mut().find(|l| l.task == task)?;
+            line.line = match (m.withdraw, &m.summary) {
+                (true, _) => m.text.replace('\n', " · "),
+                (false, Some(s)) => s.clone(),
+                (false, None) => return None,
+            };
+            line.buttons = if m.withdraw { vec![] } else { Self::group_buttons(task, &m.buttons) };
+            return Some(Outgoing {
+                key: format!("plaza-{}", row.id),
+                to: m.to.clone(),
+                text: lines.iter().map(|l| l.line.as_str()).collect::<Vec<_>>().join("\n"),
+                buttons: lines.iter().flat_map(|l| l.buttons.clone()).collect(),
+                task: None,
+                post: None,
+                edit: edit.clone(),
+                reply_to: None,
+                withdraw: false,
+                only_if_open: false,
+            });
         }
         Some(Outgoing {
             key: format!("plaza-{}", row.id),
@@ -383,6 +406,23 @@ impl Engine {
     /// Remembers a delivered post, so replies and reactions to it find the task.
     pub fn record_post(&self, p: PostRecord) {
         self.lock().add_post(p);
+    }
+
+    /// Remembers the lines of a grouped message the dispatcher sent, so that an edit of
+    /// one of its tasks re-renders the message with that line changed.
+    pub fn record_group(&self, channel: &str, message_id: &str, lines: Vec<GroupLine>) {
+        self.lock().groups.insert((channel.to_owned(), message_id.to_owned()), lines);
+    }
+
+    /// The labels a task's buttons get in a grouped message: "✅ #12".
+    pub fn group_buttons(task: TaskId, buttons: &[crate::channel::Button]) -> Vec<crate::channel::Button> {
+        buttons
+            .iter()
+            .map(|b| {
+                let icon = b.label.split_whitespace().next().unwrap_or("•");
+                crate::channel::Button { label: format!("{icon} #{}", task.0), data: b.data.clone() }
+            })
+            .collect()
     }
 }
 

@@ -158,7 +158,8 @@ impl<'e, 's> Cx<'e, 's> {
         let Some(t) = self.st.tasks.get(&id).cloned() else { return };
         let Some(crew) = t.crew.clone() else { return };
         let buttons = self.card_buttons(&t);
-        let summary = (!edit).then(|| self.summary("🆕", &t, Viewer::Crew));
+        // In a grouped message a task is one line; an edit changes that line.
+        let summary = Some(self.summary(status_icon(t.status, "🆕"), &t, Viewer::Crew));
         let outs: Vec<(Capabilities, Outbound)> = self
             .caps_of_room(&crew)
             .into_iter()
@@ -230,7 +231,9 @@ impl<'e, 's> Cx<'e, 's> {
             true => vec![Button { label: self.t(&lang, "button-me-too", &[]), data: format!("metoo:{}", id.0) }],
             false => vec![],
         };
-        let out = Outbound { buttons, edit: Some(PostKind::Public), ..self.plain_room("public", text, Some(id)) };
+        let summary = Some(self.summary(status_icon(t.status, "📢"), t, Viewer::Public));
+        let out =
+            Outbound { buttons, summary, edit: Some(PostKind::Public), ..self.plain_room("public", text, Some(id)) };
         self.room("public", out);
     }
     /// Withdraws the public post: the adapter removes its text from the room's history
@@ -243,5 +246,16 @@ impl<'e, 's> Cx<'e, 's> {
         let out =
             Outbound { edit: Some(PostKind::Public), withdraw: true, ..self.plain_room("public", text, Some(id)) };
         self.room("public", out);
+    }
+}
+
+/// A task's icon in a one-line summary: `new` while open, then its state.
+fn status_icon(s: Status, new: &'static str) -> &'static str {
+    match s {
+        Status::Open => new,
+        Status::Acknowledged => "👀",
+        Status::InProgress => "🔧",
+        Status::Resolved => "✅",
+        Status::Closed(_) => "✖",
     }
 }

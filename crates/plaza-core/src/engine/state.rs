@@ -12,6 +12,10 @@ use super::SEEN_DAYS;
 
 #[derive(Default)]
 pub(super) struct State {
+    /// Grouped messages as sent (channel, platform id) → one line and its buttons per
+    /// task, so that a task moving edits its line in place (kept in memory: after a
+    /// restart a grouped message stays as it was).
+    pub(super) groups: HashMap<(String, String), Vec<GroupLine>>,
     /// Who last moved each task, as their platform calls them (for the crew card).
     pub(super) card_actor: HashMap<TaskId, String>,
     /// Reports per resident in the last hour (flood control), and when each was made.
@@ -149,4 +153,12 @@ impl State {
             }
         }
     }
+}
+
+/// One task's line in a grouped message.
+#[derive(Debug, Clone)]
+pub struct GroupLine {
+    pub task: TaskId,
+    pub line: String,
+    pub buttons: Vec<crate::channel::Button>,
 }

@@ -95,6 +95,8 @@ pub struct Seen {
     /// The event this one edits, if it is an edit.
     pub replaces: Option<OwnedEventId>,
     pub encrypted: bool,
+    /// The homeserver's timestamp (ms): one clock for every client.
+    pub ts: u64,
 }
 
 impl Person {
@@ -131,6 +133,7 @@ impl Person {
                     body,
                     replaces,
                     encrypted,
+                    ts: u64::from(ev.origin_server_ts.0),
                 });
             }
         });
@@ -889,4 +892,161 @@ async fn an_unreadable_message_is_answered() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let asked = t.ana.seen().iter().filter(|s| s.body.starts_with("No he podido leer")).count();
     assert_eq!(asked, 1, "asked {asked} times");
+}
+
+/// Benchmark, not a test (run by scripts/bench-matrix; its figures go to
+/// docs/BENCHMARKS.md): 100 reports from 5 residents in encrypted direct chats, every
+/// message Plaza sends for them (acknowledgements, crew cards, public posts) timed by the
+/// homeserver's own clock, against what the same Synapse carries in the same run for a
+/// plain client sending as many messages with as many requests at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: scripts/bench-matrix"]
+async fn bench_matrix_throughput() {
+    const RESIDENTS: usize = 5;
+    const EACH: usize = 20;
+    let t = town(&[]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = matrix_config(dir.path(), &t, None, BotLogin::Password);
+    let db = dir.path().join("plaza.db");
+    let _plaza = start_plaza(&cfg, &db, &t);
+    let mut residents = Vec::new();
+    let mut dms = Vec::new();
+    for i in 0..RESIDENTS {
+        let name = format!("banco{i}");
+        t.hs.register(&name).await;
+        let p = Person::login(&t.hs, &name).await;
+        let room = p.client.create_dm(&t.bot).await.expect("create dm");
+        let id = room.room_id().to_owned();
+        wait_joined(&p, &id, &t.bot).await;
+        p.say(&id, "Hola").await;
+        p.wait_for("greeting", &id, |s| s.sender == t.bot).await;
+        residents.push(p);
+        dms.push(id);
+    }
+    let places = ["calle Real", "calle Luna", "calle Sol", "plaza Mayor", "calle Nueva"];
+    let what = [
+        "La farola está apagada en la",
+        "Hay un bache enorme en la",
+        "Hay una fuga de agua en la",
+        "Hay basura tirada en la",
+    ];
+    // Everyone writes at once.
+    let mut sends = Vec::new();
+    for (i, (p, dm)) in residents.iter().zip(&dms).enumerate() {
+        let texts: Vec<String> =
+            (0..EACH).map(|k| format!("{} {} {}", what[(i + k) % what.len()], places[i], 2 * k + 1)).collect();
+        let (client, dm) = (p.client.clone(), dm.clone());
+        sends.push(tokio::spawn(async move {
+            let room = client.get_room(&dm).expect("room");
+            for text in texts {
+                room.send(RoomMessageEventContent::text_plain(text)).await.expect("send");
+            }
+        }));
+    }
+    for s in sends {
+        s.await.expect("sender");
+    }
+    // Wait until every resident has all acknowledgements and every task its card and post.
+    let total = RESIDENTS * EACH;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let is_ack = |s: &Seen| s.body.starts_with("Gracias. Tu aviso #");
+    loop {
+        let acks: usize = residents
+            .iter()
+            .zip(&dms)
+            .map(|(p, dm)| p.seen().iter().filter(|s| &s.room == dm && is_ack(s)).count())
+            .sum();
+        let posts = t
+            .mayor
+            .seen()
+            .iter()
+            .filter(|s| {
+                s.sender == t.bot && s.replaces.is_none() && (s.body.starts_with("🆕") || s.body.starts_with("📢"))
+            })
+            .count();
+        if acks >= total && posts >= 2 * total {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not everything arrived: {acks} acks, {posts} posts");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Plaza's figures, on the homeserver's clock.
+    let mut first_report = u64::MAX;
+    let mut last_bot = 0;
+    let mut ack_ms: Vec<u64> = Vec::new();
+    let mut bot_messages = 0usize;
+    for (p, dm) in residents.iter().zip(&dms) {
+        let seen: Vec<Seen> = p.seen().into_iter().filter(|s| &s.room == dm).collect();
+        let reports: Vec<u64> = seen.iter().filter(|s| s.sender != t.bot && s.body != "Hola").map(|s| s.ts).collect();
+        let acks: Vec<u64> = seen.iter().filter(|s| s.sender == t.bot && is_ack(s)).map(|s| s.ts).collect();
+        first_report = first_report.min(reports.iter().copied().min().unwrap_or(u64::MAX));
+        for (r, a) in reports.iter().zip(&acks) {
+            ack_ms.push(a.saturating_sub(*r));
+        }
+        bot_messages += acks.len();
+        last_bot = last_bot.max(acks.iter().copied().max().unwrap_or(0));
+    }
+    for s in t.mayor.seen().iter().filter(|s| s.sender == t.bot && s.ts >= first_report) {
+        bot_messages += 1;
+        last_bot = last_bot.max(s.ts);
+    }
+    let plaza_s = (last_bot - first_report) as f64 / 1000.0;
+    let plaza_rate = bot_messages as f64 / plaza_s;
+    ack_ms.sort_unstable();
+    let pct = |q: f64| ack_ms[((ack_ms.len() - 1) as f64 * q) as usize];
+
+    // The ceiling: one plain client sends as many messages, as many at once as Plaza may
+    // (8 chats), to the same rooms.
+    let (_, token) = t.hs.register("ceiling").await;
+    let http = reqwest::Client::new();
+    let rooms: Vec<OwnedRoomId> = t.rooms.iter().map(|(_, id)| id.clone()).collect();
+    // The mayor's rooms are invite-only: invite the measuring client first.
+    for id in &rooms {
+        t.mayor.room(id).invite_user_by_id(&UserId::parse("@ceiling:localhost").expect("id")).await.ok();
+        let _ = http
+            .post(format!("{}/_matrix/client/v3/join/{id}", t.hs.url))
+            .bearer_auth(&token)
+            .json(&json!({}))
+            .send()
+            .await;
+    }
+    let n = bot_messages;
+    let start = Instant::now();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..8 {
+        let (http, token, rooms, next, url) =
+            (http.clone(), token.clone(), rooms.clone(), next.clone(), t.hs.url.clone());
+        workers.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let room = &rooms[i % rooms.len()];
+                let r = http
+                    .put(format!("{url}/_matrix/client/v3/rooms/{room}/send/m.room.message/c{i}"))
+                    .bearer_auth(&token)
+                    .json(&json!({"msgtype": "m.text", "body": format!("ceiling {i}")}))
+                    .send()
+                    .await
+                    .expect("send");
+                assert!(r.status().is_success(), "ceiling send: {}", r.status());
+            }
+        }));
+    }
+    for w in workers {
+        w.await.expect("worker");
+    }
+    let ceiling_s = start.elapsed().as_secs_f64();
+    let ceiling_rate = n as f64 / ceiling_s;
+    println!(
+        "BENCH matrix: {total} reports from {RESIDENTS} residents (encrypted DMs); Plaza sent {bot_messages} messages in {plaza_s:.1} s = {plaza_rate:.1} msg/s; \
+         plain client, same homeserver, same count, 8 at once: {ceiling_s:.1} s = {ceiling_rate:.1} msg/s; ratio {:.2}; \
+         acknowledgement after its report: p50 {} ms, p90 {} ms, max {} ms",
+        plaza_rate / ceiling_rate,
+        pct(0.5),
+        pct(0.9),
+        pct(1.0)
+    );
 }

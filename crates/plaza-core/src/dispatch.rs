@@ -27,6 +27,10 @@ use crate::store::{DeliveryOutcome, OutboxRow, PostRecord, StoreError};
 const PROBE_FIRST: Duration = Duration::from_secs(1);
 const PROBE_MAX: Duration = Duration::from_secs(5);
 const BATCH: u32 = 500;
+/// Messages one chat sends in a round before the round ends and the outbox is read
+/// again: a round waits for its slowest chat, so a long room backlog must not keep a
+/// resident's new acknowledgement waiting behind it.
+const LANE_TURN: usize = 3;
 /// A grouped message stays under this many characters (Telegram allows 4096).
 const DIGEST_CHARS: usize = 3_500;
 const DIGEST_TASKS: usize = 30;
@@ -375,10 +379,16 @@ impl Dispatcher {
     async fn deliver_lane(&self, ch: &dyn Channel, lane: Vec<&OutboxRow>) -> Round {
         let mut round = Round::default();
         let mut consumed: HashSet<i64> = HashSet::new();
+        let mut sent = 0;
         for (i, row) in lane.iter().enumerate() {
             if consumed.contains(&row.id) {
                 continue;
             }
+            if sent == LANE_TURN {
+                // The rest goes in the next round, after what came meanwhile is read.
+                break;
+            }
+            sent += 1;
             // The platform went away (or the store stopped recording): stop here.
             if let Some(wait) = self.probe_wait(ch.name()) {
                 round.wake_in = min_wake(round.wake_in, wait);

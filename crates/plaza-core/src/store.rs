@@ -137,8 +137,18 @@ pub enum DeliveryOutcome {
 #[derive(Debug, Clone, Default)]
 pub struct TaskQuery {
     pub status: Option<Status>,
+    /// Any of these statuses (with `status`, both must hold).
+    pub statuses: Vec<Status>,
     pub category: Option<String>,
     pub public_only: bool,
+    /// Only these tasks (empty: any).
+    pub ids: Vec<TaskId>,
+    /// Created at or after / before this time.
+    pub created_from: Option<Timestamp>,
+    pub created_before: Option<Timestamp>,
+    /// Newest first (the board), instead of by number.
+    pub newest_first: bool,
+    pub offset: u32,
     pub limit: Option<u32>,
 }
 

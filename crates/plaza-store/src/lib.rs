@@ -784,13 +784,34 @@ impl Store for SqliteStore {
         if let Some(c) = &q.category {
             b.push(" AND category = ").push_bind(c.clone());
         }
+        if !q.statuses.is_empty() {
+            b.push(" AND status IN (");
+            let mut sep = b.separated(", ");
+            for s in &q.statuses {
+                sep.push_bind(s.key());
+            }
+            b.push(")");
+        }
         if q.public_only {
-            b.push(" AND visibility = 'public'");
+            b.push(" AND visibility = 'public' AND crew IS NOT NULL");
         }
-        b.push(" ORDER BY id");
-        if let Some(l) = q.limit {
-            b.push(" LIMIT ").push_bind(i64::from(l));
+        if !q.ids.is_empty() {
+            b.push(" AND id IN (");
+            let mut sep = b.separated(", ");
+            for id in &q.ids {
+                sep.push_bind(id.0);
+            }
+            b.push(")");
         }
+        if let Some(t) = q.created_from {
+            b.push(" AND created_at >= ").push_bind(t.0);
+        }
+        if let Some(t) = q.created_before {
+            b.push(" AND created_at < ").push_bind(t.0);
+        }
+        b.push(if q.newest_first { " ORDER BY id DESC" } else { " ORDER BY id" });
+        b.push(" LIMIT ").push_bind(q.limit.map_or(-1, i64::from));
+        b.push(" OFFSET ").push_bind(i64::from(q.offset));
         let rows = b.build().fetch_all(&self.pool).await.map_err(db)?;
         rows.iter().map(task_from_row).collect()
     }

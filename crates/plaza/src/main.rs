@@ -54,12 +54,17 @@ enum Command {
         #[arg(long, default_value_t = 256)]
         concurrency: usize,
     },
-    /// Run the town's bot on the messengers its config names (Telegram), until Ctrl-C.
+    /// Run the town's bot on the messengers its config names (Telegram, Matrix) and its
+    /// public board and Open311 API (`[web]`, `--listen`), until Ctrl-C.
     Serve {
         #[arg(long, default_value = "config/jun.toml")]
         config: PathBuf,
         #[arg(long, default_value = "data/plaza.db")]
         db: PathBuf,
+        /// Where the public board and Open311 API listen (overrides `[web] listen`),
+        /// e.g. 127.0.0.1:8080; port 0 picks a free one.
+        #[arg(long)]
+        listen: Option<String>,
     },
     /// Show what the classifier learned from the town's dispatchers, or test a sentence:
     /// `plaza classify "hay cristales rotos en el parque"`.
@@ -89,7 +94,10 @@ fn main() -> ExitCode {
         }
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level))
+        // matrix-sdk warns at every new room key while no server-side key backup is set
+        // up (Plaza keeps its keys in its store folder instead; see README): not news.
+        .add_directive("matrix_sdk_crypto::backups=error".parse().expect("a valid directive"));
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match cli.log_format {
         LogFormat::Json => logs.json().init(),
@@ -108,7 +116,7 @@ fn main() -> ExitCode {
             Command::Console { config, db, echo } => wiring::console(&config, &db, echo).await,
             Command::Check { config } => wiring::check(&config),
             Command::Classify { config, db, text } => wiring::classify(&config, &db, text.as_deref()).await,
-            Command::Serve { config, db } => wiring::serve(&config, &db).await,
+            Command::Serve { config, db, listen } => wiring::serve(&config, &db, listen.as_deref()).await,
             Command::Bench { config, db, reports, concurrency } => {
                 let f = bench::run(&config, &db, reports, concurrency).await?;
                 println!(

@@ -26,6 +26,7 @@ pub struct Loaded {
     pub plugins: Vec<Arc<dyn Plugin>>,
     pub telegram: Option<TelegramSettings>,
     pub matrix: Option<MatrixSettings>,
+    pub web: Option<plaza_web::WebSettings>,
 }
 
 /// A channel's section, parsed; its problems located in the file.
@@ -71,6 +72,7 @@ fn load(path: &Path) -> Result<Loaded, Vec<String>> {
     let rooms = cfg.room_names();
     let telegram = section(&cfg, &cfg.telegram, &mut problems, |t| TelegramSettings::parse(t, &rooms));
     let matrix = section(&cfg, &cfg.matrix, &mut problems, |t| MatrixSettings::parse(t, &rooms));
+    let web = section(&cfg, &cfg.web, &mut problems, plaza_web::WebSettings::parse);
     // With a messenger configured, every room needs a home on one of them.
     let hosted: Vec<String> = [("telegram", &cfg.telegram), ("matrix", &cfg.matrix)]
         .iter()
@@ -114,7 +116,7 @@ fn load(path: &Path) -> Result<Loaded, Vec<String>> {
     };
     match locales {
         Some(l) if lines.is_empty() => {
-            Ok(Loaded { cfg: Arc::new(cfg), locales: Arc::new(l), plugins, telegram, matrix })
+            Ok(Loaded { cfg: Arc::new(cfg), locales: Arc::new(l), plugins, telegram, matrix, web })
         }
         _ => Err(lines),
     }
@@ -252,11 +254,26 @@ pub async fn classify(config: &Path, db: &Path, text: Option<&str>) -> Result<Ex
 }
 
 /// Runs the messengers the config names until Ctrl-C or SIGTERM.
-pub async fn serve(config: &Path, db: &Path) -> Result<ExitCode> {
+pub async fn serve(config: &Path, db: &Path, listen: Option<&str>) -> Result<ExitCode> {
     let l = match load(config) {
         Ok(x) => x,
         Err(errors) => return Ok(print_problems(errors)),
     };
+    // The web (board, Open311): from `[web]`, or `--listen` which overrides its address.
+    let mut web = l.web.clone();
+    if let Some(addr) = listen {
+        let Ok(a) = addr.parse() else {
+            return Ok(print_problems(vec![format!("--listen: not an address and port like 127.0.0.1:8080: {addr}")]));
+        };
+        let mut w = web.unwrap_or_else(|| {
+            plaza_web::WebSettings::parse(&toml::Table::new()).expect("the defaults of [web] are valid")
+        });
+        if l.web.as_ref().is_none_or(|w| w.public_url == format!("http://{}", w.listen)) {
+            w.public_url = format!("http://{addr}");
+        }
+        w.listen = a;
+        web = Some(w);
+    }
     let mut channels: Vec<Arc<dyn Channel>> = Vec::new();
     if let Some(t) = l.telegram.clone() {
         let token = match t.token() {
@@ -274,9 +291,9 @@ pub async fn serve(config: &Path, db: &Path) -> Result<ExitCode> {
         };
         channels.push(Arc::new(MatrixChannel::connect(m, &secret).await?));
     }
-    if channels.is_empty() {
+    if channels.is_empty() && web.is_none() {
         return Ok(print_problems(vec![format!(
-            "{}: no messenger is configured: add a [telegram] or [matrix] section (see the README), or try `plaza console`",
+            "{}: no messenger is configured: add a [telegram] or [matrix] section (see the README), a [web] section, or try `plaza console`",
             config.display()
         )]));
     }
@@ -284,10 +301,35 @@ pub async fn serve(config: &Path, db: &Path) -> Result<ExitCode> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let rooms: Vec<(String, Vec<String>)> = channels.iter().map(|c| (c.name().to_owned(), c.rooms())).collect();
     let engine = Engine::start(l.cfg, l.locales, store, clock, l.plugins, &rooms).await?;
-    let dispatcher = Arc::new(Dispatcher::new(engine.clone(), channels));
-    let runtime = Arc::new(Runtime { engine, dispatcher });
+    let (stop_web, web_stopped) = tokio::sync::oneshot::channel::<()>();
+    let web_task = match web {
+        Some(w) => {
+            let listener = match tokio::net::TcpListener::bind(w.listen).await {
+                Ok(l) => l,
+                Err(e) => return Ok(print_problems(vec![format!("web: cannot listen on {}: {e}", w.listen)])),
+            };
+            let addr = listener.local_addr()?;
+            println!("Plaza's public board: http://{addr}/  (Open311: http://{addr}/open311/v2/services.json)");
+            tracing::info!(%addr, "web listening");
+            let app = plaza_web::router(engine.clone(), w);
+            Some(tokio::spawn(plaza_web::serve(listener, app, async {
+                let _ = web_stopped.await;
+            })))
+        }
+        None => None,
+    };
     tracing::info!(db = %db.display(), "plaza serving");
-    runtime.serve(shutdown_signal()).await?;
+    if channels.is_empty() {
+        shutdown_signal().await;
+    } else {
+        let dispatcher = Arc::new(Dispatcher::new(engine.clone(), channels));
+        let runtime = Arc::new(Runtime { engine, dispatcher });
+        runtime.serve(shutdown_signal()).await?;
+    }
+    let _ = stop_web.send(());
+    if let Some(t) = web_task {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), t).await;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -53,12 +53,14 @@ mod intake;
 mod lifecycle;
 mod outbox;
 mod plugin_ctx;
+mod public;
 mod render;
 mod rights;
 mod state;
 
 pub use audience::Viewer;
 pub use plugin_ctx::{PluginArg, PluginCtx, PluginTask};
+pub use public::{PublicEvent, PublicTask};
 pub use state::GroupLine;
 use state::*;
 

@@ -11,6 +11,7 @@ mod harness;
 mod matrix;
 mod privacy;
 mod telegram;
+mod web;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

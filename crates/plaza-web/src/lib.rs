@@ -1,0 +1,121 @@
+//! Plaza's public face: the public board (`/`, `/tasks/{id}`), the Open311 GeoReport v2
+//! API (`/open311/v2/…`) and `/health`, on axum, served by `plaza serve` beside the
+//! messenger channels. Everything shown goes through the engine's audience model as the
+//! public audience: a private task, a reporter or their personal data never appear.
+
+mod board;
+mod open311;
+pub mod time;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::routing::get;
+use plaza_core::Engine;
+use plaza_core::config::section::{self, Problem};
+use plaza_core::model::Timestamp;
+
+/// `[web]` in the town's config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebSettings {
+    /// Where to listen (`listen = "127.0.0.1:8080"`; `plaza serve --listen` overrides).
+    pub listen: SocketAddr,
+    /// The address the public uses (for Open311 discovery), e.g. "https://plaza.jun.es".
+    pub public_url: String,
+    /// `[web.open311] jurisdiction_id`: if set, requests naming another are refused.
+    pub jurisdiction_id: Option<String>,
+}
+
+impl WebSettings {
+    /// Reads `[web]`; every problem is (key, what is wrong).
+    pub fn parse(t: &toml::Table) -> Result<WebSettings, Vec<Problem>> {
+        let mut problems = Vec::new();
+        section::unknown_keys(t, "web", &["listen", "public_url", "open311"], &mut problems);
+        let string = |key: &str, v: Option<&toml::Value>, problems: &mut Vec<Problem>| -> Option<String> {
+            match v {
+                None => None,
+                Some(toml::Value::String(s)) => Some(s.clone()),
+                Some(_) => {
+                    problems.push((key.to_owned(), "must be a string".to_owned()));
+                    None
+                }
+            }
+        };
+        let listen =
+            string("web.listen", t.get("listen"), &mut problems).unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let public_url =
+            string("web.public_url", t.get("public_url"), &mut problems).unwrap_or_else(|| format!("http://{listen}"));
+        let mut jurisdiction_id = None;
+        match t.get("open311") {
+            None => {}
+            Some(toml::Value::Table(o)) => {
+                section::unknown_keys(o, "web.open311", &["jurisdiction_id"], &mut problems);
+                jurisdiction_id = string("web.open311.jurisdiction_id", o.get("jurisdiction_id"), &mut problems)
+                    .filter(|j| !j.trim().is_empty());
+            }
+            Some(_) => problems.push(("web.open311".to_owned(), "must be a table ([web.open311])".to_owned())),
+        }
+        let addr = listen
+            .parse::<SocketAddr>()
+            .map_err(|_| ("web.listen".to_owned(), format!("not an address and port like 127.0.0.1:8080: {listen}")));
+        match addr {
+            Ok(listen) if problems.is_empty() => Ok(WebSettings { listen, public_url, jurisdiction_id }),
+            Ok(_) => Err(problems),
+            Err(p) => {
+                problems.push(p);
+                Err(problems)
+            }
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    pub engine: Arc<Engine>,
+    pub settings: WebSettings,
+    pub started: Timestamp,
+}
+
+/// The web application for `engine`.
+pub fn router(engine: Arc<Engine>, settings: WebSettings) -> Router {
+    let started = engine.now();
+    let shared = Arc::new(Shared { engine, settings, started });
+    Router::new()
+        .route("/", get(board::board))
+        .route("/tasks/{id}", get(board::task))
+        .route("/health", get(board::health))
+        .route("/open311/v2/{file}", get(open311::services))
+        .route("/open311/v2/services/{file}", get(open311::service_definition))
+        .route("/open311/v2/requests/{file}", get(open311::request_by_id))
+        .route("/open311/discovery/{file}", get(open311::discovery))
+        .route("/open311/{file}", get(open311::discovery))
+        .with_state(shared)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}
+
+/// The page's language: `?lang=`, else the browser's Accept-Language, else the town's first.
+pub(crate) fn lang_of(engine: &Engine, q: &HashMap<String, String>, headers: &HeaderMap) -> String {
+    if let Some(l) = q.get("lang").filter(|l| !l.is_empty()) {
+        return engine.web_lang(l);
+    }
+    let accept = headers.get(axum::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let langs = &engine.config().town.languages;
+    for part in accept.split(',') {
+        let tag = part.split(';').next().unwrap_or("").trim();
+        let l = engine.web_lang(tag);
+        if tag.to_ascii_lowercase().starts_with(&l) && langs.contains(&l) {
+            return l;
+        }
+    }
+    engine.web_lang("")
+}

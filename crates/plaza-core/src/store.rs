@@ -133,6 +133,19 @@ pub enum DeliveryOutcome {
     Failed { error: String },
 }
 
+/// Raw figures for the stats page (the web decides what of them the public may read).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    /// Reports per day: (days since 1970, count).
+    pub per_day: Vec<(i64, u64)>,
+    /// Per category (None: waiting in triage): (category, tasks, open tasks, me-too).
+    pub per_category: Vec<(Option<String>, u64, u64, u64)>,
+    /// Per task with a crew: (crew, ms to acknowledge, ms to resolve), for percentiles.
+    pub durations: Vec<(String, Option<i64>, Option<i64>)>,
+    /// Open tasks at the end of each day: (days since 1970, count).
+    pub backlog: Vec<(i64, u64)>,
+}
+
 /// Which tasks to list (exports, the board, `plaza` sub-commands).
 #[derive(Debug, Clone, Default)]
 pub struct TaskQuery {
@@ -182,4 +195,6 @@ pub trait Store: Send + Sync + 'static {
     /// Everything kept about `who`.
     async fn person_data(&self, who: &Identity) -> Result<PersonData, StoreError>;
     async fn events(&self, id: TaskId) -> Result<Vec<TaskEvent>, StoreError>;
+    /// Figures for the public stats page, over tasks created from `since` to `until`.
+    async fn stats(&self, since: Timestamp, until: Timestamp) -> Result<Stats, StoreError>;
 }

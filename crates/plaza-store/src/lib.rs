@@ -886,6 +886,67 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn stats(&self, since: Timestamp, until: Timestamp) -> Result<plaza_core::store::Stats, StoreError> {
+        const DAY: i64 = 86_400_000;
+        let per_day = sqlx::query(
+            "SELECT created_at / ? AS day, COUNT(*) FROM tasks WHERE created_at >= ? GROUP BY day ORDER BY day",
+        )
+        .bind(DAY)
+        .bind(since.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| (r.get::<i64, _>(0), r.get::<i64, _>(1) as u64))
+        .collect();
+        let per_category = sqlx::query(
+            "SELECT category, COUNT(*), SUM(status IN ('open','acknowledged','in_progress')), SUM(me_too) \
+             FROM tasks WHERE created_at >= ? GROUP BY category ORDER BY COUNT(*) DESC",
+        )
+        .bind(since.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| {
+            (
+                r.get::<Option<String>, _>(0),
+                r.get::<i64, _>(1) as u64,
+                r.get::<Option<i64>, _>(2).unwrap_or(0) as u64,
+                r.get::<Option<i64>, _>(3).unwrap_or(0) as u64,
+            )
+        })
+        .collect();
+        let durations = sqlx::query(
+            "SELECT crew, acknowledged_at - created_at, resolved_at - created_at FROM tasks \
+             WHERE created_at >= ? AND crew IS NOT NULL",
+        )
+        .bind(since.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| (r.get::<String, _>(0), r.get::<Option<i64>, _>(1), r.get::<Option<i64>, _>(2)))
+        .collect();
+        // Open at the end of each day: created by then and not resolved or closed by then.
+        let today = until.0 / DAY;
+        let first = since.0 / DAY;
+        let mut backlog = Vec::new();
+        for day in first..=today {
+            let end = (day + 1) * DAY;
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM tasks WHERE created_at < ?1 \
+                 AND COALESCE(resolved_at, closed_at, ?1 + 1) >= ?1",
+            )
+            .bind(end)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?;
+            backlog.push((day, n as u64));
+        }
+        Ok(plaza_core::store::Stats { per_day, per_category, durations, backlog })
+    }
+
     async fn events(&self, id: TaskId) -> Result<Vec<TaskEvent>, StoreError> {
         let rows = sqlx::query("SELECT at, actor, detail FROM task_events WHERE task_id = ? ORDER BY id")
             .bind(id.0)

@@ -23,7 +23,7 @@ text-align:start;vertical-align:top}th{font-size:14px}a{color:#0645ad}form{displ
 margin:.5rem 0}select,button{font-size:16px}.st{white-space:nowrap}@media(max-width:40rem){.wide{display:none}}\
 nav{display:flex;gap:1rem;margin-top:1rem}h1{font-size:1.4rem}";
 
-fn page(lang: &str, title: &str, body: Markup) -> Html<String> {
+pub(crate) fn page(lang: &str, title: &str, body: Markup) -> Html<String> {
     let dir = if lang == "ar" { "rtl" } else { "ltr" };
     Html(
         html! {
@@ -43,7 +43,7 @@ fn page(lang: &str, title: &str, body: Markup) -> Html<String> {
 }
 
 /// "3 h", "2 d": how long, for a phone-sized column.
-fn span(ms: i64) -> String {
+pub(crate) fn span(ms: i64) -> String {
     let min = ms.max(0) / 60_000;
     match min {
         0 => "<1 min".into(),
@@ -109,6 +109,7 @@ pub async fn board(
     };
     let body = html! {
         h1 { (t("web-board-title")) " · " (e.config().town.name) }
+        p { a href=(format!("/stats?lang={lang}")) { (t("web-stats-title")) } }
         form method="get" action="/" {
             input type="hidden" name="lang" value=(lang);
             label { (t("web-filter-status")) " "

@@ -5,6 +5,7 @@
 
 mod board;
 mod open311;
+mod stats;
 pub mod time;
 
 use std::collections::HashMap;
@@ -86,6 +87,7 @@ pub fn router(engine: Arc<Engine>, settings: WebSettings) -> Router {
         .route("/", get(board::board))
         .route("/tasks/{id}", get(board::task))
         .route("/health", get(board::health))
+        .route("/stats", get(stats::stats))
         .route("/open311/v2/{file}", get(open311::services))
         .route("/open311/v2/services/{file}", get(open311::service_definition))
         .route("/open311/v2/requests/{file}", get(open311::request_by_id))

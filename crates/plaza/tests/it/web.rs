@@ -197,6 +197,20 @@ async fn board_and_open311(case: &Case) {
     assert_eq!(disc["endpoints"][0]["specification"], "http://wiki.open311.org/GeoReport_v2");
     let (st, _, health) = s.get("/health").await;
     assert_eq!(st, 200, "{health}");
+
+    // Stats: charts drawn on the server, numbers beside them; the private report counted
+    // among "private reports", its category never named.
+    let (st, _, stats) = s.get("/stats").await;
+    assert_eq!(st, 200);
+    assert!(stats.contains("<svg") && stats.contains("</svg>"), "no chart");
+    assert!(!stats.contains("<script"), "a script on the stats page");
+    let cfg = &s._bot.engine.config();
+    let lang = &cfg.town.default_language;
+    let public_name = cfg.name_in(&cfg.category(case.public_cat).expect("cat").name, lang).to_owned();
+    let private_name = cfg.name_in(&cfg.category(case.private_cat).expect("cat").name, lang).to_owned();
+    assert!(stats.contains(&public_name), "{public_name} missing from the stats");
+    assert!(!stats.contains(&private_name), "a private category named on the stats page");
+    assert!(stats.contains(&s._bot.engine.text(lang, "web-stats-private")), "private reports not counted");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

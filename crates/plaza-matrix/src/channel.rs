@@ -604,6 +604,9 @@ impl Channel for MatrixChannel {
         let mut live = since.is_some();
         info!(resumed = live, "matrix: syncing");
         let mut pause = Duration::from_millis(500);
+        // Events that cannot be stored yet: since when, and the pause before trying again.
+        let mut failing_since: Option<std::time::Instant> = None;
+        let mut retry = Duration::from_secs(1);
         loop {
             let mut settings = SyncSettings::default().timeout(Duration::from_secs(10));
             if let Some(t) = &since {
@@ -613,11 +616,22 @@ impl Channel for MatrixChannel {
                 Ok(resp) => {
                     pause = Duration::from_millis(500);
                     if let Err(e) = self.handle_collected(inbox.as_ref(), live).await {
-                        // Not stored: sync again from the same token, the engine drops
-                        // what it already has.
-                        warn!(error = %e, "matrix: could not handle events; they will come again");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        // Not stored (a full disk): sync again from the same token, the
+                        // engine drops what it already has. Said once while it lasts.
+                        match failing_since {
+                            None => {
+                                warn!(error = %e, "matrix: could not handle events; they will come again until they can");
+                                failing_since = Some(std::time::Instant::now());
+                            }
+                            Some(_) => debug!(error = %e, "matrix: could not handle events yet"),
+                        }
+                        tokio::time::sleep(retry).await;
+                        retry = (retry * 2).min(Duration::from_secs(5));
                         continue;
+                    }
+                    if let Some(since) = failing_since.take() {
+                        info!(after_s = since.elapsed().as_secs(), "matrix: events are handled again");
+                        retry = Duration::from_secs(1);
                     }
                     if let Err(e) = inbox.set_cursor(SINCE_KEY, &resp.next_batch).await {
                         warn!(error = %e, "matrix: could not store the sync token");

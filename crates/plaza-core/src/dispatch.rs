@@ -31,6 +31,22 @@ const BATCH: u32 = 500;
 /// again: a round waits for its slowest chat, so a long room backlog must not keep a
 /// resident's new acknowledgement waiting behind it.
 const LANE_TURN: usize = 3;
+/// From how many waiting answers to one resident they go as one message, and at most how many.
+const DIRECT_BATCH_FROM: usize = 3;
+const DIRECT_BATCH: usize = 10;
+
+/// A direct message that may share a message with others: plain text, no buttons, not
+/// an edit, not a withdrawal, not the last message to an erased person, not unasked.
+fn plain_direct(r: &OutboxRow) -> bool {
+    let m = &r.message;
+    matches!(m.to, Destination::Direct(_))
+        && m.edit.is_none()
+        && m.buttons.is_empty()
+        && !m.withdraw
+        && !m.farewell
+        && !m.only_if_open
+        && m.post.is_none()
+}
 /// A grouped message stays under this many characters (Telegram allows 4096).
 const DIGEST_CHARS: usize = 3_500;
 const DIGEST_TASKS: usize = 30;
@@ -410,14 +426,30 @@ impl Dispatcher {
                 }
                 _ => None,
             };
-            let step = match group {
-                Some(same) => {
+            // A resident with several answers waiting (a burst of their own reports):
+            // they go as one message, so the last is not kept behind the others.
+            let backlog = match &row.message.to {
+                Destination::Direct(_) if plain_direct(row) => {
+                    let run: Vec<&OutboxRow> =
+                        lane[i..].iter().copied().take_while(|r| plain_direct(r)).take(DIRECT_BATCH).collect();
+                    (run.len() >= DIRECT_BATCH_FROM).then_some(run)
+                }
+                _ => None,
+            };
+            let step = match (group, backlog) {
+                (Some(same), _) => {
                     let (taken, step) = self.deliver_group(ch, &same).await;
                     round.attempted += taken.len();
                     consumed.extend(taken);
                     step
                 }
-                None => {
+                (None, Some(run)) => {
+                    let (taken, step) = self.deliver_direct_batch(ch, &run).await;
+                    round.attempted += taken.len();
+                    consumed.extend(taken);
+                    step
+                }
+                (None, None) => {
                     let step = self.deliver_one(ch, row).await;
                     if !matches!(step, Step::Wait(_)) {
                         round.attempted += 1;
@@ -508,6 +540,50 @@ impl Dispatcher {
         if let Ok(d) = &result {
             self.engine.record_group(ch.name(), &d.message_id, lines);
         }
+        let mut step = Step::Go;
+        for r in &taken {
+            step = self.record(r, result.clone()).await;
+        }
+        ids.extend(taken.iter().map(|r| r.id));
+        (ids, step)
+    }
+
+    /// Sends several plain direct messages to one person as one, in order (their texts
+    /// apart by a blank line, under [`DIGEST_CHARS`]). Returns the ids of the rows taken.
+    async fn deliver_direct_batch(&self, ch: &dyn Channel, rows: &[&OutboxRow]) -> (Vec<i64>, Step) {
+        let (rows, held): (Vec<&OutboxRow>, Vec<&OutboxRow>) = rows.iter().partition(|r| self.engine.may_deliver(r));
+        for r in &held {
+            self.skip(r.id).await;
+        }
+        let mut ids: Vec<i64> = held.iter().map(|r| r.id).collect();
+        let mut taken: Vec<&OutboxRow> = Vec::new();
+        let mut chars = 0;
+        for r in rows {
+            if !taken.is_empty() && chars + r.message.text.len() > DIGEST_CHARS {
+                break;
+            }
+            chars += r.message.text.len() + 2;
+            taken.push(r);
+        }
+        let (Some(first), Some(last)) = (taken.first(), taken.last()) else { return (ids, Step::Go) };
+        if let Err(wait) = self.acquire(ch.name(), &first.message.to).await {
+            return (ids, Step::Wait(wait));
+        }
+        debug!(channel = ch.name(), messages = taken.len(), "sending a resident's waiting answers as one message");
+        let out = Outgoing {
+            // Another set of rows after a crash is another message, never one taken for this.
+            key: format!("plaza-{}-{}", first.id, last.id),
+            to: first.message.to.clone(),
+            text: taken.iter().map(|r| r.message.text.as_str()).collect::<Vec<_>>().join("\n\n"),
+            buttons: vec![],
+            task: None,
+            post: None,
+            edit: None,
+            reply_to: None,
+            withdraw: false,
+            only_if_open: false,
+        };
+        let result = ch.send(&out).await;
         let mut step = Step::Go;
         for r in &taken {
             step = self.record(r, result.clone()).await;

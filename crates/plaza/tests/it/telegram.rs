@@ -627,13 +627,12 @@ async fn killed_during_a_burst_every_report_is_one_task() {
     // At most one message per chat is in flight, and four chats at a time (Telegram's
     // concurrent_chats): that is the most that may go twice.
     assert!(twice <= 4, "{twice} residents were acknowledged twice");
-    let crew: String = texts_to(&sent, ELECTRICIANS).join("\n");
-    for t in &tasks {
-        assert!(
-            crew.contains(&format!("#{t} ")) || crew.contains(&format!("#{t}\n")),
-            "task #{t} never reached the crew"
-        );
-    }
+    // The crew's group gets its cards within Telegram's limits (18 a minute, grouped in a
+    // rush): every task reaches it, however long the limits make that take.
+    let on_card = |s: &[Value], t: u32| {
+        texts_to(s, ELECTRICIANS).iter().any(|c| c.contains(&format!("#{t} ")) || c.contains(&format!("#{t}\n")))
+    };
+    emu.wait_for("every task on the crew's cards", 120, |s| tasks.iter().all(|t| on_card(s, *t))).await;
     drop(plaza);
 }
 

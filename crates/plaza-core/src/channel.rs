@@ -176,6 +176,25 @@ pub struct Outgoing {
     pub only_if_open: bool,
 }
 
+impl Outgoing {
+    /// A new plain text message to `to` (no task, post, edit, thread or buttons); fill in
+    /// `key` and `text`.
+    pub fn plain(to: Destination) -> Outgoing {
+        Outgoing {
+            key: String::new(),
+            to,
+            text: String::new(),
+            buttons: vec![],
+            task: None,
+            post: None,
+            edit: None,
+            reply_to: None,
+            withdraw: false,
+            only_if_open: false,
+        }
+    }
+}
+
 /// What the platform gave back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivered {

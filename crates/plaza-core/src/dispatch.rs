@@ -124,6 +124,24 @@ impl Limiter {
     }
 }
 
+/// Rows sent as one message: a rush of new posts for a limited room (one summary line
+/// each, with their buttons, remembered so each line can be edited later), or answers
+/// waiting for one resident (each whole, apart by a blank line).
+#[derive(Clone, Copy)]
+enum Together {
+    Room,
+    Resident,
+}
+
+impl Together {
+    fn joiner(self) -> &'static str {
+        match self {
+            Together::Room => "\n",
+            Together::Resident => "\n\n",
+        }
+    }
+}
+
 /// Whether a chat's queue may go on after one message.
 enum Step {
     Go,
@@ -438,13 +456,13 @@ impl Dispatcher {
             };
             let step = match (group, backlog) {
                 (Some(same), _) => {
-                    let (taken, step) = self.deliver_group(ch, &same).await;
+                    let (taken, step) = self.deliver_together(ch, &same, Together::Room).await;
                     round.attempted += taken.len();
                     consumed.extend(taken);
                     step
                 }
                 (None, Some(run)) => {
-                    let (taken, step) = self.deliver_direct_batch(ch, &run).await;
+                    let (taken, step) = self.deliver_together(ch, &run, Together::Resident).await;
                     round.attempted += taken.len();
                     consumed.extend(taken);
                     step
@@ -490,8 +508,9 @@ impl Dispatcher {
         self.note(outbox_id, done).await
     }
 
-    /// Sends rows for one room as one message. Returns the ids of the rows it took.
-    async fn deliver_group(&self, ch: &dyn Channel, rows: &[&OutboxRow]) -> (Vec<i64>, Step) {
+    /// Sends several rows for one chat as one message (see [`Together`]). Returns the ids
+    /// of the rows it took.
+    async fn deliver_together(&self, ch: &dyn Channel, rows: &[&OutboxRow], how: Together) -> (Vec<i64>, Step) {
         // Rows about tasks that became private since they were queued are not sent.
         let (rows, held): (Vec<&OutboxRow>, Vec<&OutboxRow>) = rows.iter().partition(|r| self.engine.may_deliver(r));
         for r in &held {
@@ -499,91 +518,45 @@ impl Dispatcher {
             self.skip(r.id).await;
         }
         let mut ids: Vec<i64> = held.iter().map(|r| r.id).collect();
-        if rows.is_empty() {
-            return (ids, Step::Go);
-        }
         let mut lines: Vec<GroupLine> = Vec::new();
         let mut taken: Vec<&OutboxRow> = Vec::new();
         let mut chars = 0;
         for r in rows {
-            let line = r.message.summary.clone().unwrap_or_else(|| r.message.text.replace('\n', " · "));
+            let line = match how {
+                Together::Room => r.message.summary.clone().unwrap_or_else(|| r.message.text.replace('\n', " · ")),
+                Together::Resident => r.message.text.clone(),
+            };
             if !taken.is_empty() && (chars + line.len() > DIGEST_CHARS || taken.len() >= DIGEST_TASKS) {
                 break;
             }
-            chars += line.len() + 1;
+            chars += line.len() + how.joiner().len();
             let task = r.message.task.unwrap_or(TaskId(0));
-            let buttons = match r.message.post {
-                Some(_) => Engine::group_buttons(task, &r.message.buttons),
-                None => vec![],
+            let buttons = match (how, r.message.post) {
+                (Together::Room, Some(_)) => Engine::group_buttons(task, &r.message.buttons),
+                _ => vec![],
             };
             lines.push(GroupLine { task, line, buttons });
-            taken.push(r);
-        }
-        let first = taken[0];
-        if let Err(wait) = self.acquire(ch.name(), &first.message.to).await {
-            return (ids, Step::Wait(wait));
-        }
-        info!(channel = ch.name(), to = ?first.message.to, messages = taken.len(), "sending a grouped message");
-        let out = Outgoing {
-            key: format!("plaza-{}", first.id),
-            to: first.message.to.clone(),
-            text: lines.iter().map(|l| l.line.as_str()).collect::<Vec<_>>().join("\n"),
-            buttons: lines.iter().flat_map(|l| l.buttons.clone()).collect(),
-            task: None,
-            post: None,
-            edit: None,
-            reply_to: None,
-            withdraw: false,
-            only_if_open: false,
-        };
-        let result = ch.send(&out).await;
-        if let Ok(d) = &result {
-            self.engine.record_group(ch.name(), &d.message_id, lines);
-        }
-        let mut step = Step::Go;
-        for r in &taken {
-            step = self.record(r, result.clone()).await;
-        }
-        ids.extend(taken.iter().map(|r| r.id));
-        (ids, step)
-    }
-
-    /// Sends several plain direct messages to one person as one, in order (their texts
-    /// apart by a blank line, under [`DIGEST_CHARS`]). Returns the ids of the rows taken.
-    async fn deliver_direct_batch(&self, ch: &dyn Channel, rows: &[&OutboxRow]) -> (Vec<i64>, Step) {
-        let (rows, held): (Vec<&OutboxRow>, Vec<&OutboxRow>) = rows.iter().partition(|r| self.engine.may_deliver(r));
-        for r in &held {
-            self.skip(r.id).await;
-        }
-        let mut ids: Vec<i64> = held.iter().map(|r| r.id).collect();
-        let mut taken: Vec<&OutboxRow> = Vec::new();
-        let mut chars = 0;
-        for r in rows {
-            if !taken.is_empty() && chars + r.message.text.len() > DIGEST_CHARS {
-                break;
-            }
-            chars += r.message.text.len() + 2;
             taken.push(r);
         }
         let (Some(first), Some(last)) = (taken.first(), taken.last()) else { return (ids, Step::Go) };
         if let Err(wait) = self.acquire(ch.name(), &first.message.to).await {
             return (ids, Step::Wait(wait));
         }
-        debug!(channel = ch.name(), messages = taken.len(), "sending a resident's waiting answers as one message");
+        info!(channel = ch.name(), to = ?first.message.to, messages = taken.len(), "sending messages as one");
         let out = Outgoing {
-            // Another set of rows after a crash is another message, never one taken for this.
-            key: format!("plaza-{}-{}", first.id, last.id),
-            to: first.message.to.clone(),
-            text: taken.iter().map(|r| r.message.text.as_str()).collect::<Vec<_>>().join("\n\n"),
-            buttons: vec![],
-            task: None,
-            post: None,
-            edit: None,
-            reply_to: None,
-            withdraw: false,
-            only_if_open: false,
+            key: match how {
+                Together::Room => format!("plaza-{}", first.id),
+                // Another set of rows after a crash is another message, never one taken for this.
+                Together::Resident => format!("plaza-{}-{}", first.id, last.id),
+            },
+            text: lines.iter().map(|l| l.line.as_str()).collect::<Vec<_>>().join(how.joiner()),
+            buttons: lines.iter().flat_map(|l| l.buttons.clone()).collect(),
+            ..Outgoing::plain(first.message.to.clone())
         };
         let result = ch.send(&out).await;
+        if let (Ok(d), Together::Room) = (&result, how) {
+            self.engine.record_group(ch.name(), &d.message_id, lines);
+        }
         let mut step = Step::Go;
         for r in &taken {
             step = self.record(r, result.clone()).await;

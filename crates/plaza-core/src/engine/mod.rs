@@ -365,15 +365,10 @@ impl Engine {
             line.buttons = if m.withdraw { vec![] } else { Self::group_buttons(task, &m.buttons) };
             return Some(Outgoing {
                 key: format!("plaza-{}", row.id),
-                to: m.to.clone(),
                 text: lines.iter().map(|l| l.line.as_str()).collect::<Vec<_>>().join("\n"),
                 buttons: lines.iter().flat_map(|l| l.buttons.clone()).collect(),
-                task: None,
-                post: None,
                 edit: edit.clone(),
-                reply_to: None,
-                withdraw: false,
-                only_if_open: false,
+                ..Outgoing::plain(m.to.clone())
             });
         }
         Some(Outgoing {

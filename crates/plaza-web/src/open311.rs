@@ -238,13 +238,10 @@ fn open311_status(s: Status) -> &'static str {
     if s.is_active() { "open" } else { "closed" }
 }
 
-async fn request_json(s: &Shared, t: &PublicTask, lang: &str) -> Value {
-    let task = s.engine.store().task(t.id).await.ok().flatten();
+/// One request; `task` is the stored task `t` was made from (not read again).
+async fn request_json(s: &Shared, task: &plaza_core::model::Task, t: &PublicTask, lang: &str) -> Value {
     let events = s.engine.store().events(t.id).await.unwrap_or_default();
-    let notes: Vec<String> = match &task {
-        Some(task) => s.engine.public_history(task, &events, lang).into_iter().filter_map(|e| e.note).collect(),
-        None => vec![],
-    };
+    let notes: Vec<String> = s.engine.public_history(task, &events, lang).into_iter().filter_map(|e| e.note).collect();
     json!({
         "service_request_id": t.id.0.to_string(),
         "status": open311_status(t.status),
@@ -325,7 +322,7 @@ async fn requests(s: Arc<Shared>, fmt: Format, headers: HeaderMap, q: HashMap<St
     let mut items = Vec::new();
     for t in &tasks {
         if let Some(p) = s.engine.public_task(t, &lang) {
-            items.push(request_json(&s, &p, &lang).await);
+            items.push(request_json(&s, t, &p, &lang).await);
         }
     }
     list(fmt, "service_requests", "request", items)
@@ -351,7 +348,7 @@ pub async fn request_by_id(
     };
     // A private task is, here, a task that does not exist.
     match s.engine.public_task(&task, &lang) {
-        Some(p) => list(fmt, "service_requests", "request", vec![request_json(&s, &p, &lang).await]),
+        Some(p) => list(fmt, "service_requests", "request", vec![request_json(&s, &task, &p, &lang).await]),
         None => not_found(),
     }
 }

@@ -174,6 +174,10 @@ pub struct Outgoing {
     /// Send only into a direct chat that exists already (see [`Outbound::only_if_open`]);
     /// if there is none, report it delivered without sending.
     pub only_if_open: bool,
+    /// The last message to a person whose data was erased: an adapter that keeps
+    /// anything of the conversation itself (the web chat's page) forgets it, and keeps
+    /// only this message.
+    pub farewell: bool,
 }
 
 impl Outgoing {
@@ -191,6 +195,7 @@ impl Outgoing {
             reply_to: None,
             withdraw: false,
             only_if_open: false,
+            farewell: false,
         }
     }
 }

@@ -24,7 +24,9 @@ pub use channel::{
 pub use clock::{Clock, ManualClock, ShiftedClock, SystemClock};
 pub use config::{Config, ConfigError, ConfigErrors};
 pub use dispatch::{Dispatcher, Runtime};
-pub use engine::{Engine, EngineError, Outcome, PluginArg, PluginCtx, PluginTask, PublicEvent, PublicTask, Viewer};
+pub use engine::{
+    Engine, EngineError, Outcome, OwnTask, PluginArg, PluginCtx, PluginTask, PublicEvent, PublicTask, Viewer,
+};
 pub use i18n::Locales;
 pub use model::*;
 pub use plugin::{Hook, Plugin};

@@ -154,6 +154,8 @@ pub struct TaskQuery {
     pub statuses: Vec<Status>,
     pub category: Option<String>,
     pub public_only: bool,
+    /// Only the tasks this person reported.
+    pub reporter: Option<Identity>,
     /// Only these tasks (empty: any).
     pub ids: Vec<TaskId>,
     /// Created at or after / before this time.

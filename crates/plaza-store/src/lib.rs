@@ -795,6 +795,9 @@ impl Store for SqliteStore {
         if q.public_only {
             b.push(" AND visibility = 'public' AND crew IS NOT NULL");
         }
+        if let Some(r) = &q.reporter {
+            b.push(" AND reporter = ").push_bind(r.to_string());
+        }
         if !q.ids.is_empty() {
             b.push(" AND id IN (");
             let mut sep = b.separated(", ");

@@ -21,9 +21,15 @@ const STYLE: &str = "body{font:16px/1.45 system-ui,sans-serif;margin:0 auto;max-
 color:#1a1a1a}table{border-collapse:collapse;width:100%}td,th{padding:.35rem .4rem;border-bottom:1px solid #ddd;\
 text-align:start;vertical-align:top}th{font-size:14px}a{color:#0645ad}form{display:flex;flex-wrap:wrap;gap:.5rem;\
 margin:.5rem 0}select,button{font-size:16px}.st{white-space:nowrap}@media(max-width:40rem){.wide{display:none}}\
-nav{display:flex;gap:1rem;margin-top:1rem}h1{font-size:1.4rem}";
+nav{display:flex;gap:1rem;margin-top:1rem}h1{font-size:1.4rem}.scroll{overflow-x:auto;max-width:100%}\
+svg{max-width:100%;height:auto}";
 
 pub(crate) fn page(lang: &str, title: &str, body: Markup) -> Html<String> {
+    page_with_style(lang, title, "", body)
+}
+
+/// A page with more style rules after the common ones.
+pub(crate) fn page_with_style(lang: &str, title: &str, more_style: &str, body: Markup) -> Html<String> {
     let dir = if lang == "ar" { "rtl" } else { "ltr" };
     Html(
         html! {
@@ -33,7 +39,7 @@ pub(crate) fn page(lang: &str, title: &str, body: Markup) -> Html<String> {
                     meta charset="utf-8";
                     meta name="viewport" content="width=device-width, initial-scale=1";
                     title { (title) }
-                    style { (maud::PreEscaped(STYLE)) }
+                    style { (maud::PreEscaped(STYLE)) (maud::PreEscaped(more_style)) }
                 }
                 body { (body) }
             }

@@ -4,6 +4,7 @@
 //! public audience: a private task, a reporter or their personal data never appear.
 
 mod board;
+pub mod chat;
 mod open311;
 mod stats;
 pub mod time;
@@ -77,13 +78,17 @@ pub(crate) struct Shared {
     pub engine: Arc<Engine>,
     pub settings: WebSettings,
     pub started: Timestamp,
+    pub chat: Option<Arc<chat::WebChat>>,
 }
 
-/// The web application for `engine`.
-pub fn router(engine: Arc<Engine>, settings: WebSettings) -> Router {
+/// The web application for `engine`; with `chat`, also the web chat (`/chat`).
+pub fn router(engine: Arc<Engine>, settings: WebSettings, chat: Option<Arc<chat::WebChat>>) -> Router {
     let started = engine.now();
-    let shared = Arc::new(Shared { engine, settings, started });
+    let shared = Arc::new(Shared { engine, settings, started, chat });
     Router::new()
+        .route("/chat", get(chat::page).post(chat::post))
+        .route("/chat/events", get(chat::events))
+        .route("/chat.js", get(chat::script))
         .route("/", get(board::board))
         .route("/tasks/{id}", get(board::task))
         .route("/health", get(board::health))

@@ -17,27 +17,31 @@ use crate::{Shared, lang_of};
 const DAYS: i64 = 30;
 const DAY: i64 = 86_400_000;
 
-/// A bar chart: one bar per value, labels under the first and last.
+/// A bar chart: one bar per value, labels under the first and last. Bars are placed in
+/// percentages of the width and text in pixels, so labels stay readable (14 px) however
+/// narrow the screen.
 fn bars(values: &[(String, u64)], title: &str) -> Markup {
-    let (w, h, pad) = (600.0_f64, 160.0_f64, 20.0_f64);
+    let h = 160.0_f64;
     let max = values.iter().map(|v| v.1).max().unwrap_or(0).max(1) as f64;
     let n = values.len().max(1) as f64;
-    let bw = (w - 2.0 * pad) / n;
+    let bw = 100.0 / n;
     html! {
-        svg xmlns="http://www.w3.org/2000/svg" viewBox=(format!("0 0 {w} {}", h + 30.0)) width="100%" role="img" aria-label=(title) {
+        svg xmlns="http://www.w3.org/2000/svg" width="100%" height=(format!("{}", h + 50.0)) role="img" aria-label=(title) {
             title { (title) }
             @for (i, (label, v)) in values.iter().enumerate() {
                 @let bh = (*v as f64) / max * h;
-                rect x=(format!("{:.1}", pad + i as f64 * bw + 1.0)) y=(format!("{:.1}", h - bh + 5.0))
-                    width=(format!("{:.1}", (bw - 2.0).max(1.0))) height=(format!("{bh:.1}")) fill="#3b6fb6" {
+                rect x=(format!("{:.3}%", i as f64 * bw)) y=(format!("{:.1}", h - bh + 22.0))
+                    width=(format!("{bw:.3}%")) height=(format!("{bh:.1}")) fill="#3b6fb6" stroke="#fff" stroke-width="1" {
                     title { (label) ": " (v) }
                 }
             }
             @if let (Some(first), Some(last)) = (values.first(), values.last()) {
-                text x=(pad) y=(h + 25.0) font-size="12" { (first.0) }
-                text x=(w - pad) y=(h + 25.0) font-size="12" text-anchor="end" { (last.0) }
+                text x="0" y=(h + 44.0) font-size="14" { (first.0) }
+                @if values.len() > 1 {
+                    text x="100%" y=(h + 44.0) font-size="14" text-anchor="end" { (last.0) }
+                }
             }
-            text x=(pad) y="14" font-size="12" { (max as u64) }
+            text x="0" y="16" font-size="14" { (max as u64) }
         }
     }
 }
@@ -115,16 +119,16 @@ pub async fn stats(
         (bars(&days, &t("web-stats-per-day")))
         h2 { (t("web-stats-per-category")) }
         (bars(&cat_bars, &t("web-stats-per-category")))
-        table {
+        div.scroll { table {
             thead { tr { th { (t("web-col-category")) } th { (t("web-stats-reports")) } th { (t("web-filter-open")) } th { (t("web-metoo")) } } }
             tbody {
                 @for (name, n, open, metoo) in &cats { tr { td { (name) } td { (n) } td { (open) } td { (metoo) } } }
                 @if private > 0 { tr { td { (t("web-stats-private")) } td { (private) } td { "—" } td { "—" } } }
                 @if triage > 0 { tr { td { (t("web-stats-triage")) } td { (triage) } td { "—" } td { "—" } } }
             }
-        }
+        } }
         h2 { (t("web-stats-per-crew")) }
-        table {
+        div.scroll { table {
             thead { tr {
                 th { (t("web-stats-crew")) } th { (t("web-stats-reports")) }
                 th { (t("web-col-ack")) " (p50)" } th { "p90" } th { (t("web-col-resolved")) " (p50)" } th { "p90" }
@@ -134,17 +138,17 @@ pub async fn stats(
                     tr { td { (name) } td { (n) } td { (dur(p[0])) } td { (dur(p[1])) } td { (dur(p[2])) } td { (dur(p[3])) } }
                 }
             }
-        }
+        } }
         h2 { (t("web-stats-backlog")) }
         (bars(&backlog, &t("web-stats-backlog")))
-        table {
+        div.scroll { table {
             thead { tr { th { (t("web-stats-day")) } th { (t("web-stats-reports")) } th { (t("web-stats-backlog")) } } }
             tbody {
                 @for (i, (d, n)) in days.iter().enumerate() {
                     tr { td { (d) } td { (n) } td { (backlog.get(i).map(|b| b.1).unwrap_or(0)) } }
                 }
             }
-        }
+        } }
     };
     page(&lang, &t("web-stats-title"), body).into_response()
 }

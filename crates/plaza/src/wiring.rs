@@ -292,12 +292,21 @@ pub async fn serve(config: &Path, db: &Path, listen: Option<&str>) -> Result<Exi
         channels.push(Arc::new(MatrixChannel::connect(m, &secret).await?));
     }
     if channels.is_empty() && web.is_none() {
-        return Ok(print_problems(vec![format!(
-            "{}: no messenger is configured: add a [telegram] or [matrix] section (see the README), a [web] section, or try `plaza console`",
-            config.display()
-        )]));
+        // No messenger: Plaza runs on the web alone (the chat and the board), at the
+        // defaults of `[web]`.
+        web = Some(plaza_web::WebSettings::parse(&toml::Table::new()).expect("the defaults of [web] are valid"));
     }
     let store = open_store(db).await?;
+    // With the web on, residents can also write from a browser (`/chat`).
+    let chat = match &web {
+        Some(w) => {
+            let chat =
+                Arc::new(plaza_web::chat::WebChat::open(store.as_ref(), w.public_url.starts_with("https:")).await?);
+            channels.push(chat.clone());
+            Some(chat)
+        }
+        None => None,
+    };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let rooms: Vec<(String, Vec<String>)> = channels.iter().map(|c| (c.name().to_owned(), c.rooms())).collect();
     let engine = Engine::start(l.cfg, l.locales, store, clock, l.plugins, &rooms).await?;
@@ -309,9 +318,11 @@ pub async fn serve(config: &Path, db: &Path, listen: Option<&str>) -> Result<Exi
                 Err(e) => return Ok(print_problems(vec![format!("web: cannot listen on {}: {e}", w.listen)])),
             };
             let addr = listener.local_addr()?;
-            println!("Plaza's public board: http://{addr}/  (Open311: http://{addr}/open311/v2/services.json)");
+            println!(
+                "Plaza is on the web: open http://{addr}/chat to report a problem, http://{addr}/ for the public board (Open311: http://{addr}/open311/v2/services.json)"
+            );
             tracing::info!(%addr, "web listening");
-            let app = plaza_web::router(engine.clone(), w);
+            let app = plaza_web::router(engine.clone(), w, chat);
             Some(tokio::spawn(plaza_web::serve(listener, app, async {
                 let _ = web_stopped.await;
             })))
@@ -319,13 +330,9 @@ pub async fn serve(config: &Path, db: &Path, listen: Option<&str>) -> Result<Exi
         None => None,
     };
     tracing::info!(db = %db.display(), "plaza serving");
-    if channels.is_empty() {
-        shutdown_signal().await;
-    } else {
-        let dispatcher = Arc::new(Dispatcher::new(engine.clone(), channels));
-        let runtime = Arc::new(Runtime { engine, dispatcher });
-        runtime.serve(shutdown_signal()).await?;
-    }
+    let dispatcher = Arc::new(Dispatcher::new(engine.clone(), channels));
+    let runtime = Arc::new(Runtime { engine, dispatcher });
+    runtime.serve(shutdown_signal()).await?;
     let _ = stop_web.send(());
     if let Some(t) = web_task {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), t).await;

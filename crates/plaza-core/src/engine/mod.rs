@@ -60,7 +60,7 @@ mod state;
 
 pub use audience::Viewer;
 pub use plugin_ctx::{PluginArg, PluginCtx, PluginTask};
-pub use public::{PublicEvent, PublicTask};
+pub use public::{OwnTask, PublicEvent, PublicTask};
 pub use state::GroupLine;
 use state::*;
 
@@ -382,6 +382,7 @@ impl Engine {
             reply_to: lookup(m.thread),
             withdraw: m.withdraw,
             only_if_open: m.only_if_open,
+            farewell: m.farewell,
         })
     }
 

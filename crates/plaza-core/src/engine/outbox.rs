@@ -1,7 +1,7 @@
 //! Messages out: every outbound is written to the outbox of each channel that hosts
 //! its destination, in the same transaction as the change that caused it.
 
-use tracing::warn;
+use tracing::debug;
 
 use super::audience::Viewer;
 use super::*;
@@ -23,7 +23,8 @@ impl<'e, 's> Cx<'e, 's> {
     pub(super) fn room_per_channel(&mut self, room: &str, build: impl Fn(Capabilities) -> Outbound) {
         let chans = self.e.room_channels.get(room).cloned().unwrap_or_default();
         if chans.is_empty() {
-            warn!(room, "no channel hosts this room; message dropped");
+            // Said once at start (`Engine::start`); a town on the web alone has no rooms.
+            debug!(room, "no channel hosts this room; message dropped");
         }
         for ch in chans {
             let out = build(self.e.capabilities_of(&ch));

@@ -30,6 +30,15 @@ pub struct PublicTask {
     pub closed_at: Option<Timestamp>,
 }
 
+/// A task as its reporter sees it in their own list (the web chat's "your reports").
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnTask {
+    pub category: String,
+    pub status_label: String,
+    /// It has a page on the public board.
+    pub public: bool,
+}
+
 /// One step of a task's public history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PublicEvent {
@@ -74,6 +83,22 @@ impl Engine {
                 acknowledged_at: t.acknowledged_at,
                 resolved_at: t.resolved_at,
                 closed_at: t.closed_at,
+            })
+        })
+    }
+
+    /// The task as `who` sees it in the list of their own reports; `None` if they are not
+    /// its reporter.
+    pub fn reporter_view(&self, t: &Task, who: &Identity, lang: &str) -> Option<OwnTask> {
+        if &t.reporter != who {
+            return None;
+        }
+        let lang = self.web_lang(lang);
+        self.reading(|cx| {
+            Some(OwnTask {
+                category: cx.category_name(t, &lang),
+                status_label: cx.status_label(t.status, &lang),
+                public: audience::is_public(t),
             })
         })
     }

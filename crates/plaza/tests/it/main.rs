@@ -12,6 +12,7 @@ mod matrix;
 mod privacy;
 mod telegram;
 mod web;
+mod web_chat;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

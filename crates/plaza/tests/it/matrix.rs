@@ -704,15 +704,8 @@ async fn a_message_sent_twice_is_one_event() {
     let ch = plaza_matrix::MatrixChannel::connect(settings, &secret).await.expect("connect");
     let out = Outgoing {
         key: "plaza-4242".into(),
-        to: Destination::Room("public".into()),
         text: "Aviso de prueba, una sola vez".into(),
-        buttons: vec![],
-        task: None,
-        post: None,
-        edit: None,
-        reply_to: None,
-        withdraw: false,
-        only_if_open: false,
+        ..Outgoing::plain(Destination::Room("public".into()))
     };
     let first = ch.send(&out).await.expect("first send");
     let again = ch.send(&out).await.expect("the same send again");

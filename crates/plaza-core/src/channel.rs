@@ -42,6 +42,20 @@ pub enum InboundKind {
     Button {
         data: String,
     },
+    /// A report with its kind already chosen, from an API client (Open311 GeoReport v2
+    /// POST): routed like a chat report (the same limits, privacy and duplicates), with
+    /// `service_code` (a category id) instead of the classifier's choice. Privacy still
+    /// wins: a private word in the description makes it private whatever the code.
+    ServiceRequest {
+        service_code: String,
+        description: String,
+        #[serde(default)]
+        point: Option<GeoPoint>,
+        #[serde(default)]
+        address: Option<String>,
+        #[serde(default)]
+        media_url: Option<String>,
+    },
     /// A message that reached the bot but cannot be read (end-to-end encrypted with keys
     /// the bot never got): the sender is asked to send it again, never left in silence.
     Unreadable,

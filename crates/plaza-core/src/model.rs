@@ -310,7 +310,13 @@ pub enum EventKind {
     Note {
         text: String,
     },
+    /// An answer in the public room (a neighbour's, or the reporter's own there).
     Comment {
+        text: String,
+    },
+    /// What the reporter added to their report in their direct chat, for the crew: as
+    /// private as the chat it came from, never shown in public.
+    Detail {
         text: String,
     },
     MeToo,
@@ -336,6 +342,7 @@ impl EventKind {
             EventKind::Visibility { .. } => "visibility",
             EventKind::Note { .. } => "note",
             EventKind::Comment { .. } => "comment",
+            EventKind::Detail { .. } => "detail",
             EventKind::MeToo => "me_too",
             EventKind::LinkedDuplicate { .. } => "linked_duplicate",
             EventKind::LinkedRelated { .. } => "linked_related",

@@ -47,6 +47,8 @@ pub const MAX_SESSIONS: usize = 10_000;
 /// Longest message accepted from the chat form. The engine answers a text over the
 /// town's own limit kindly; this only bounds what a browser may post.
 pub const MAX_TEXT: usize = 1_000_000;
+/// How much of a person's own message the conversation keeps to show (memory is bounded).
+const SHOWN_CHARS: usize = 2_000;
 const COOKIE: &str = "plaza_chat";
 /// The store key holding the cookie-signing key.
 const KEY_CURSOR: &str = "web-chat-key";
@@ -112,6 +114,18 @@ fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
     b
+}
+
+/// A new random token (16 bytes, URL-safe base64).
+pub(crate) fn new_token() -> String {
+    B64.encode(random_bytes::<16>())
+}
+
+/// A short one-way digest of `v` (hex), to recognise a value without keeping it.
+pub(crate) fn digest(v: &str) -> String {
+    use sha2::Digest;
+    let d = Sha256::digest(format!("plaza:{v}").as_bytes());
+    d.iter().take(12).map(|b| format!("{b:02x}")).collect()
 }
 
 impl WebChat {
@@ -452,6 +466,11 @@ pub(crate) async fn post(
     };
     // Subscribe before handing it over, so the first answer cannot slip past.
     let (_, mut answers) = chat.follow(&person, u64::MAX);
+    // The page shows the start of a very long message (the engine has all of it).
+    let shown = match shown.char_indices().nth(SHOWN_CHARS) {
+        Some((i, _)) => format!("{}…", &shown[..i]),
+        None => shown,
+    };
     chat.push(&person, "me", shown, vec![], true);
     match chat.deliver(&person, kind, &nonce, reply_to).await {
         DeliverResult::Done => {}

@@ -9,6 +9,8 @@ mod open311;
 mod stats;
 pub mod time;
 
+pub use open311::Requesters;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,6 +31,17 @@ pub struct WebSettings {
     pub public_url: String,
     /// `[web.open311] jurisdiction_id`: if set, requests naming another are refused.
     pub jurisdiction_id: Option<String>,
+    /// `[web.open311.clients]`: the API clients that may POST service requests, each
+    /// with the environment variable that holds its key (`city-app = "PLAZA_OPEN311_CITY_APP"`).
+    /// None: the API is read-only.
+    pub clients: Vec<(String, String)>,
+}
+
+/// An environment variable's name (never a secret itself): capitals, digits, `_`.
+fn is_env_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        && !s.as_bytes()[0].is_ascii_digit()
 }
 
 impl WebSettings {
@@ -51,12 +64,33 @@ impl WebSettings {
         let public_url =
             string("web.public_url", t.get("public_url"), &mut problems).unwrap_or_else(|| format!("http://{listen}"));
         let mut jurisdiction_id = None;
+        let mut clients = Vec::new();
         match t.get("open311") {
             None => {}
             Some(toml::Value::Table(o)) => {
-                section::unknown_keys(o, "web.open311", &["jurisdiction_id"], &mut problems);
+                section::unknown_keys(o, "web.open311", &["jurisdiction_id", "clients"], &mut problems);
                 jurisdiction_id = string("web.open311.jurisdiction_id", o.get("jurisdiction_id"), &mut problems)
                     .filter(|j| !j.trim().is_empty());
+                match o.get("clients") {
+                    None => {}
+                    Some(toml::Value::Table(c)) => {
+                        for (name, v) in c {
+                            let key = format!("web.open311.clients.{name}");
+                            match v.as_str() {
+                                Some(env) if is_env_name(env) => clients.push((name.clone(), env.to_owned())),
+                                Some(_) => problems.push((
+                                    key,
+                                    "must name the environment variable that holds this client's key (e.g. PLAZA_OPEN311_CITY_APP); never write the key itself here".to_owned(),
+                                )),
+                                None => problems.push((key, "must be a string: an environment variable's name".to_owned())),
+                            }
+                        }
+                    }
+                    Some(_) => problems.push((
+                        "web.open311.clients".to_owned(),
+                        "must be a table ([web.open311.clients] name = \"ENV_VAR\")".to_owned(),
+                    )),
+                }
             }
             Some(_) => problems.push(("web.open311".to_owned(), "must be a table ([web.open311])".to_owned())),
         }
@@ -64,7 +98,7 @@ impl WebSettings {
             .parse::<SocketAddr>()
             .map_err(|_| ("web.listen".to_owned(), format!("not an address and port like 127.0.0.1:8080: {listen}")));
         match addr {
-            Ok(listen) if problems.is_empty() => Ok(WebSettings { listen, public_url, jurisdiction_id }),
+            Ok(listen) if problems.is_empty() => Ok(WebSettings { listen, public_url, jurisdiction_id, clients }),
             Ok(_) => Err(problems),
             Err(p) => {
                 problems.push(p);
@@ -74,17 +108,46 @@ impl WebSettings {
     }
 }
 
+impl WebSettings {
+    /// Each API client's key, from the environment: (client, key). An unset or empty
+    /// variable is a problem at start, not a client locked out later.
+    pub fn api_keys(&self) -> Result<Vec<(String, String)>, Problem> {
+        let mut keys = Vec::new();
+        for (name, env) in &self.clients {
+            match std::env::var(env) {
+                Ok(k) if k.trim().len() >= 16 => keys.push((name.clone(), k.trim().to_owned())),
+                Ok(_) => {
+                    return Err((
+                        format!("web.open311.clients.{name}"),
+                        format!("the key in {env} is shorter than 16 characters: use a long random one"),
+                    ));
+                }
+                Err(_) => {
+                    return Err((
+                        format!("web.open311.clients.{name}"),
+                        format!("the environment variable {env} is not set: put the client's API key there"),
+                    ));
+                }
+            }
+        }
+        Ok(keys)
+    }
+}
+
 pub(crate) struct Shared {
     pub engine: Arc<Engine>,
     pub settings: WebSettings,
     pub started: Timestamp,
     pub chat: Option<Arc<chat::WebChat>>,
+    /// Open311 API keys: (client, key).
+    pub keys: Vec<(String, String)>,
 }
 
 /// The web application for `engine`; with `chat`, also the web chat (`/chat`).
 pub fn router(engine: Arc<Engine>, settings: WebSettings, chat: Option<Arc<chat::WebChat>>) -> Router {
     let started = engine.now();
-    let shared = Arc::new(Shared { engine, settings, started, chat });
+    let keys = settings.api_keys().unwrap_or_default();
+    let shared = Arc::new(Shared { engine, settings, started, chat, keys });
     Router::new()
         .route("/chat", get(chat::page).post(chat::post))
         .route("/chat/events", get(chat::events))
@@ -93,7 +156,8 @@ pub fn router(engine: Arc<Engine>, settings: WebSettings, chat: Option<Arc<chat:
         .route("/tasks/{id}", get(board::task))
         .route("/health", get(board::health))
         .route("/stats", get(stats::stats))
-        .route("/open311/v2/{file}", get(open311::services))
+        .route("/open311/v2/{file}", get(open311::services).post(open311::post_request))
+        .route("/open311/v2/tokens/{file}", get(open311::token))
         .route("/open311/v2/services/{file}", get(open311::service_definition))
         .route("/open311/v2/requests/{file}", get(open311::request_by_id))
         .route("/open311/discovery/{file}", get(open311::discovery))

@@ -352,3 +352,253 @@ pub async fn request_by_id(
         None => not_found(),
     }
 }
+
+/// The channel of Open311 requesters: the engine tells them of every step like any
+/// resident, and an API client reads those steps back from `requests` (`status`,
+/// `status_notes`); nothing is pushed to it, so these messages are delivered to nobody.
+#[derive(Debug, Default)]
+pub struct Requesters;
+
+/// The channel's name, and the prefix of its requesters' identities.
+pub const CHANNEL: &str = "open311";
+
+#[async_trait::async_trait]
+impl plaza_core::Channel for Requesters {
+    fn name(&self) -> &str {
+        CHANNEL
+    }
+    fn capabilities(&self) -> plaza_core::channel::Capabilities {
+        plaza_core::channel::Capabilities::default()
+    }
+    fn limits(&self) -> plaza_core::channel::Limits {
+        plaza_core::channel::Limits { concurrent_chats: 16, ..Default::default() }
+    }
+    fn rooms(&self) -> Vec<String> {
+        vec![]
+    }
+    async fn run(&self, _inbox: Arc<dyn plaza_core::channel::Inbox>) -> Result<(), plaza_core::channel::ChannelError> {
+        std::future::pending::<()>().await;
+        Ok(())
+    }
+    async fn send(
+        &self,
+        out: &plaza_core::channel::Outgoing,
+    ) -> Result<plaza_core::channel::Delivered, plaza_core::channel::ChannelError> {
+        tracing::debug!(to = ?out.to, "open311 requester: kept in the task's history, not pushed");
+        Ok(plaza_core::channel::Delivered { message_id: String::new() })
+    }
+}
+
+/// The store key that maps a POST's token to its request.
+fn token_key(token: &str) -> String {
+    format!("open311-token:{token}")
+}
+
+/// Equal without telling by its timing how much of a key was right.
+fn same_key(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn one(fmt: Format, status: StatusCode, item: Value) -> Response {
+    let mut r = list(fmt, "service_requests", "request", vec![item]);
+    *r.status_mut() = status;
+    r
+}
+
+/// `POST /open311/v2/requests.{json,xml}` (form-encoded): a new service request, routed
+/// exactly like a chat report. Needs an `api_key` of a configured client (body or
+/// query), a public `service_code`, and `lat`+`long` or `address_string`. The
+/// requester's email, name and phone are never shown back (nor anywhere public); a hash
+/// of the email, phone or device id recognises the same person (limits, repeats).
+pub async fn post_request(
+    State(s): State<Arc<Shared>>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+    axum::extract::Form(body): axum::extract::Form<Vec<(String, String)>>,
+) -> Response {
+    let fmt = match split(&file) {
+        Some(("requests", fmt)) => fmt,
+        Some((_, fmt)) => return error(StatusCode::NOT_FOUND, fmt, "no such resource"),
+        None => return StatusCode::NOT_FOUND.into_response(),
+    };
+    // A field from the body, else from the query string (api_key may be in either).
+    let field = |k: &str| -> Option<String> {
+        body.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .or_else(|| q.get(k).cloned())
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let mut both = q.clone();
+    if let Some(j) = field("jurisdiction_id") {
+        both.insert("jurisdiction_id".into(), j);
+    }
+    if let Some(r) = check_jurisdiction(&s, &both, fmt) {
+        return r;
+    }
+    if s.keys.is_empty() {
+        return error(
+            StatusCode::FORBIDDEN,
+            fmt,
+            "this server takes no service requests (no API client is configured)",
+        );
+    }
+    let Some(key) = field("api_key") else {
+        return error(StatusCode::FORBIDDEN, fmt, "api_key is required");
+    };
+    let Some(client) = s.keys.iter().find(|(_, k)| same_key(k, &key)).map(|(c, _)| c.clone()) else {
+        return error(StatusCode::FORBIDDEN, fmt, "api_key is not valid");
+    };
+    let Some(code) = field("service_code") else {
+        return error(StatusCode::BAD_REQUEST, fmt, "service_code is required");
+    };
+    if !s.engine.public_categories("").iter().any(|(c, _, _)| *c == code) {
+        return error(StatusCode::NOT_FOUND, fmt, &format!("unknown service_code: {code}"));
+    }
+    let point = match (field("lat"), field("long")) {
+        (None, None) => None,
+        (Some(lat), Some(lon)) => match (lat.parse::<f64>(), lon.parse::<f64>()) {
+            (Ok(lat), Ok(lon)) if (plaza_core::model::GeoPoint { lat, lon }).is_valid() => {
+                Some(plaza_core::model::GeoPoint { lat, lon })
+            }
+            _ => return error(StatusCode::BAD_REQUEST, fmt, "lat and long must be decimal degrees (±90, ±180)"),
+        },
+        _ => return error(StatusCode::BAD_REQUEST, fmt, "lat and long go together"),
+    };
+    let address = field("address_string");
+    if point.is_none() && address.is_none() {
+        return error(StatusCode::BAD_REQUEST, fmt, "a location is required: lat and long, or address_string");
+    }
+    let max = s.engine.config().engine.max_message_chars;
+    let mut description = field("description").unwrap_or_default();
+    // Answers to the service's attributes are part of what the crew reads.
+    for (n, v) in &body {
+        if let Some(name) = n.strip_prefix("attribute[").and_then(|r| r.strip_suffix(']'))
+            && !v.trim().is_empty()
+        {
+            description.push_str(&format!("\n{name}: {}", v.trim()));
+        }
+    }
+    let len = description.chars().count();
+    if len > max {
+        return error(StatusCode::BAD_REQUEST, fmt, &format!("description is {len} characters; at most {max}"));
+    }
+    let media_url = field("media_url");
+    if let Some(u) = &media_url
+        && (!(u.starts_with("https://") || u.starts_with("http://"))
+            || u.len() > 2000
+            || u.contains(char::is_whitespace))
+    {
+        return error(StatusCode::BAD_REQUEST, fmt, "media_url must be an http(s) URL");
+    }
+    let token = crate::chat::new_token();
+    // The same person, recognised without keeping who they are.
+    let who = ["email", "phone", "device_id", "account_id"]
+        .iter()
+        .find_map(|k| field(k))
+        .map(|v| crate::chat::digest(&v.to_lowercase()))
+        .unwrap_or_else(|| token.clone());
+    let sender = plaza_core::model::Identity::new(CHANNEL, format!("{client}/{who}"));
+    let name = [field("first_name"), field("last_name")].into_iter().flatten().collect::<Vec<_>>().join(" ");
+    let inbound = plaza_core::channel::Inbound {
+        channel: CHANNEL.to_owned(),
+        message_id: token.clone(),
+        sender: sender.clone(),
+        sender_name: Some(name).filter(|n| !n.is_empty()),
+        chat: plaza_core::channel::Chat::Direct,
+        kind: plaza_core::channel::InboundKind::ServiceRequest {
+            service_code: code,
+            description: description.clone(),
+            point,
+            address,
+            media_url,
+        },
+        reply_to: None,
+    };
+    let lang = lang_of(&s.engine, &q, &headers);
+    let created = match s.engine.service_request(inbound).await {
+        Ok((_, created)) => created,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, fmt, &format!("not taken, try again: {e}")),
+    };
+    let task = match created {
+        Some(id) => s.engine.store().task(id).await.ok().flatten().or_else(|| s.engine.task(id)),
+        None => {
+            // Not a new task: the same words as this requester's open report (that one
+            // stands), or past the town's hourly limit.
+            match s.engine.last_report_of(&sender) {
+                Some(t) if plaza_core::text::words(&t.description) == plaza_core::text::words(&description) => Some(t),
+                _ => {
+                    return error(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        fmt,
+                        &format!(
+                            "this requester has made {} reports in the last hour, the town's limit; try later",
+                            s.engine.reports_per_hour()
+                        ),
+                    );
+                }
+            }
+        }
+    };
+    let Some(task) = task else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, fmt, "the request was taken but cannot be read back yet");
+    };
+    if let Err(e) = s.engine.store().set_cursor(&token_key(&token), &task.id.0.to_string()).await {
+        tracing::warn!(error = %e, "open311: a token could not be kept");
+    }
+    match s.engine.public_task(&task, &lang) {
+        Some(p) => one(
+            fmt,
+            StatusCode::CREATED,
+            json!({
+                "service_request_id": p.id.0.to_string(),
+                "token": token,
+                "service_notice": format!("{} · {}", p.status_label, p.crew),
+                "account_id": Value::Null,
+            }),
+        ),
+        // Handled in confidence: no number that could be looked up, nothing public.
+        None => one(
+            fmt,
+            StatusCode::CREATED,
+            json!({
+                "token": token,
+                "service_notice": s.engine.text(&lang, "open311-private-notice"),
+                "account_id": Value::Null,
+            }),
+        ),
+    }
+}
+
+/// `GET /open311/v2/tokens/{token}.{json,xml}`: the request a POST's token became;
+/// 404 for an unknown token and for a request that is not public.
+pub async fn token(
+    State(s): State<Arc<Shared>>,
+    Path(file): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Some((token, fmt)) = split(&file) else { return StatusCode::NOT_FOUND.into_response() };
+    if let Some(r) = check_jurisdiction(&s, &q, fmt) {
+        return r;
+    }
+    let not_found = || error(StatusCode::NOT_FOUND, fmt, &format!("no token {token}"));
+    if token.is_empty() || token.len() > 64 {
+        return not_found();
+    }
+    let id = match s.engine.store().cursor(&token_key(token)).await {
+        Ok(Some(v)) => v.parse::<i64>().ok(),
+        Ok(None) => None,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, fmt, &format!("the store did not answer: {e}")),
+    };
+    let Some(id) = id else { return not_found() };
+    let task = match s.engine.store().task(TaskId(id)).await {
+        Ok(Some(t)) => t,
+        _ => return not_found(),
+    };
+    if s.engine.public_task(&task, "").is_none() {
+        return not_found();
+    }
+    list(fmt, "service_requests", "request", vec![json!({"service_request_id": id.to_string(), "token": token})])
+}

@@ -144,6 +144,12 @@ pub fn check(path: &Path) -> Result<ExitCode> {
                     println!("note: {msg}");
                 }
             }
+            if let Some(w) = &l.web {
+                channels.push("web".into());
+                if let Err((_, m)) = w.api_keys() {
+                    println!("note: {m}");
+                }
+            }
             println!(
                 "{}: OK — {}: {} categories, {} crews, languages {}, plugins: {}, channels: {}",
                 path.display(),
@@ -297,9 +303,14 @@ pub async fn serve(config: &Path, db: &Path, listen: Option<&str>) -> Result<Exi
         web = Some(plaza_web::WebSettings::parse(&toml::Table::new()).expect("the defaults of [web] are valid"));
     }
     let store = open_store(db).await?;
-    // With the web on, residents can also write from a browser (`/chat`).
+    // With the web on, residents can also write from a browser (`/chat`), and API
+    // clients post service requests (Open311) with their keys.
     let chat = match &web {
         Some(w) => {
+            if let Err((k, m)) = w.api_keys() {
+                return Ok(print_problems(vec![format!("{}: {}", config.display(), l.cfg.error_at(&k, m))]));
+            }
+            channels.push(Arc::new(plaza_web::Requesters));
             let chat =
                 Arc::new(plaza_web::chat::WebChat::open(store.as_ref(), w.public_url.starts_with("https:")).await?);
             channels.push(chat.clone());

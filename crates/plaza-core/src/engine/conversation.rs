@@ -135,7 +135,7 @@ impl<'e, 's> Cx<'e, 's> {
             self.dm(sender, m, None);
             return true;
         }
-        self.event(id, Some(sender), EventKind::Comment { text: text.to_owned() });
+        self.event(id, Some(sender), EventKind::Detail { text: text.to_owned() });
         self.touch(id);
         let m = self.t(lang, "detail-added", &[("task", Arg::Str(&ids))]);
         self.dm(sender, m, Some(id));

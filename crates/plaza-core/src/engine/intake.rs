@@ -61,6 +61,8 @@ impl<'e, 's> Cx<'e, 's> {
             }
             InboundKind::Button { data } => self.on_button(inb, thread.as_ref(), data),
             InboundKind::Reaction { key } => self.on_reaction(inb, thread.as_ref(), key),
+            InboundKind::ServiceRequest { service_code, description, point, address, media_url } => self
+                .on_service_request(inb, service_code, description, *point, address.as_deref(), media_url.as_deref()),
             InboundKind::Unreadable => {
                 let lang = self.lang_of(&inb.sender);
                 let m = self.t(&lang, "unreadable-message", &[]);
@@ -415,27 +417,77 @@ impl<'e, 's> Cx<'e, 's> {
         lines.join("\n")
     }
 
-    /// A complete report text: plugins, then the classifier.
-    pub(super) fn report(&mut self, sender: &Identity, draft: Draft) {
+    /// What every report goes through first, however it came: a repeat is collapsed,
+    /// past the sender's limit it is answered politely, and privacy wins over everything
+    /// (any match of a private category makes it private: to that category, or to
+    /// triage if several match). `None`: the report was dealt with here.
+    fn screen(&mut self, sender: &Identity, draft: Draft) -> Option<(Draft, std::rc::Rc<Understanding>)> {
         if self.is_repeat(sender, &draft.text) {
             debug!("the same report again from the same resident; collapsed into the first");
-            return;
+            return None;
         }
         let (made, warned) = self.st.reports_of(sender, self.now);
         if made >= self.cfg().engine.reports_per_hour {
             self.too_many_reports(sender, &draft.language, warned);
-            return;
+            return None;
         }
-        // Privacy wins over majority and over plugins: any match of a private category
-        // makes the report private (to that category, or to triage if several match).
         let u = self.understand(&draft.text);
         if let Some(m) = u.private.clone() {
             match m {
                 crate::classify::PrivateMatch::One(c) => self.with_category_sealed(sender, draft, &c, true),
                 crate::classify::PrivateMatch::Several => self.create_task(sender, draft, None, true),
             }
-            return;
+            return None;
         }
+        Some((draft, u))
+    }
+
+    /// A report from an API client, its kind chosen by the client.
+    fn on_service_request(
+        &mut self,
+        inb: &Inbound,
+        code: &str,
+        description: &str,
+        point: Option<GeoPoint>,
+        address: Option<&str>,
+        media_url: Option<&str>,
+    ) {
+        let sender = &inb.sender;
+        let text = clean(description);
+        let lang = self.classify_lang(sender, &text);
+        let mut draft = self.draft_from(&text, &lang);
+        if let Some(a) = address.map(clean).filter(|a| !a.is_empty()) {
+            match self.street_in(&a) {
+                Some((street, key)) => {
+                    draft.place.street = Some(street);
+                    draft.place.street_key = Some(key);
+                }
+                None => draft.place.street = Some(a),
+            }
+        }
+        draft.place.point = point.or(draft.place.point);
+        if let Some(url) = media_url.filter(|u| !u.trim().is_empty()) {
+            draft.attachments.push(Attachment {
+                kind: "image".into(),
+                reference: url.trim().to_owned(),
+                channel: inb.channel.clone(),
+            });
+        }
+        let Some((draft, _)) = self.screen(sender, draft) else { return };
+        // The client's choice of kind stands where the town has it and it is public
+        // (the API lists only those); anything else goes to triage.
+        match self.cfg().category(code).filter(|c| c.visibility != Visibility::Private) {
+            Some(c) => {
+                let c = c.id.clone();
+                self.create_task(sender, draft, Some(&c), false)
+            }
+            None => self.create_task(sender, draft, None, false),
+        }
+    }
+
+    /// A complete report text: plugins, then the classifier.
+    pub(super) fn report(&mut self, sender: &Identity, draft: Draft) {
+        let Some((draft, u)) = self.screen(sender, draft) else { return };
         for p in self.e.plugins.clone() {
             let mut pc = PluginCtx { cx: self.sub(), plugin: p.name() };
             match p.before_classification(&mut pc, sender, &draft) {
@@ -640,6 +692,7 @@ impl<'e, 's> Cx<'e, 's> {
             closed_at: None,
         };
         self.event(id, Some(sender), EventKind::Created);
+        self.tx.created = Some(id);
         let idn = id.0.to_string();
         if let Some(orig) = dup {
             task.status = Status::Closed(CloseReason::Duplicate);

@@ -71,6 +71,8 @@ struct Tx {
     /// A short answer shown at once to whoever pressed a button (a Telegram toast)
     /// instead of a message in the room.
     toast: Option<String>,
+    /// The task a report made, if it made one (told to an API client at once).
+    created: Option<TaskId>,
 }
 
 pub struct Engine {
@@ -204,6 +206,17 @@ impl Engine {
     /// Handles one inbound event; also returns the short answer for a button press in a
     /// room, for channels that show one at once where the button was pressed (a toast).
     pub async fn handle_with_toast(&self, inbound: Inbound) -> Result<(Outcome, Option<String>), EngineError> {
+        self.handle_traced(inbound).await.map(|(o, toast, _)| (o, toast))
+    }
+
+    /// Handles a report from an API client ([`InboundKind::ServiceRequest`]); returns the
+    /// task it made, `None` if it made none (a repeat, over the sender's limit, or the
+    /// same request delivered again).
+    pub async fn service_request(&self, inbound: Inbound) -> Result<(Outcome, Option<TaskId>), EngineError> {
+        self.handle_traced(inbound).await.map(|(o, _, created)| (o, created))
+    }
+
+    async fn handle_traced(&self, inbound: Inbound) -> Result<(Outcome, Option<String>, Option<TaskId>), EngineError> {
         use tracing::Instrument;
         let span = tracing::info_span!("inbound", channel = %inbound.channel, msg = %inbound.message_id);
         self.handle_in_span(inbound).instrument(span).await
@@ -218,24 +231,29 @@ impl Engine {
         self.capabilities.lock().unwrap_or_else(|p| p.into_inner()).get(channel).copied().unwrap_or_default()
     }
 
-    async fn handle_in_span(&self, inbound: Inbound) -> Result<(Outcome, Option<String>), EngineError> {
+    async fn handle_in_span(&self, inbound: Inbound) -> Result<(Outcome, Option<String>, Option<TaskId>), EngineError> {
         self.prefetch(&inbound).await?;
         // A data-access request needs what is on disk, read before the state is locked.
         let person: Option<PersonData> = match self.wants_own_data(&inbound) {
             true => Some(self.store.person_data(&inbound.sender).await?),
             false => None,
         };
-        let toast;
+        let (toast, created);
         let ticket = {
             let mut st = self.lock();
             let key = (inbound.channel.clone(), inbound.message_id.clone());
             if st.seen.contains(&key) {
                 debug!("redelivered; ignored");
-                return Ok((Outcome::Duplicate, None));
+                return Ok((Outcome::Duplicate, None, None));
             }
             let now = self.clock.now();
             st.mark_seen(key.clone(), now);
-            let mut tx = Tx { batch: Batch { at: now, ..Batch::default() }, touched: BTreeSet::new(), toast: None };
+            let mut tx = Tx {
+                batch: Batch { at: now, ..Batch::default() },
+                touched: BTreeSet::new(),
+                toast: None,
+                created: None,
+            };
             tx.batch.seen.push(key);
             {
                 let sender_name = inbound.sender_name.clone().filter(|n| !n.trim().is_empty());
@@ -254,6 +272,7 @@ impl Engine {
                 }
             }
             toast = tx.toast.take();
+            created = tx.created;
             self.store.submit(tx.batch)
         };
         let res = match ticket.await {
@@ -266,7 +285,7 @@ impl Engine {
                     info!("the store takes messages again");
                 }
                 self.outbox_signal.send_modify(|n| *n = n.wrapping_add(1));
-                Ok((Outcome::Handled, toast))
+                Ok((Outcome::Handled, toast, created))
             }
             Err(e) => {
                 // Said once while the store keeps failing (a full disk fails every try).

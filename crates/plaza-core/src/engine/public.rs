@@ -52,7 +52,7 @@ impl Engine {
     /// Runs `f` with a read-only view of the engine's state (renders, no changes).
     fn reading<R>(&self, f: impl FnOnce(&Cx<'_, '_>) -> R) -> R {
         let mut st = self.lock();
-        let mut tx = Tx { batch: Batch::default(), touched: BTreeSet::new(), toast: None };
+        let mut tx = Tx { batch: Batch::default(), touched: BTreeSet::new(), toast: None, created: None };
         let now = self.clock.now();
         let cx = Cx { e: self, st: &mut st, tx: &mut tx, now, sender_name: None, understood: Default::default() };
         f(&cx)
@@ -143,6 +143,17 @@ impl Engine {
     pub fn text(&self, lang: &str, key: &str) -> String {
         let lang = self.web_lang(lang);
         self.reading(|cx| cx.t(&lang, key, &[]))
+    }
+
+    /// The last task `who` reported, if it is still in the working set.
+    pub fn last_report_of(&self, who: &Identity) -> Option<Task> {
+        let st = self.lock();
+        st.last_task_of.get(who).and_then(|id| st.tasks.get(id)).filter(|t| t.reporter == *who).cloned()
+    }
+
+    /// How many reports a person may make in an hour (`[engine] reports_per_hour`).
+    pub fn reports_per_hour(&self) -> u32 {
+        self.cfg.engine.reports_per_hour
     }
 
     /// The town's language that best matches `want` (a tag like "en-GB"), else its first.

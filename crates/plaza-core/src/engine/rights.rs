@@ -85,7 +85,7 @@ impl<'e, 's> Cx<'e, 's> {
         }
         for e in &data.events {
             let text = match &e.kind {
-                EventKind::Comment { text } | EventKind::Note { text } => text.clone(),
+                EventKind::Comment { text } | EventKind::Detail { text } | EventKind::Note { text } => text.clone(),
                 EventKind::Status { to, note, .. } => {
                     let s = self.status_label(*to, &lang);
                     match note {

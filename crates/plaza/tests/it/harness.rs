@@ -141,6 +141,17 @@ impl Bot {
 
     /// One message in; everything the bot sends because of it out.
     pub async fn say(&mut self, who: &Identity, chat: Chat, reply_to: Option<String>, text: String) -> Vec<Outgoing> {
+        self.send(who, chat, reply_to, InboundKind::Text { text }).await
+    }
+
+    /// One event of any kind in; everything the bot sends because of it out.
+    pub async fn send(
+        &mut self,
+        who: &Identity,
+        chat: Chat,
+        reply_to: Option<String>,
+        kind: InboundKind,
+    ) -> Vec<Outgoing> {
         self.n += 1;
         let inb = Inbound {
             channel: "console".into(),
@@ -148,7 +159,7 @@ impl Bot {
             sender: who.clone(),
             sender_name: Some(who.id().to_owned()),
             chat,
-            kind: InboundKind::Text { text },
+            kind,
             reply_to,
         };
         self.engine.handle(inb).await.expect("handled");

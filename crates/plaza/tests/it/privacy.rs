@@ -22,7 +22,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use plaza_core::channel::{Chat, Destination, Outgoing};
+use plaza_core::channel::{Chat, Destination, InboundKind, Outgoing};
 use plaza_core::i18n::Arg;
 use plaza_core::model::{Identity, TaskId, Visibility};
 use proptest::prelude::*;
@@ -121,6 +121,14 @@ enum Step {
     Later {
         minutes: i64,
     },
+    /// A report from an API client (Open311 POST) with its kind chosen by the client.
+    ServiceRequest {
+        who: usize,
+        kind: Kind,
+        cat: usize,
+        street: Option<usize>,
+        phone: bool,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -148,6 +156,9 @@ fn step() -> impl Strategy<Value = Step> {
         2 => who.clone().prop_map(|who| Step::Detail { who }),
         1 => (who.clone(), 0..STREETS.len()).prop_map(|(who, street)| Step::Correction { who, street }),
         1 => (1i64..120).prop_map(|minutes| Step::Later { minutes }),
+        2 => (who.clone(), prop_oneof![Just(Kind::Public), Just(Kind::Private), Just(Kind::Mixed)], 0usize..8,
+              proptest::option::of(0..STREETS.len()), any::<bool>())
+            .prop_map(|(who, kind, cat, street, phone)| Step::ServiceRequest { who, kind, cat, street, phone }),
     ]
 }
 
@@ -452,8 +463,74 @@ impl Run {
                 self.bot.clock.advance_millis(minutes * 60_000);
                 vec![]
             }
+            Step::ServiceRequest { who, kind, cat, street, phone } => {
+                let me = resident(who);
+                let marker = format!("zs{i}k");
+                let pubc = town.public_cats[cat % town.public_cats.len()].clone();
+                let privc = &town.private_cats[cat % town.private_cats.len()];
+                let (body, sensitive) = match kind {
+                    Kind::Private => (town.keyword(privc), true),
+                    Kind::Mixed => (format!("{} {}", town.keyword(&pubc), town.keyword(privc)), true),
+                    _ => (town.keyword(&pubc), false),
+                };
+                let mut description = format!("{body} {marker}");
+                let mut personal = Vec::new();
+                if phone {
+                    let p = format!("611 {:03} {:03}", i % 1000, (i * 3) % 1000);
+                    description.push_str(&format!(". Tel {p}"));
+                    personal.push(p);
+                }
+                self.oracle.reports.insert(marker, Report { author: me.clone(), sensitive, personal });
+                let kind = InboundKind::ServiceRequest {
+                    service_code: pubc,
+                    description: description.clone(),
+                    point: None,
+                    address: Some(street.map(|s| STREETS[s].to_owned()).unwrap_or_else(|| "somewhere 1".into())),
+                    media_url: None,
+                };
+                self.log.push(format!("{me} service request: {description}"));
+                self.bot.send(&me, Chat::Direct, None, kind).await
+            }
         };
-        self.check(&out)
+        self.check(&out)?;
+        self.check_web().await
+    }
+
+    /// The web is the public audience: what the board, a task's page and Open311 show
+    /// of every task (its public view and history) holds no private text, no personal
+    /// data and no resident's identity.
+    async fn check_web(&self) -> Result<(), String> {
+        let e = &self.bot.engine;
+        for n in 1..=40 {
+            let Ok(Some(task)) = e.store().task(TaskId(n)).await else { continue };
+            let Some(p) = e.public_task(&task, &self.town.lang) else { continue };
+            let events = e.store().events(task.id).await.unwrap_or_default();
+            let mut shown = vec![p.description.clone(), p.place.clone(), p.street.clone().unwrap_or_default()];
+            for h in e.public_history(&task, &events, &self.town.lang) {
+                shown.push(h.text);
+                shown.extend(h.note);
+            }
+            let shown = shown.join(" | ");
+            for (marker, r) in &self.oracle.reports {
+                if r.personal.iter().any(|x| shown.contains(x.as_str())) {
+                    return Err(format!("the web shows personal data of report {marker} on task #{n}: {shown}"));
+                }
+                if shown.contains(marker.as_str()) && !self.tasks_with(marker).iter().any(|t| self.may_be_public(*t)) {
+                    return Err(format!("the web shows the text of private report {marker} on task #{n}: {shown}"));
+                }
+            }
+            for (marker, t) in &self.oracle.notes {
+                if shown.contains(marker.as_str()) && !self.may_be_public(*t) {
+                    return Err(format!("the web shows the note {marker} of private task {t} on task #{n}"));
+                }
+            }
+            for i in 0..RESIDENTS {
+                if shown.contains(resident(i).id()) {
+                    return Err(format!("the web shows the identity {} on task #{n}: {shown}", resident(i)));
+                }
+            }
+        }
+        Ok(())
     }
 }
 

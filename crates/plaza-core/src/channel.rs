@@ -63,6 +63,23 @@ pub enum InboundKind {
     Left,
 }
 
+impl InboundKind {
+    /// The kind's name (metrics label).
+    pub fn name(&self) -> &'static str {
+        match self {
+            InboundKind::Text { .. } => "text",
+            InboundKind::Location { .. } => "location",
+            InboundKind::Attachment { .. } => "attachment",
+            InboundKind::Reaction { .. } => "reaction",
+            InboundKind::Button { .. } => "button",
+            InboundKind::ServiceRequest { .. } => "service_request",
+            InboundKind::Unreadable => "unreadable",
+            InboundKind::Joined => "joined",
+            InboundKind::Left => "left",
+        }
+    }
+}
+
 /// One incoming event from a channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Inbound {

@@ -572,6 +572,7 @@ impl Dispatcher {
         let outcome = match result {
             Ok(d) => {
                 self.network_up(&row.channel);
+                self.engine.ops().delivered(&row.channel, now);
                 let posts: Vec<PostRecord> = match (row.message.post, row.message.task, &row.message.to) {
                     (Some(kind), Some(task), Destination::Room(room)) => vec![PostRecord {
                         channel: row.channel.clone(),
@@ -594,17 +595,21 @@ impl Dispatcher {
                     l.hold_until = Some(l.hold_until.map_or(until, |h| h.max(until)));
                 });
                 step = Step::Wait(wait);
+                self.engine.ops().delivery_retried(&row.channel);
                 debug!(?wait, "rate limited by the platform; kept queued");
                 DeliveryOutcome::Retry { at: now.plus_millis(wait.as_millis() as i64), error: "rate limited".into() }
             }
             Err(ChannelError::Network(e)) => {
                 // Never given up for the network: kept until the platform is back.
                 let wait = self.network_down(&row.channel, &e);
+                self.engine.ops().delivery_retried(&row.channel);
+                self.engine.ops().sending_down(&row.channel, now, &e);
                 step = Step::Wait(wait);
                 debug!(error = %e, attempt = row.attempts + 1, "not delivered; kept queued");
                 DeliveryOutcome::Retry { at: now.plus_millis(wait.as_millis() as i64), error: e }
             }
             Err(e) => {
+                self.engine.ops().delivery_failed(&row.channel);
                 warn!(error = %e, "delivery failed for good");
                 DeliveryOutcome::Failed { error: e.to_string() }
             }
@@ -669,11 +674,12 @@ impl Dispatcher {
 /// Runs a channel's receive loop; if it fails or panics, starts it again after a pause
 /// (a dead receive loop would leave a town without its bot). Returns when the loop ends
 /// normally (end of input), or with the error a channel gives at its first start.
-async fn supervise(ch: Arc<dyn Channel>, inbox: Arc<dyn Inbox>) -> Result<(), ChannelError> {
+async fn supervise(ch: Arc<dyn Channel>, inbox: Arc<dyn Inbox>, engine: Arc<Engine>) -> Result<(), ChannelError> {
     let mut pause = Duration::from_secs(1);
     let mut started_once = false;
     loop {
         info!(channel = ch.name(), "channel started");
+        engine.ops().channel_started(ch.name());
         let mut run = {
             let (ch, inbox) = (ch.clone(), inbox.clone());
             AbortOnDrop(tokio::spawn(async move { ch.run(inbox).await }))
@@ -685,8 +691,14 @@ async fn supervise(ch: Arc<dyn Channel>, inbox: Arc<dyn Inbox>) -> Result<(), Ch
                 // Fails straight away at start (bad address, port taken): say so.
                 return Err(e);
             }
-            Ok(Err(e)) => warn!(channel = ch.name(), error = %e, "channel stopped; starting it again"),
-            Err(e) => warn!(channel = ch.name(), error = %e, "channel crashed; starting it again"),
+            Ok(Err(e)) => {
+                warn!(channel = ch.name(), error = %e, "channel stopped; starting it again");
+                engine.ops().receiving_down(ch.name(), engine.now(), &e.to_string());
+            }
+            Err(e) => {
+                warn!(channel = ch.name(), error = %e, "channel crashed; starting it again");
+                engine.ops().receiving_down(ch.name(), engine.now(), &e.to_string());
+            }
         }
         started_once = true;
         if begun.elapsed() > Duration::from_secs(60) {
@@ -742,7 +754,7 @@ impl Runtime {
         let mut loops = tokio::task::JoinSet::new();
         for ch in self.dispatcher.channels().to_vec() {
             let inbox: Arc<dyn Inbox> = self.clone();
-            loops.spawn(supervise(ch, inbox));
+            loops.spawn(supervise(ch, inbox, self.engine.clone()));
         }
         let result = tokio::select! {
             _ = shutdown => {

@@ -12,6 +12,7 @@ pub mod dispatch;
 pub mod engine;
 pub mod i18n;
 pub mod model;
+pub mod ops;
 pub mod personal;
 pub mod plugin;
 pub mod store;

@@ -110,6 +110,16 @@ pub struct PersonData {
     pub dialogue: Option<Dialogue>,
 }
 
+/// What `/metrics` reads from the store at each scrape.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OpsFigures {
+    /// (status, category, count); a private task's category is `private`, a task not
+    /// yet classified `triage`.
+    pub tasks: Vec<(String, String, u64)>,
+    /// (channel, messages waiting, the oldest one's creation).
+    pub outbox: Vec<(String, u64, Option<Timestamp>)>,
+}
+
 /// Resolves once the batch is durable (or failed).
 pub type CommitTicket = tokio::sync::oneshot::Receiver<Result<(), StoreError>>;
 
@@ -199,4 +209,10 @@ pub trait Store: Send + Sync + 'static {
     async fn events(&self, id: TaskId) -> Result<Vec<TaskEvent>, StoreError>;
     /// Figures for the public stats page, over tasks created from `since` to `until`.
     async fn stats(&self, since: Timestamp, until: Timestamp) -> Result<Stats, StoreError>;
+    /// Counts for the metrics: tasks by status and category, the outbox per channel.
+    async fn ops_figures(&self) -> Result<OpsFigures, StoreError>;
+    /// Bytes free for the database on its filesystem, where the store can tell.
+    fn free_bytes(&self) -> Option<u64> {
+        None
+    }
 }

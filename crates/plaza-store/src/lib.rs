@@ -15,7 +15,8 @@ use plaza_core::channel::{Destination, Outbound, PostKind};
 use plaza_core::dialogue::Dialogue;
 use plaza_core::model::*;
 use plaza_core::store::{
-    Batch, CommitTicket, DeliveryOutcome, OutboxRow, PersonData, PostRecord, Snapshot, Store, StoreError, TaskQuery,
+    Batch, CommitTicket, DeliveryOutcome, OpsFigures, OutboxRow, PersonData, PostRecord, Snapshot, Store, StoreError,
+    TaskQuery,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
@@ -46,6 +47,8 @@ enum Small {
 }
 
 pub struct SqliteStore {
+    /// The folder of the database file (for the free space on its filesystem).
+    dir: std::path::PathBuf,
     pool: SqlitePool,
     writer: mpsc::UnboundedSender<Job>,
     small: mpsc::UnboundedSender<(Small, Reply)>,
@@ -83,7 +86,11 @@ impl SqliteStore {
         let (tx, rx) = mpsc::unbounded_channel();
         let (small, small_rx) = mpsc::unbounded_channel();
         tokio::spawn(writer_loop(Writer { conn: Some(writer_conn), opts }, rx, small_rx));
-        Ok(SqliteStore { pool, writer: tx, small })
+        let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            Some(d) => d.to_path_buf(),
+            None => std::path::PathBuf::from("."),
+        };
+        Ok(SqliteStore { dir, pool, writer: tx, small })
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -817,6 +824,42 @@ impl Store for SqliteStore {
         b.push(" OFFSET ").push_bind(i64::from(q.offset));
         let rows = b.build().fetch_all(&self.pool).await.map_err(db)?;
         rows.iter().map(task_from_row).collect()
+    }
+
+    async fn ops_figures(&self) -> Result<OpsFigures, StoreError> {
+        let rows = sqlx::query(
+            "SELECT status, CASE WHEN visibility = 'private' THEN 'private' ELSE COALESCE(category, 'triage') END AS c, \
+             COUNT(*) AS n FROM tasks GROUP BY status, c",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let tasks = rows
+            .iter()
+            .map(|r| (r.get::<String, _>("status"), r.get::<String, _>("c"), r.get::<i64, _>("n").max(0) as u64))
+            .collect();
+        let rows = sqlx::query(
+            "SELECT channel, COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE state = 'pending' GROUP BY channel",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let outbox = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get::<String, _>("channel"),
+                    r.get::<i64, _>("n").max(0) as u64,
+                    r.get::<Option<i64>, _>("oldest").map(Timestamp),
+                )
+            })
+            .collect();
+        Ok(OpsFigures { tasks, outbox })
+    }
+
+    fn free_bytes(&self) -> Option<u64> {
+        let st = rustix::fs::statvfs(&self.dir).ok()?;
+        Some(st.f_bavail.saturating_mul(st.f_frsize))
     }
 
     async fn assignments(&self, limit: u32) -> Result<Vec<(String, String)>, StoreError> {

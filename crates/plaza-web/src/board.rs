@@ -206,14 +206,80 @@ pub async fn task(
     page(&lang, &format!("#{} · {}", p.id.0, p.category), body).into_response()
 }
 
-/// Whether Plaza can answer: the store readable.
+/// Below this much free space for the database, `/health` says so (degraded).
+const LOW_DISK: u64 = 100 * 1024 * 1024;
+/// A message waiting longer than this to be sent makes `/health` degraded.
+const STUCK_OUTBOX_S: i64 = 300;
+
+/// `/health`: whether Plaza can take and deliver messages. 200 with `ok` or `degraded`
+/// (a channel down, little disk, messages waiting long: the board still serves), 503
+/// with `failing` when the store cannot write (nothing new can be taken).
 pub async fn health(State(s): State<Arc<Shared>>) -> Response {
-    match s.engine.store().tasks(&TaskQuery { limit: Some(1), ..TaskQuery::default() }).await {
-        Ok(_) => axum::Json(serde_json::json!({"status": "ok", "store": "ok"})).into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({"status": "failing", "store": e.to_string()})),
-        )
-            .into_response(),
+    let e = &s.engine;
+    let now = e.now();
+    let store = e.store();
+    let writable = store.set_cursor("health-probe", &now.0.to_string()).await;
+    let figures = store.ops_figures().await;
+    let free = store.free_bytes();
+    let mut problems: Vec<String> = Vec::new();
+    let mut channels = serde_json::Map::new();
+    for (name, h) in e.ops().channel_health() {
+        let since = |x: &Option<(Timestamp, String)>| x.as_ref().map(|(t, _)| crate::time::format(*t));
+        let why = |x: &Option<(Timestamp, String)>| x.as_ref().map(|(_, w)| w.clone());
+        if !h.is_up() {
+            problems.push(format!("channel {name} is down"));
+        }
+        channels.insert(
+            name,
+            serde_json::json!({
+                "up": h.is_up(),
+                "sending_down_since": since(&h.sending_down),
+                "sending_error": why(&h.sending_down),
+                "receiving_down_since": since(&h.receiving_down),
+                "receiving_error": why(&h.receiving_down),
+                "last_delivery": h.last_delivery.map(crate::time::format),
+            }),
+        );
     }
+    let mut outbox = serde_json::Map::new();
+    if let Ok(f) = &figures {
+        for (ch, n, oldest) in &f.outbox {
+            let age = oldest.map(|o| now.since(o).max(0) / 1000).unwrap_or(0);
+            if age > STUCK_OUTBOX_S {
+                problems.push(format!("messages for {ch} have waited {age} s"));
+            }
+            outbox.insert(ch.clone(), serde_json::json!({"pending": n, "oldest_seconds": age}));
+        }
+    }
+    if free.is_some_and(|f| f < LOW_DISK) {
+        problems.push("little disk space left for the database".into());
+    }
+    let (code, status) = match (&writable, &figures) {
+        (Err(_), _) | (_, Err(_)) => (StatusCode::SERVICE_UNAVAILABLE, "failing"),
+        _ if problems.is_empty() => (StatusCode::OK, "ok"),
+        _ => (StatusCode::OK, "degraded"),
+    };
+    let store_error = writable.err().or(figures.err()).map(|e| e.to_string());
+    if let Some(err) = &store_error {
+        problems.insert(0, format!("the store cannot write: {err}"));
+    }
+    let body = serde_json::json!({
+        "status": status,
+        "problems": problems,
+        "store": {"writable": store_error.is_none(), "error": store_error, "free_bytes": free},
+        "channels": channels,
+        "outbox": outbox,
+    });
+    (code, axum::Json(body)).into_response()
+}
+
+/// `/metrics`: Prometheus text format (events received, handling latency, deliveries
+/// per channel and outcome, tasks by status and category, the outbox's depth and age).
+pub async fn metrics(State(s): State<Arc<Shared>>) -> Response {
+    let figures = match s.engine.store().ops_figures().await {
+        Ok(f) => f,
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, format!("the store did not answer: {e}")).into_response(),
+    };
+    let text = s.engine.ops().render(&figures, s.engine.now());
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }

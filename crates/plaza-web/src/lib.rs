@@ -155,6 +155,7 @@ pub fn router(engine: Arc<Engine>, settings: WebSettings, chat: Option<Arc<chat:
         .route("/", get(board::board))
         .route("/tasks/{id}", get(board::task))
         .route("/health", get(board::health))
+        .route("/metrics", get(board::metrics))
         .route("/stats", get(stats::stats))
         .route("/open311/v2/{file}", get(open311::services).post(open311::post_request))
         .route("/open311/v2/tokens/{file}", get(open311::token))

@@ -92,6 +92,7 @@ pub struct Engine {
     store_failing: std::sync::atomic::AtomicBool,
     /// When the retention setting was last applied (engine clock).
     retention_ran: Mutex<Option<Timestamp>>,
+    ops: crate::ops::Ops,
 }
 
 impl std::fmt::Debug for Engine {
@@ -136,6 +137,7 @@ impl Engine {
             outbox_signal,
             store_failing: Default::default(),
             retention_ran: Mutex::new(None),
+            ops: crate::ops::Ops::new(),
         };
         engine.reload().await?;
         let st = engine.lock();
@@ -219,7 +221,17 @@ impl Engine {
     async fn handle_traced(&self, inbound: Inbound) -> Result<(Outcome, Option<String>, Option<TaskId>), EngineError> {
         use tracing::Instrument;
         let span = tracing::info_span!("inbound", channel = %inbound.channel, msg = %inbound.message_id);
-        self.handle_in_span(inbound).instrument(span).await
+        let channel = inbound.channel.clone();
+        self.ops.inbound.with_label_values(&[channel.as_str(), inbound.kind.name()]).inc();
+        let began = std::time::Instant::now();
+        let r = self.handle_in_span(inbound).instrument(span).await;
+        self.ops.handling.with_label_values(&[channel.as_str()]).observe(began.elapsed().as_secs_f64());
+        r
+    }
+
+    /// Metrics and the channels' health, for operations (`/metrics`, `/health`).
+    pub fn ops(&self) -> &crate::ops::Ops {
+        &self.ops
     }
 
     /// Tells the engine what a channel can do (the dispatcher does, for its channels).

@@ -531,6 +531,16 @@ async fn an_outage_of_the_platform_loses_nothing() {
 async fn a_full_disk_sends_nothing_twice_and_recovers() {
     const CARLOS: i64 = 5003;
     let (dir, emu, cfg, _) = setup("");
+    // The web too, for /health.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+    let mut text = std::fs::read_to_string(&cfg).expect("config");
+    text.push_str(&format!("\n[web]\nlisten = \"127.0.0.1:{port}\"\n"));
+    std::fs::write(&cfg, text).expect("config");
+    let health = || async move {
+        let r = reqwest::get(format!("http://127.0.0.1:{port}/health")).await.expect("GET /health");
+        let code = r.status().as_u16();
+        (code, r.json::<Value>().await.expect("JSON"))
+    };
     let disk = crate::disk::SmallDisk::mount(&dir.path().join("disk"), "16m");
     let db = disk.path.join("plaza.db");
     let mut plaza = Plaza::start_logging_to(&cfg, &db, &dir.path().join("plaza.log"), &[]);
@@ -563,6 +573,9 @@ async fn a_full_disk_sends_nothing_twice_and_recovers() {
     assert!(log.contains("disk full"), "the log must say the disk is full:\n{log}");
     let loud = log.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).count();
     assert!(loud <= 8, "a full disk must be said once, not at every try ({loud} lines):\n{log}");
+    let (code, h) = health().await;
+    assert_eq!((code, h["status"].as_str()), (503, Some("failing")), "/health on a full disk: {h}");
+    assert!(h["store"]["error"].as_str().is_some_and(|e| e.contains("disk is full")), "{h}");
 
     // Space again: the unrecorded deliveries are written, what waited is sent, Carlos's
     // message comes again from Telegram and is handled.
@@ -583,6 +596,10 @@ async fn a_full_disk_sends_nothing_twice_and_recovers() {
     }
     assert_eq!(texts_to(&sent, BEA).len(), 1, "{:?}", texts_to(&sent, BEA));
     assert!(plaza.log().contains("the database accepts writes again"), "{}", plaza.log());
+    let (code, h) = health().await;
+    assert_eq!(code, 200, "/health after space came back: {h}");
+    assert_eq!(h["store"]["writable"], true, "{h}");
+    assert_eq!(h["channels"]["telegram"]["up"], true, "{h}");
 }
 
 /// The task number in a resident's acknowledgement ("Tu aviso #12 ...").

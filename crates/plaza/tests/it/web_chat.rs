@@ -87,6 +87,7 @@ struct Case {
     /// A public category (Open311 service code) and a place in the town.
     service: &'static str,
     street: &'static str,
+    private_cat: &'static str,
 }
 
 const JUN: Case = Case {
@@ -95,6 +96,7 @@ const JUN: Case = Case {
     private: "Un coche sospechoso lleva horas merodeando en la calle Luna 4",
     service: "lighting",
     street: "Calle Real 7",
+    private_cat: "security",
 };
 const KILBRIDE: Case = Case {
     config: "tests/towns/kilbride.toml",
@@ -102,6 +104,7 @@ const KILBRIDE: Case = Case {
     private: "A suspicious man is trying car doors on Mill Lane 4",
     service: "streetlights",
     street: "Harbour Road 9",
+    private_cat: "antisocial",
 };
 
 async fn chat_without_javascript(case: &Case) {
@@ -148,6 +151,30 @@ async fn chat_without_javascript(case: &Case) {
     let page = mallory.page().await;
     assert!(!page.contains(case.private), "a forged cookie reads another resident's conversation");
     assert_ne!(mallory.cookie.as_deref(), Some(forged.as_str()), "a forged cookie is replaced");
+
+    // Operations: /health and /metrics see what happened, private kinds never named.
+    let h: serde_json::Value =
+        reqwest::get(format!("{base}/health")).await.expect("health").json().await.expect("JSON");
+    assert_eq!(h["status"], "ok", "{h}");
+    assert_eq!(h["store"]["writable"], true, "{h}");
+    assert!(h["store"]["free_bytes"].as_u64().is_some_and(|f| f > 0), "{h}");
+    assert_eq!(h["channels"]["web"]["up"], true, "{h}");
+    let m = reqwest::get(format!("{base}/metrics")).await.expect("metrics");
+    assert!(m.headers()["content-type"].to_str().unwrap_or("").starts_with("text/plain; version=0.0.4"));
+    let m = m.text().await.expect("body");
+    let value = |prefix: &str| -> f64 {
+        m.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix} in /metrics"))
+    };
+    assert!(value("plaza_inbound_total{channel=\"web\",kind=\"text\"}") >= 3.0);
+    assert!(value("plaza_deliveries_total{channel=\"web\",outcome=\"delivered\"}") >= 2.0);
+    assert!(value("plaza_handling_seconds_count{channel=\"web\"}") >= 3.0);
+    assert_eq!(value(&format!("plaza_tasks{{category=\"{}\",status=\"open\"}}", case.service)), 1.0);
+    assert_eq!(value("plaza_tasks{category=\"private\",status=\"open\"}"), 1.0);
+    assert!(!m.contains(case.private_cat), "a private category is named in /metrics");
 
     // Bad input gets a clear answer.
     let (status, body) = ana.post(&[("text", "   ")]).await;

@@ -207,6 +207,14 @@ pub trait Store: Send + Sync + 'static {
     /// Everything kept about `who`.
     async fn person_data(&self, who: &Identity) -> Result<PersonData, StoreError>;
     async fn events(&self, id: TaskId) -> Result<Vec<TaskEvent>, StoreError>;
+    /// The events of several tasks (by task, in order), in one read.
+    async fn events_of(&self, ids: &[TaskId]) -> Result<Vec<TaskEvent>, StoreError> {
+        let mut all = Vec::new();
+        for id in ids {
+            all.extend(self.events(*id).await?);
+        }
+        Ok(all)
+    }
     /// Figures for the public stats page, over tasks created from `since` to `until`.
     async fn stats(&self, since: Timestamp, until: Timestamp) -> Result<Stats, StoreError>;
     /// Counts for the metrics: tasks by status and category, the outbox per channel.

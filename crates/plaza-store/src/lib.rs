@@ -785,14 +785,19 @@ impl Store for SqliteStore {
 
     async fn tasks(&self, q: &TaskQuery) -> Result<Vec<Task>, StoreError> {
         let mut b = QueryBuilder::<Sqlite>::new("SELECT * FROM tasks WHERE 1 = 1");
+        // Newest first with a limit (the board, Open311): walking the table from the
+        // newest row finds a page at once, where the status index would collect every
+        // match (tens of thousands in a city) and sort them; `+status` keeps SQLite from
+        // choosing it. A category has its own index in id order (tasks_by_category).
+        let plus = if q.newest_first { "+" } else { "" };
         if let Some(s) = q.status {
-            b.push(" AND status = ").push_bind(s.key());
+            b.push(format!(" AND {plus}status = ")).push_bind(s.key());
         }
         if let Some(c) = &q.category {
             b.push(" AND category = ").push_bind(c.clone());
         }
         if !q.statuses.is_empty() {
-            b.push(" AND status IN (");
+            b.push(format!(" AND {plus}status IN ("));
             let mut sep = b.separated(", ");
             for s in &q.statuses {
                 sep.push_bind(s.key());
@@ -974,37 +979,67 @@ impl Store for SqliteStore {
         .iter()
         .map(|r| (r.get::<String, _>(0), r.get::<Option<i64>, _>(1), r.get::<Option<i64>, _>(2)))
         .collect();
-        // Open at the end of each day: created by then and not resolved or closed by then.
+        // Open at the end of each day E: created before E and not ended (resolved or
+        // closed) before E. In one pass over the recent rows (created or ended in the
+        // period, both indexed) and one count of all that never ended:
+        //   open(E) = #{never ended, created < E} + #{ended >= E, created < E}
+        let never_ended: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE COALESCE(resolved_at, closed_at) IS NULL")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db)?;
+        let recent: Vec<(i64, Option<i64>)> = sqlx::query(
+            "SELECT created_at, COALESCE(resolved_at, closed_at) FROM tasks WHERE created_at >= ?1 \
+             UNION ALL SELECT created_at, COALESCE(resolved_at, closed_at) FROM tasks \
+             WHERE COALESCE(resolved_at, closed_at) >= ?1 AND created_at < ?1",
+        )
+        .bind(since.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| (r.get::<i64, _>(0), r.get::<Option<i64>, _>(1)))
+        .collect();
         let today = until.0 / DAY;
         let first = since.0 / DAY;
         let mut backlog = Vec::new();
         for day in first..=today {
             let end = (day + 1) * DAY;
-            let n: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM tasks WHERE created_at < ?1 \
-                 AND COALESCE(resolved_at, closed_at, ?1 + 1) >= ?1",
-            )
-            .bind(end)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db)?;
-            backlog.push((day, n as u64));
+            let mut n = never_ended;
+            for (created, ended) in &recent {
+                match ended {
+                    None if *created >= end => n -= 1,
+                    Some(e) if *e >= end && *created < end => n += 1,
+                    _ => {}
+                }
+            }
+            backlog.push((day, n.max(0) as u64));
         }
         Ok(plaza_core::store::Stats { per_day, per_category, durations, backlog })
     }
 
     async fn events(&self, id: TaskId) -> Result<Vec<TaskEvent>, StoreError> {
-        let rows = sqlx::query("SELECT at, actor, detail FROM task_events WHERE task_id = ? ORDER BY id")
-            .bind(id.0)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+        self.events_of(&[id]).await
+    }
+
+    async fn events_of(&self, ids: &[TaskId]) -> Result<Vec<TaskEvent>, StoreError> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut b =
+            QueryBuilder::<Sqlite>::new("SELECT task_id, at, actor, detail FROM task_events WHERE task_id IN (");
+        let mut sep = b.separated(", ");
+        for id in ids {
+            sep.push_bind(id.0);
+        }
+        b.push(") ORDER BY task_id, id");
+        let rows = b.build().fetch_all(&self.pool).await.map_err(db)?;
         rows.iter()
             .map(|r| {
                 let actor: Option<String> = r.try_get("actor").map_err(corrupt)?;
                 let detail: String = r.try_get("detail").map_err(corrupt)?;
                 Ok(TaskEvent {
-                    task: id,
+                    task: TaskId(r.try_get("task_id").map_err(corrupt)?),
                     at: Timestamp(r.try_get("at").map_err(corrupt)?),
                     actor: actor.map(|a| Identity::from_str(&a)).transpose().map_err(corrupt)?,
                     kind: serde_json::from_str(&detail).map_err(corrupt)?,

@@ -4,6 +4,7 @@
 //! public audience: a private task, a reporter or their personal data never appear.
 
 mod board;
+mod cache;
 pub mod chat;
 mod open311;
 mod stats;
@@ -31,6 +32,9 @@ pub struct WebSettings {
     pub public_url: String,
     /// `[web.open311] jurisdiction_id`: if set, requests naming another are refused.
     pub jurisdiction_id: Option<String>,
+    /// `[web] cache_seconds`: how long a public page or an Open311 read is reused
+    /// (default 1; 0: every request renders).
+    pub cache_seconds: u64,
     /// `[web.open311.clients]`: the API clients that may POST service requests, each
     /// with the environment variable that holds its key (`city-app = "PLAZA_OPEN311_CITY_APP"`).
     /// None: the API is read-only.
@@ -48,7 +52,16 @@ impl WebSettings {
     /// Reads `[web]`; every problem is (key, what is wrong).
     pub fn parse(t: &toml::Table) -> Result<WebSettings, Vec<Problem>> {
         let mut problems = Vec::new();
-        section::unknown_keys(t, "web", &["listen", "public_url", "open311"], &mut problems);
+        section::unknown_keys(t, "web", &["listen", "public_url", "open311", "cache_seconds"], &mut problems);
+        let cache_seconds = match t.get("cache_seconds") {
+            None => 1,
+            Some(toml::Value::Integer(n)) if (0..=3600).contains(n) => *n as u64,
+            Some(_) => {
+                problems
+                    .push(("web.cache_seconds".to_owned(), "must be a whole number of seconds, 0 to 3600".to_owned()));
+                1
+            }
+        };
         let string = |key: &str, v: Option<&toml::Value>, problems: &mut Vec<Problem>| -> Option<String> {
             match v {
                 None => None,
@@ -98,7 +111,9 @@ impl WebSettings {
             .parse::<SocketAddr>()
             .map_err(|_| ("web.listen".to_owned(), format!("not an address and port like 127.0.0.1:8080: {listen}")));
         match addr {
-            Ok(listen) if problems.is_empty() => Ok(WebSettings { listen, public_url, jurisdiction_id, clients }),
+            Ok(listen) if problems.is_empty() => {
+                Ok(WebSettings { listen, public_url, jurisdiction_id, cache_seconds, clients })
+            }
             Ok(_) => Err(problems),
             Err(p) => {
                 problems.push(p);
@@ -141,13 +156,15 @@ pub(crate) struct Shared {
     pub chat: Option<Arc<chat::WebChat>>,
     /// Open311 API keys: (client, key).
     pub keys: Vec<(String, String)>,
+    pub(crate) cache: cache::Cache,
 }
 
 /// The web application for `engine`; with `chat`, also the web chat (`/chat`).
 pub fn router(engine: Arc<Engine>, settings: WebSettings, chat: Option<Arc<chat::WebChat>>) -> Router {
     let started = engine.now();
     let keys = settings.api_keys().unwrap_or_default();
-    let shared = Arc::new(Shared { engine, settings, started, chat, keys });
+    let cache = cache::Cache::new(std::time::Duration::from_secs(settings.cache_seconds));
+    let shared = Arc::new(Shared { engine, settings, started, chat, keys, cache });
     Router::new()
         .route("/chat", get(chat::page).post(chat::post))
         .route("/chat/events", get(chat::events))
@@ -163,6 +180,7 @@ pub fn router(engine: Arc<Engine>, settings: WebSettings, chat: Option<Arc<chat:
         .route("/open311/v2/requests/{file}", get(open311::request_by_id))
         .route("/open311/discovery/{file}", get(open311::discovery))
         .route("/open311/{file}", get(open311::discovery))
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), cache::layer))
         .with_state(shared)
 }
 

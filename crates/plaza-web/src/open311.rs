@@ -238,10 +238,16 @@ fn open311_status(s: Status) -> &'static str {
     if s.is_active() { "open" } else { "closed" }
 }
 
-/// One request; `task` is the stored task `t` was made from (not read again).
-async fn request_json(s: &Shared, task: &plaza_core::model::Task, t: &PublicTask, lang: &str) -> Value {
-    let events = s.engine.store().events(t.id).await.unwrap_or_default();
-    let notes: Vec<String> = s.engine.public_history(task, &events, lang).into_iter().filter_map(|e| e.note).collect();
+/// One request; `task` is the stored task `t` was made from (not read again), `events`
+/// its events.
+fn request_json(
+    s: &Shared,
+    task: &plaza_core::model::Task,
+    t: &PublicTask,
+    lang: &str,
+    events: &[plaza_core::model::TaskEvent],
+) -> Value {
+    let notes: Vec<String> = s.engine.public_history(task, events, lang).into_iter().filter_map(|e| e.note).collect();
     json!({
         "service_request_id": t.id.0.to_string(),
         "status": open311_status(t.status),
@@ -319,12 +325,22 @@ async fn requests(s: Arc<Shared>, fmt: Format, headers: HeaderMap, q: HashMap<St
         Ok(t) => t,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, fmt, &format!("the store did not answer: {e}")),
     };
-    let mut items = Vec::new();
-    for t in &tasks {
-        if let Some(p) = s.engine.public_task(t, &lang) {
-            items.push(request_json(&s, t, &p, &lang).await);
-        }
+    let shown: Vec<(&plaza_core::model::Task, PublicTask)> =
+        tasks.iter().filter_map(|t| s.engine.public_task(t, &lang).map(|p| (t, p))).collect();
+    // Every listed request's events in one read, not one read per request.
+    let ids: Vec<TaskId> = shown.iter().map(|(t, _)| t.id).collect();
+    let events = match s.engine.store().events_of(&ids).await {
+        Ok(e) => e,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, fmt, &format!("the store did not answer: {e}")),
+    };
+    let mut by_task: HashMap<TaskId, Vec<plaza_core::model::TaskEvent>> = HashMap::new();
+    for e in events {
+        by_task.entry(e.task).or_default().push(e);
     }
+    let items = shown
+        .iter()
+        .map(|(t, p)| request_json(&s, t, p, &lang, by_task.get(&t.id).map_or(&[][..], Vec::as_slice)))
+        .collect();
     list(fmt, "service_requests", "request", items)
 }
 
@@ -348,7 +364,10 @@ pub async fn request_by_id(
     };
     // A private task is, here, a task that does not exist.
     match s.engine.public_task(&task, &lang) {
-        Some(p) => list(fmt, "service_requests", "request", vec![request_json(&s, &task, &p, &lang).await]),
+        Some(p) => {
+            let events = s.engine.store().events(task.id).await.unwrap_or_default();
+            list(fmt, "service_requests", "request", vec![request_json(&s, &task, &p, &lang, &events)])
+        }
         None => not_found(),
     }
 }

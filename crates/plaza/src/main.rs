@@ -66,6 +66,17 @@ enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
+    /// Fill a NEW database with made-up tasks spread over three years (for measuring
+    /// the board, the stats and the Open311 API at a city's size; never a town's data).
+    BenchSeed {
+        #[arg(long, default_value = "config/jun.toml")]
+        config: PathBuf,
+        /// A new database file (it must not exist).
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long, default_value_t = 1_000_000)]
+        tasks: usize,
+    },
     /// Show what the classifier learned from the town's dispatchers, or test a sentence:
     /// `plaza classify "hay cristales rotos en el parque"`.
     Classify {
@@ -88,7 +99,9 @@ fn main() -> ExitCode {
     // matrix-sdk logs every sync at info and logs expected 404s (a room without
     // encryption) as errors: keep it to its warnings unless RUST_LOG says otherwise.
     let default_level = match cli.command {
-        Command::Console { .. } | Command::Bench { .. } | Command::Classify { .. } => "warn",
+        Command::Console { .. } | Command::Bench { .. } | Command::BenchSeed { .. } | Command::Classify { .. } => {
+            "warn"
+        }
         _ => {
             "info,matrix_sdk=warn,matrix_sdk_base=warn,matrix_sdk_crypto=warn,matrix_sdk_crypto::backups=error,matrix_sdk::http_client=off"
         }
@@ -117,6 +130,10 @@ fn main() -> ExitCode {
             Command::Check { config } => wiring::check(&config),
             Command::Classify { config, db, text } => wiring::classify(&config, &db, text.as_deref()).await,
             Command::Serve { config, db, listen } => wiring::serve(&config, &db, listen.as_deref()).await,
+            Command::BenchSeed { config, db, tasks } => {
+                bench::seed(&config, &db, tasks).await?;
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Bench { config, db, reports, concurrency } => {
                 let f = bench::run(&config, &db, reports, concurrency).await?;
                 println!(

@@ -204,6 +204,47 @@ pub async fn concurrent_batches(s: Arc<dyn Store>) {
     assert_eq!(texts, (0..2_000).map(|i| format!("m{i}")).collect::<Vec<_>>());
 }
 
+/// The figures behind /stats: the backlog at the end of each day is, by definition, the
+/// tasks created before then and not resolved or closed by then — also for tasks created
+/// long before the period, reopened, or ended on a day boundary.
+pub async fn stats_backlog(s: Arc<dyn Store>) {
+    const DAY: i64 = 86_400_000;
+    let since = Timestamp(100 * DAY);
+    let until = Timestamp(110 * DAY - 1);
+    // (created, ended) in days (fractions allowed); None: still open.
+    let shapes: &[(f64, Option<f64>)] = &[
+        (10.0, None),
+        (10.0, Some(50.0)),
+        (50.0, Some(103.5)),
+        (99.9, Some(100.0)),
+        (100.2, None),
+        (101.0, Some(101.0)),
+        (102.5, Some(109.9)),
+        (104.0, Some(104.0 + 1.0)),
+        (108.7, None),
+        (109.99, Some(120.0)),
+        (90.0, Some(115.0)),
+    ];
+    let mut tasks = Vec::new();
+    for (i, (c, e)) in shapes.iter().enumerate() {
+        let mut t =
+            task(i as i64 + 1, if e.is_some() { Status::Resolved } else { Status::Open }, (c * DAY as f64) as i64);
+        t.resolved_at = e.map(|e| Timestamp((e * DAY as f64) as i64));
+        tasks.push(t);
+    }
+    commit(&s, Batch { tasks: tasks.clone(), ..Batch::default() }).await;
+    let stats = s.stats(since, until).await.expect("stats");
+    assert_eq!(stats.backlog.len(), 10);
+    for (day, n) in &stats.backlog {
+        let end = (day + 1) * DAY;
+        let want =
+            tasks.iter().filter(|t| t.created_at.0 < end && t.resolved_at.is_none_or(|r| r.0 >= end)).count() as u64;
+        assert_eq!(*n, want, "open at the end of day {day}");
+    }
+    let per_day: u64 = stats.per_day.iter().map(|d| d.1).sum();
+    assert_eq!(per_day, tasks.iter().filter(|t| t.created_at >= since).count() as u64);
+}
+
 macro_rules! sqlite_suite {
     ($($name:ident),*) => {
         mod sqlite {
@@ -218,4 +259,4 @@ macro_rules! sqlite_suite {
     };
 }
 
-sqlite_suite!(round_trip, outbox, cursors, concurrent_batches);
+sqlite_suite!(round_trip, outbox, cursors, concurrent_batches, stats_backlog);

@@ -451,3 +451,31 @@ fn open311_client_without_a_key_stops_the_start() {
     assert!(!out.status.success());
     assert!(err.contains("web.open311.clients.city-app") && err.contains("PLAZA_TEST_OPEN311_KEY"), "{err}");
 }
+
+/// The newcomer's command as the README gives it: `plaza serve` with every default (the
+/// Jun config, port 8080, the 1-second page cache). The chat answers, and a new report
+/// is on the board within the cache's second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plaza_serve_with_every_default() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_plaza"));
+    cmd.current_dir(repo()).args(["serve", "--db"]).arg(dir.path().join("p.db")).env("RUST_LOG", "warn");
+    let (_plaza, rest) = start_script(cmd, "Plaza is on the web: open ", "plaza serve (port 8080 must be free)");
+    assert!(rest.starts_with("http://127.0.0.1:8080/chat "), "{rest}");
+    let base = "http://127.0.0.1:8080";
+    let board = reqwest::get(format!("{base}/")).await.expect("board").text().await.expect("body");
+    assert!(!board.contains("/tasks/1?"), "a new store has no task");
+    let mut ana = Person::new(base);
+    ana.page().await;
+    let (status, _) = ana.post(&[("text", JUN.public)]).await;
+    assert_eq!(status, 303);
+    let began = std::time::Instant::now();
+    loop {
+        let board = reqwest::get(format!("{base}/")).await.expect("board").text().await.expect("body");
+        if board.contains("/tasks/1?") {
+            break;
+        }
+        assert!(began.elapsed() < Duration::from_secs(3), "the board still shows the old page after 3 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,216 @@
+//! A short-lived cache of the public pages and the Open311 reads (`[web] cache_seconds`,
+//! 1 by default; 0 turns it off): at a city's size, a burst of visitors asking for the
+//! same page costs one rendering a second instead of one each. When a page is older than
+//! that, the next visitor renders it afresh while the others still get the page just
+//! before (never older than one rendering), so nobody queues behind a slow page. The web
+//! chat, /health and /metrics are never cached.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::Shared;
+
+/// Entries kept at most; past it the cache starts again empty.
+const MAX_ENTRIES: usize = 2_000;
+/// A response bigger than this is not kept.
+const MAX_BODY: usize = 8 * 1024 * 1024;
+
+#[derive(Clone)]
+struct Cached {
+    status: StatusCode,
+    content_type: Option<HeaderValue>,
+    body: Bytes,
+}
+
+impl Cached {
+    fn response(self) -> Response {
+        let mut r = Response::new(Body::from(self.body));
+        *r.status_mut() = self.status;
+        if let Some(ct) = self.content_type {
+            r.headers_mut().insert(header::CONTENT_TYPE, ct);
+        }
+        r
+    }
+}
+
+struct Entry {
+    value: Cached,
+    fresh_until: Instant,
+    /// Someone is rendering it afresh: the others get `value` meanwhile.
+    refreshing: bool,
+}
+
+pub(crate) struct Cache {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+impl Cache {
+    pub(crate) fn new(ttl: Duration) -> Cache {
+        Cache { ttl, entries: Mutex::new(HashMap::new()) }
+    }
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn cacheable(path: &str) -> bool {
+    path == "/" || path == "/stats" || path.starts_with("/tasks/") || path.starts_with("/open311/")
+}
+
+pub(crate) async fn layer(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    serve_cached(&s.cache, req, next).await
+}
+
+async fn serve_cached(cache: &Cache, req: Request, next: Next) -> Response {
+    if cache.ttl.is_zero() || req.method() != Method::GET || !cacheable(req.uri().path()) {
+        return next.run(req).await;
+    }
+    // The page differs by its address and by the visitor's language.
+    let lang = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let key = format!("{}\u{0}{lang}", req.uri());
+    {
+        let mut entries = cache.entries();
+        if let Some(e) = entries.get_mut(&key) {
+            if Instant::now() < e.fresh_until || e.refreshing {
+                return e.value.clone().response();
+            }
+            e.refreshing = true;
+        }
+    }
+    // This request renders the page (the first one, or the first after it went stale).
+    // If it fails or is dropped half-way (the visitor went away), the next one renders.
+    let guard = Refreshing { cache, key: &key };
+    let r = next.run(req).await;
+    let status = r.status();
+    let content_type = r.headers().get(header::CONTENT_TYPE).cloned();
+    if status.is_server_error() {
+        return r;
+    }
+    let body = match axum::body::to_bytes(r.into_body(), MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            cache.entries().remove(&key);
+            return (StatusCode::INTERNAL_SERVER_ERROR, "the page is too big to send").into_response();
+        }
+    };
+    let value = Cached { status, content_type, body };
+    let now = Instant::now();
+    let mut entries = cache.entries();
+    if entries.len() >= MAX_ENTRIES && !entries.contains_key(&key) {
+        entries.retain(|_, e| now < e.fresh_until);
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+    }
+    entries.insert(key.clone(), Entry { value: value.clone(), fresh_until: now + cache.ttl, refreshing: false });
+    drop(entries);
+    drop(guard);
+    value.response()
+}
+
+/// Clears an entry's `refreshing` mark however the rendering ends.
+struct Refreshing<'a> {
+    cache: &'a Cache,
+    key: &'a str,
+}
+
+impl Drop for Refreshing<'_> {
+    fn drop(&mut self) {
+        if let Some(e) = self.cache.entries().get_mut(self.key) {
+            e.refreshing = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use axum::Router;
+    use axum::routing::get;
+
+    use super::*;
+
+    /// A page that counts its renderings and takes `slow` to render, behind the cache.
+    async fn site(ttl: Duration, slow: Duration) -> (String, Arc<AtomicU64>) {
+        let count = Arc::new(AtomicU64::new(0));
+        let c = count.clone();
+        let cache = Arc::new(Cache::new(ttl));
+        let app = Router::new()
+            .route(
+                "/stats",
+                get(move || {
+                    let c = c.clone();
+                    async move {
+                        tokio::time::sleep(slow).await;
+                        c.fetch_add(1, Ordering::SeqCst).to_string()
+                    }
+                }),
+            )
+            .layer(axum::middleware::from_fn(move |req: Request, next: Next| {
+                let cache = cache.clone();
+                async move { serve_cached(&cache, req, next).await }
+            }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (base, count)
+    }
+
+    async fn get_text(url: &str) -> String {
+        reqwest::get(url).await.expect("GET").text().await.expect("body")
+    }
+
+    #[tokio::test]
+    async fn a_page_is_rendered_once_a_period_and_nobody_waits_for_the_refresh() {
+        let (base, count) = site(Duration::from_millis(400), Duration::from_millis(300)).await;
+        let url = format!("{base}/stats");
+        assert_eq!(get_text(&url).await, "0");
+        assert_eq!(get_text(&url).await, "0", "within the period: the same rendering");
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        // Stale: one request renders afresh (300 ms); another meanwhile gets the page
+        // before at once.
+        let renderer = tokio::spawn({
+            let url = url.clone();
+            async move { get_text(&url).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let began = Instant::now();
+        assert_eq!(get_text(&url).await, "0");
+        assert!(began.elapsed() < Duration::from_millis(200), "a visitor waited for the refresh");
+        assert_eq!(renderer.await.expect("renderer"), "1");
+        assert_eq!(get_text(&url).await, "1");
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_refresh_abandoned_half_way_does_not_freeze_the_page() {
+        let (base, count) = site(Duration::from_millis(100), Duration::from_millis(300)).await;
+        let url = format!("{base}/stats");
+        assert_eq!(get_text(&url).await, "0");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        // The visitor who would refresh it goes away before it is rendered.
+        let gone = reqwest::Client::builder().timeout(Duration::from_millis(50)).build().expect("client");
+        assert!(gone.get(&url).send().await.is_err());
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let began = Instant::now();
+        let mut last = String::new();
+        while began.elapsed() < Duration::from_secs(3) {
+            last = get_text(&url).await;
+            if last != "0" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_ne!(last, "0", "the page stayed as it was ({} renderings)", count.load(Ordering::SeqCst));
+    }
+}

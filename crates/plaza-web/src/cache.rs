@@ -41,10 +41,12 @@ impl Cached {
 }
 
 struct Entry {
-    value: Cached,
+    /// None until the first rendering is done.
+    value: Option<Cached>,
     fresh_until: Instant,
-    /// Someone is rendering it afresh: the others get `value` meanwhile.
+    /// Someone is rendering it: the others get `value` meanwhile, or wait for the first.
     refreshing: bool,
+    rendered: Arc<tokio::sync::Notify>,
 }
 
 pub(crate) struct Cache {
@@ -76,14 +78,34 @@ async fn serve_cached(cache: &Cache, req: Request, next: Next) -> Response {
     // The page differs by its address and by the visitor's language.
     let lang = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let key = format!("{}\u{0}{lang}", req.uri());
-    {
-        let mut entries = cache.entries();
-        if let Some(e) = entries.get_mut(&key) {
-            if Instant::now() < e.fresh_until || e.refreshing {
-                return e.value.clone().response();
+    loop {
+        let wait = {
+            let mut entries = cache.entries();
+            let now = Instant::now();
+            match entries.get_mut(&key) {
+                Some(Entry { value: Some(v), fresh_until, refreshing, .. }) if now < *fresh_until || *refreshing => {
+                    return v.clone().response();
+                }
+                // Being rendered for the first time: wait for that rendering.
+                Some(Entry { value: None, refreshing: true, rendered, .. }) => {
+                    let n = rendered.clone();
+                    Box::pin(async move { n.notified_owned().await })
+                }
+                Some(e) => {
+                    e.refreshing = true;
+                    break;
+                }
+                None => {
+                    entries.insert(
+                        key.clone(),
+                        Entry { value: None, fresh_until: now, refreshing: true, rendered: Default::default() },
+                    );
+                    break;
+                }
             }
-            e.refreshing = true;
-        }
+        };
+        // Whoever was rendering may have gone away: look again after a while in any case.
+        let _ = tokio::time::timeout(Duration::from_secs(5), wait).await;
     }
     // This request renders the page (the first one, or the first after it went stale).
     // If it fails or is dropped half-way (the visitor went away), the next one renders.
@@ -96,23 +118,33 @@ async fn serve_cached(cache: &Cache, req: Request, next: Next) -> Response {
     }
     let body = match axum::body::to_bytes(r.into_body(), MAX_BODY).await {
         Ok(b) => b,
-        Err(_) => {
-            cache.entries().remove(&key);
-            return (StatusCode::INTERNAL_SERVER_ERROR, "the page is too big to send").into_response();
-        }
+        Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, "the page is too big to send").into_response(),
     };
     let value = Cached { status, content_type, body };
     let now = Instant::now();
     let mut entries = cache.entries();
     if entries.len() >= MAX_ENTRIES && !entries.contains_key(&key) {
-        entries.retain(|_, e| now < e.fresh_until);
+        entries.retain(|_, e| now < e.fresh_until || e.refreshing);
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
     }
-    entries.insert(key.clone(), Entry { value: value.clone(), fresh_until: now + cache.ttl, refreshing: false });
+    let rendered = match entries.get(&key) {
+        Some(e) => e.rendered.clone(),
+        None => Default::default(),
+    };
+    entries.insert(
+        key.clone(),
+        Entry {
+            value: Some(value.clone()),
+            fresh_until: now + cache.ttl,
+            refreshing: false,
+            rendered: rendered.clone(),
+        },
+    );
     drop(entries);
     drop(guard);
+    rendered.notify_waiters();
     value.response()
 }
 
@@ -124,8 +156,13 @@ struct Refreshing<'a> {
 
 impl Drop for Refreshing<'_> {
     fn drop(&mut self) {
-        if let Some(e) = self.cache.entries().get_mut(self.key) {
-            e.refreshing = false;
+        let mut entries = self.cache.entries();
+        if let Some(e) = entries.get_mut(self.key) {
+            if e.refreshing {
+                e.refreshing = false;
+                // Those waiting for a first rendering try again (one of them renders).
+                e.rendered.notify_waiters();
+            }
         }
     }
 }
@@ -190,6 +227,22 @@ mod tests {
         assert_eq!(renderer.await.expect("renderer"), "1");
         assert_eq!(get_text(&url).await, "1");
         assert_eq!(count.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn visitors_arriving_together_at_a_new_page_wait_for_one_rendering() {
+        let (base, count) = site(Duration::from_secs(5), Duration::from_millis(200)).await;
+        let url = format!("{base}/stats");
+        let all: Vec<_> = (0..8)
+            .map(|_| {
+                let url = url.clone();
+                tokio::spawn(async move { get_text(&url).await })
+            })
+            .collect();
+        for a in all {
+            assert_eq!(a.await.expect("visitor"), "0");
+        }
+        assert_eq!(count.load(Ordering::SeqCst), 1, "each visitor rendered the page");
     }
 
     #[tokio::test]

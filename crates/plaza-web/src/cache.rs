@@ -157,12 +157,12 @@ struct Refreshing<'a> {
 impl Drop for Refreshing<'_> {
     fn drop(&mut self) {
         let mut entries = self.cache.entries();
-        if let Some(e) = entries.get_mut(self.key) {
-            if e.refreshing {
-                e.refreshing = false;
-                // Those waiting for a first rendering try again (one of them renders).
-                e.rendered.notify_waiters();
-            }
+        if let Some(e) = entries.get_mut(self.key)
+            && e.refreshing
+        {
+            e.refreshing = false;
+            // Those waiting for a first rendering try again (one of them renders).
+            e.rendered.notify_waiters();
         }
     }
 }

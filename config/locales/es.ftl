@@ -180,3 +180,4 @@ web-chat-too-long = Ese mensaje es demasiado largo para enviarlo desde aquí.
 web-chat-bad-location = No se ha podido leer esa ubicación.
 web-chat-busy = El servicio del ayuntamiento se está iniciando o está ocupado; inténtelo de nuevo en un momento. No se ha perdido nada.
 open311-private-notice = Recibido. Este tipo de aviso se trata de forma confidencial: no tiene número público ni se muestra en ningún lugar público.
+web-filter-district = Barrio

@@ -34,6 +34,9 @@ pub struct Config {
     pub privacy: PrivacySettings,
     #[serde(default)]
     pub places: Places,
+    /// The town's districts (`[[district]]`): where a task is, for the board's filter.
+    #[serde(default, rename = "district")]
+    pub districts: Vec<District>,
     /// Per language: words that tell the language apart, greetings.
     #[serde(default)]
     pub language: BTreeMap<String, LanguageHints>,
@@ -183,6 +186,40 @@ pub struct Places {
     /// Constitución"): however a resident writes one ("c/ real 5", "C. Real nº5"), the
     /// task shows it this way, and two spellings are one place for duplicates.
     pub streets: Vec<String>,
+}
+
+/// A district of the town: its streets, and/or the area it covers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct District {
+    pub id: String,
+    pub name: Localized,
+    /// Streets in it, written as in `[places] streets` ("calle Real"), any house number.
+    #[serde(default)]
+    pub streets: Vec<String>,
+    /// The area, as [latitude, longitude] corners in order (at least three).
+    #[serde(default)]
+    pub polygon: Vec<[f64; 2]>,
+}
+
+impl District {
+    /// Whether `p` is inside the polygon (ray casting; a point on an edge may go either way).
+    pub fn contains(&self, p: &crate::model::GeoPoint) -> bool {
+        let poly = &self.polygon;
+        if poly.len() < 3 {
+            return false;
+        }
+        let mut inside = false;
+        let mut j = poly.len() - 1;
+        for i in 0..poly.len() {
+            let ([yi, xi], [yj, xj]) = (poly[i], poly[j]);
+            if (yi > p.lat) != (yj > p.lat) && p.lon < (xj - xi) * (p.lat - yi) / (yj - yi) + xi {
+                inside = !inside;
+            }
+            j = i;
+        }
+        inside
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -577,6 +614,35 @@ impl Config {
                 );
             }
         }
+        let mut district_ids = BTreeSet::new();
+        for (i, d) in self.districts.iter().enumerate() {
+            if d.id.is_empty() || !d.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                err(format!("district[{i}].id"), "use letters, digits, - and _ (e.g. casco-antiguo)".into());
+            }
+            if !district_ids.insert(d.id.as_str()) {
+                err(format!("district[{i}].id"), format!("`{}` is used by another district", d.id));
+            }
+            check_localized(&mut err, &format!("district[{i}].name"), &d.name, &langs);
+            if d.streets.is_empty() && d.polygon.is_empty() {
+                err(format!("district[{i}]"), "give its `streets`, its `polygon`, or both".into());
+            }
+            for (k, s) in d.streets.iter().enumerate() {
+                if crate::text::find_street(s).is_none() {
+                    err(format!("district[{i}].streets[{k}]"), format!("`{s}` does not read as a street"));
+                }
+            }
+            if !d.polygon.is_empty() && d.polygon.len() < 3 {
+                err(format!("district[{i}].polygon"), "an area needs at least three corners".into());
+            }
+            for (k, [lat, lon]) in d.polygon.iter().enumerate() {
+                if !(crate::model::GeoPoint { lat: *lat, lon: *lon }).is_valid() {
+                    err(
+                        format!("district[{i}].polygon"),
+                        format!("corner {} is not [latitude, longitude] (±90, ±180): [{lat}, {lon}]", k + 1),
+                    );
+                }
+            }
+        }
         for (i, a) in self.answers.iter().enumerate() {
             check_localized(&mut err, &format!("answer[{i}].text"), &a.text, &langs);
             if a.keywords.values().all(Vec::is_empty) {
@@ -693,6 +759,22 @@ impl Config {
         self.rooms.language.as_deref().unwrap_or(&self.town.default_language)
     }
     /// The localized name of a category or crew, falling back to the default language.
+    /// The district a place is in: by its street (`[[district]] streets`), else by its
+    /// point (`polygon`).
+    pub fn district_of(&self, place: &crate::model::Place) -> Option<&District> {
+        if let Some(key) = &place.street_key {
+            let by_street = self
+                .districts
+                .iter()
+                .find(|d| d.streets.iter().any(|s| crate::text::find_street(s).is_some_and(|(_, k)| &k == key)));
+            if by_street.is_some() {
+                return by_street;
+            }
+        }
+        let p = place.point.as_ref()?;
+        self.districts.iter().find(|d| d.contains(p))
+    }
+
     pub fn name_in<'a>(&'a self, names: &'a Localized, lang: &str) -> &'a str {
         names
             .get(lang)

@@ -217,6 +217,9 @@ pub struct Place {
     /// Folded street name without the house number, for duplicate detection.
     pub street_key: Option<String>,
     pub point: Option<GeoPoint>,
+    /// The town's district (`[[district]]` id) the street or the point is in, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub district: Option<String>,
 }
 
 impl Place {

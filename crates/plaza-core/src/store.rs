@@ -166,6 +166,8 @@ pub struct TaskQuery {
     pub public_only: bool,
     /// Only the tasks this person reported.
     pub reporter: Option<Identity>,
+    /// Only the tasks in this district (`[[district]]` id).
+    pub district: Option<String>,
     /// Only these tasks (empty: any).
     pub ids: Vec<TaskId>,
     /// Created at or after / before this time.

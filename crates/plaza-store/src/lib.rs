@@ -326,7 +326,7 @@ async fn write_group<'a>(
             "INSERT INTO tasks (id, category, crew, status, close_reason, visibility, description, street, street_key, \
              lat, lon, reporter, reporter_public, language, me_too, supporters, followers, attachments, related, \
              duplicate_of, assignee, created_at, updated_at, acknowledged_at, started_at, resolved_at, closed_at, \
-             sealed, reporter_name) ",
+             sealed, reporter_name, district) ",
         );
         let mut err = None;
         q.push_values(chunk, |mut r, t| {
@@ -365,7 +365,8 @@ async fn write_group<'a>(
                 .push_bind(t.resolved_at.map(|x| x.0))
                 .push_bind(t.closed_at.map(|x| x.0))
                 .push_bind(t.sealed)
-                .push_bind(t.reporter_name.clone());
+                .push_bind(t.reporter_name.clone())
+                .push_bind(t.place.district.clone());
         });
         if let Some(e) = err {
             return Err(corrupt(e));
@@ -379,7 +380,7 @@ async fn write_group<'a>(
              attachments=excluded.attachments, related=excluded.related, duplicate_of=excluded.duplicate_of, \
              assignee=excluded.assignee, updated_at=excluded.updated_at, acknowledged_at=excluded.acknowledged_at, \
              started_at=excluded.started_at, resolved_at=excluded.resolved_at, closed_at=excluded.closed_at, \
-             sealed=excluded.sealed, reporter_name=excluded.reporter_name",
+             sealed=excluded.sealed, reporter_name=excluded.reporter_name, district=excluded.district",
         );
         q.build().execute(&mut *tx).await.map_err(db)?;
     }
@@ -609,6 +610,7 @@ fn task_from_row(r: &SqliteRow) -> Result<Task, StoreError> {
                 (Some(lat), Some(lon)) => Some(GeoPoint { lat, lon }),
                 _ => None,
             },
+            district: r.try_get("district").map_err(g)?,
         },
         attachments: serde_json::from_str(&json("attachments")?).map_err(corrupt)?,
         reporter: Identity::from_str(&reporter).map_err(corrupt)?,
@@ -806,6 +808,9 @@ impl Store for SqliteStore {
         }
         if q.public_only {
             b.push(" AND visibility = 'public' AND crew IS NOT NULL");
+        }
+        if let Some(d) = &q.district {
+            b.push(" AND district = ").push_bind(d.clone());
         }
         if let Some(r) = &q.reporter {
             b.push(" AND reporter = ").push_bind(r.to_string());

@@ -73,6 +73,8 @@ pub async fn board(
     let t = |k: &str| e.text(&lang, k);
     let status = q.get("status").map(String::as_str).unwrap_or("all");
     let category = q.get("category").filter(|c| !c.is_empty()).cloned();
+    let district = q.get("district").filter(|d| !d.is_empty()).cloned();
+    let districts = e.districts(&lang);
     let page_no: u32 = q.get("page").and_then(|p| p.parse().ok()).filter(|p| *p >= 1).unwrap_or(1);
     let cats = e.public_categories(&lang);
     let mut query = TaskQuery {
@@ -98,6 +100,16 @@ pub async fn board(
         }
         query.category = Some(c.clone());
     }
+    if let Some(d) = &district {
+        if !districts.iter().any(|(id, _)| id == d) {
+            return (
+                StatusCode::BAD_REQUEST,
+                page(&lang, &t("web-board-title"), html! { p { (t("web-bad-filter")) } }),
+            )
+                .into_response();
+        }
+        query.district = Some(d.clone());
+    }
     let tasks = match e.store().tasks(&query).await {
         Ok(v) => v,
         Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "the store did not answer").into_response(),
@@ -110,6 +122,9 @@ pub async fn board(
         let mut l = format!("/?lang={lang}&status={status}&page={p}");
         if let Some(c) = &category {
             l.push_str(&format!("&category={c}"));
+        }
+        if let Some(d) = &district {
+            l.push_str(&format!("&district={d}"));
         }
         l
     };
@@ -130,6 +145,16 @@ pub async fn board(
                     option value="" { (t("web-filter-all")) }
                     @for (code, name, _) in &cats {
                         option value=(code) selected[category.as_deref() == Some(code.as_str())] { (name) }
+                    }
+                }
+            }
+            @if !districts.is_empty() {
+                label { (t("web-filter-district")) " "
+                    select name="district" {
+                        option value="" { (t("web-filter-all")) }
+                        @for (id, name) in &districts {
+                            option value=(id) selected[district.as_deref() == Some(id.as_str())] { (name) }
+                        }
                     }
                 }
             }
@@ -185,7 +210,7 @@ pub async fn task(
         p { a href=(format!("/?lang={lang}")) { "← " (t("web-board-title")) } }
         h1 { "#" (p.id.0) " · " (p.category) }
         dl {
-            dt { (t("web-col-place")) } dd { (p.place) }
+            dt { (t("web-col-place")) } dd { (p.place) @if let Some(d) = &p.district { " · " (d) } }
             dt { (t("web-col-status")) } dd { (p.status_label) " · " (p.crew) }
             dt { (t("web-metoo")) } dd { (p.me_too) }
             dt { (t("web-col-ack")) } dd { (since(p.created_at, p.acknowledged_at)) }

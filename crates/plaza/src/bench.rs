@@ -133,6 +133,7 @@ pub async fn seed(config: &Path, db: &Path, tasks: usize) -> Result<()> {
                 street: Some(format!("calle Prueba {}", i % 500)),
                 street_key: Some("calle prueba".into()),
                 point: Some(GeoPoint { lat: 37.0 + (i % 1000) as f64 / 10_000.0, lon: -3.5 }),
+                district: cfg.districts.get(i % cfg.districts.len().max(1)).map(|d| d.id.clone()),
             },
             attachments: vec![],
             reporter: Identity::new("bench", format!("r{}", i % 50_000)),

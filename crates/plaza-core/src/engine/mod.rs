@@ -277,7 +277,9 @@ impl Engine {
                 }
             }
             for id in std::mem::take(&mut tx.touched) {
-                if let Some(t) = st.tasks.get(&id) {
+                if let Some(t) = st.tasks.get_mut(&id) {
+                    // Where it is in the town follows its place, however that changed.
+                    t.place.district = self.cfg.district_of(&t.place).map(|d| d.id.clone());
                     let t = t.clone();
                     st.index_task(&t);
                     tx.batch.tasks.push(t);

@@ -18,6 +18,8 @@ pub struct PublicTask {
     /// The street with personal data masked; the point rounded to ~100 m.
     pub place: String,
     pub street: Option<String>,
+    /// The district's name, if the town has districts and the place is in one.
+    pub district: Option<String>,
     pub point: Option<(f64, f64)>,
     pub description: String,
     pub status: Status,
@@ -73,6 +75,12 @@ impl Engine {
                 crew: cx.crew_name(t.crew.as_deref(), &lang),
                 place: cx.place_text(t, Viewer::Public),
                 street,
+                district: t
+                    .place
+                    .district
+                    .as_deref()
+                    .and_then(|id| self.cfg.districts.iter().find(|d| d.id == id))
+                    .map(|d| self.cfg.name_in(&d.name, &lang).to_owned()),
                 point: t.place.point.map(|p| ((p.lat * 1000.0).round() / 1000.0, (p.lon * 1000.0).round() / 1000.0)),
                 description: audience::description_for(t, Viewer::Public).unwrap_or_default(),
                 status: t.status,
@@ -161,6 +169,12 @@ impl Engine {
         let langs = &self.cfg.town.languages;
         let want = want.split(['-', '_']).next().unwrap_or("").to_ascii_lowercase();
         langs.iter().find(|l| **l == want).cloned().unwrap_or_else(|| langs.first().cloned().unwrap_or_default())
+    }
+
+    /// The town's districts, in `lang`: (id, name).
+    pub fn districts(&self, lang: &str) -> Vec<(String, String)> {
+        let lang = self.web_lang(lang);
+        self.cfg.districts.iter().map(|d| (d.id.clone(), self.cfg.name_in(&d.name, &lang).to_owned())).collect()
     }
 
     /// The public categories (service list), in `lang`: (code, name, crew name).

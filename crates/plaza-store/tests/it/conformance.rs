@@ -22,6 +22,7 @@ fn task(id: i64, status: Status, at: i64) -> Task {
             street: Some("calle Alemania 5".into()),
             street_key: Some("calle alemania".into()),
             point: Some(GeoPoint { lat: 37.1, lon: -3.5 }),
+            district: Some("centro".into()),
         },
         attachments: vec![Attachment { kind: "photo".into(), reference: "AgAD".into(), channel: "telegram".into() }],
         reporter: Identity::new("console", format!("r{id}")),

@@ -218,3 +218,32 @@ fn classify_shows_what_was_learned() {
     let out = run(&[]);
     assert!(out.lines().any(|l| l.starts_with("bins:") && l.contains("graffiti (4)")), "{out}");
 }
+
+/// A district's problems are reported with the key and the line.
+#[test]
+fn districts_are_checked() {
+    let dir = broken(
+        |t| {
+            t.replace(
+                "streets = [\"calle Real\", \"calle Mayor\", \"calle San",
+                "streets = [\"Real\", \"calle Mayor\", \"calle San",
+            )
+            .replace(
+                "polygon = [[37.1450, -3.5000], [37.1500, -3.5000], [37.1500, -3.4900], [37.1450, -3.4900]]",
+                "polygon = [[37.1450, -3.5000], [97.1500, -3.5000]]",
+            )
+        },
+        |l| l.to_owned(),
+    );
+    let (ok, out) = check(&dir.path().join("town.toml"));
+    assert!(!ok, "{out}");
+    let jun = std::fs::read_to_string(dir.path().join("town.toml")).expect("config");
+    let streets = line_of(&jun, "streets = [\"Real\"");
+    assert!(
+        out.contains(&format!("line {streets}: district[0].streets[0]: `Real` does not read as a street")),
+        "{out}"
+    );
+    let poly = line_of(&jun, "polygon = [[37.1450, -3.5000], [97.1500");
+    assert!(out.contains(&format!("line {poly}: district[1].polygon: an area needs at least three corners")), "{out}");
+    assert!(out.contains(&format!("line {poly}: district[1].polygon: corner 2 is not [latitude, longitude]")), "{out}");
+}

@@ -258,3 +258,86 @@ async fn markup_in_a_report_is_shown_as_text() {
     let xml = reqwest::get(format!("{base}/open311/v2/requests/1.xml")).await.expect("GET").text().await.expect("body");
     assert!(xml.contains("&lt;img") && !xml.contains("<img"), "{xml}");
 }
+
+/// A town's districts as the board filter: by street in both towns (Jun by street and by
+/// area; Kilbride by street only), a private task in no filtered list, an unknown
+/// district refused.
+struct Districts {
+    file: &'static str,
+    /// (report, district id, district name) — the first two public, in two districts.
+    a: (&'static str, &'static str, &'static str),
+    b: (&'static str, &'static str),
+    private: &'static str,
+    /// A report with no street, then a shared location in district `b`.
+    located: Option<(&'static str, f64, f64)>,
+}
+
+async fn board_by_district(case: &Districts) {
+    let town = Arc::new(Town::load(&repo().join(case.file)));
+    let dir = fast_tempdir("plaza-web");
+    let mut bot = Bot::start(&town, dir.path()).await;
+    let who = |n: &str| Identity::new("console", n);
+    bot.say(&who("ana"), Chat::Direct, None, case.a.0.to_owned()).await;
+    bot.say(&who("bea"), Chat::Direct, None, case.b.0.to_owned()).await;
+    bot.say(&who("cai"), Chat::Direct, None, case.private.to_owned()).await;
+    let engine = bot.engine.clone();
+    let t = |n: i64| engine.task(plaza_core::model::TaskId(n)).expect("task");
+    assert_eq!(t(1).place.district.as_deref(), Some(case.a.1), "{:?}", t(1).place);
+    assert_eq!(t(2).place.district.as_deref(), Some(case.b.1), "{:?}", t(2).place);
+    assert_eq!(t(3).visibility, plaza_core::model::Visibility::Private);
+    if let Some((text, lat, lon)) = case.located {
+        bot.say(&who("dan"), Chat::Direct, None, text.to_owned()).await;
+        let point = plaza_core::model::GeoPoint { lat, lon };
+        bot.send(&who("dan"), Chat::Direct, None, plaza_core::channel::InboundKind::Location { point }).await;
+        assert_eq!(t(4).place.district.as_deref(), Some(case.b.1), "a shared location in the area: {:?}", t(4).place);
+    }
+    let settings = plaza_web::WebSettings::parse(&toml::Table::new()).expect("defaults");
+    let app = plaza_web::router(bot.engine.clone(), settings, None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(plaza_web::serve(listener, app, std::future::pending()));
+    let get = |q: String| {
+        let base = base.clone();
+        async move {
+            let r = reqwest::get(format!("{base}{q}")).await.expect("GET");
+            (r.status().as_u16(), r.text().await.expect("body"))
+        }
+    };
+    let (st, a) = get(format!("/?district={}", case.a.1)).await;
+    assert_eq!(st, 200);
+    assert!(a.contains("/tasks/1?") && !a.contains("/tasks/2?") && !a.contains("/tasks/3?"), "{a}");
+    assert!(a.contains(&format!("<option value=\"{}\" selected>", case.a.1)), "the filter shows what is chosen");
+    let (_, b) = get(format!("/?district={}", case.b.1)).await;
+    assert!(b.contains("/tasks/2?") && !b.contains("/tasks/1?") && !b.contains("/tasks/3?"), "{b}");
+    if case.located.is_some() {
+        assert!(b.contains("/tasks/4?"), "the located task is in its district's list");
+    }
+    let (_, page) = get("/tasks/1".into()).await;
+    assert!(page.contains(case.a.2), "the task page names its district");
+    let (st, _) = get("/?district=nowhere".into()).await;
+    assert_eq!(st, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn board_by_district_in_jun() {
+    board_by_district(&Districts {
+        file: "config/jun.toml",
+        a: ("La farola de la calle Real 3 está apagada", "casco", "Casco antiguo"),
+        b: ("La farola de la calle Granada 8 está apagada", "barrio-alto"),
+        private: "Un coche sospechoso lleva horas merodeando en la calle Luna 4",
+        located: Some(("Hay una farola apagada", 37.147, -3.495)),
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn board_by_district_in_a_second_town() {
+    board_by_district(&Districts {
+        file: "tests/towns/kilbride.toml",
+        a: ("The streetlight on Harbour Road 3 is out", "harbour", "Harbour ward"),
+        b: ("The streetlight on Oak Road 5 is out", "hillside"),
+        private: "A suspicious man is trying car doors on Mill Lane 4",
+        located: None,
+    })
+    .await;
+}

@@ -180,3 +180,5 @@ web-chat-bad-location = That location could not be read.
 web-chat-busy = The town's service is starting or busy; please try again in a moment. Nothing was lost.
 open311-private-notice = Received. This kind of report is handled in confidence: it has no public number and is not shown anywhere public.
 web-filter-district = District
+web-stats-per-day-average = reports a day (last 30 days)
+web-stats-coordinated = tasks coordinated since the start

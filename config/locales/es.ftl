@@ -181,3 +181,5 @@ web-chat-bad-location = No se ha podido leer esa ubicación.
 web-chat-busy = El servicio del ayuntamiento se está iniciando o está ocupado; inténtelo de nuevo en un momento. No se ha perdido nada.
 open311-private-notice = Recibido. Este tipo de aviso se trata de forma confidencial: no tiene número público ni se muestra en ningún lugar público.
 web-filter-district = Barrio
+web-stats-per-day-average = avisos al día (últimos 30 días)
+web-stats-coordinated = tareas coordinadas desde el principio

@@ -90,17 +90,17 @@ pub async fn stats(
         }
     }
     // Per crew: median and 90th percentile to acknowledge and to resolve.
-    let mut per_crew: HashMap<String, (Vec<i64>, Vec<i64>)> = HashMap::new();
+    let mut per_crew: HashMap<String, (usize, Vec<i64>, Vec<i64>)> = HashMap::new();
     for (crew, ack, res) in &st.durations {
         let e = per_crew.entry(crew.clone()).or_default();
-        e.0.extend(ack.filter(|v| *v >= 0));
-        e.1.extend(res.filter(|v| *v >= 0));
+        e.0 += 1;
+        e.1.extend(ack.filter(|v| *v >= 0));
+        e.2.extend(res.filter(|v| *v >= 0));
     }
     let mut crews: Vec<(String, usize, [Option<i64>; 4])> = per_crew
         .into_iter()
-        .map(|(crew, (mut a, mut r))| {
+        .map(|(crew, (n, mut a, mut r))| {
             let name = cfg.crew(&crew).map(|c| cfg.name_in(&c.name, &lang).to_owned()).unwrap_or(crew);
-            let n = a.len().max(r.len());
             (
                 name,
                 n,
@@ -114,6 +114,10 @@ pub async fn stats(
     let body = html! {
         p { a href=(format!("/?lang={lang}")) { "← " (t("web-board-title")) } }
         h1 { (t("web-stats-title")) " · " (cfg.town.name) }
+        p.headline {
+            strong { (format!("{:.1}", total as f64 / DAYS as f64)) } " " (t("web-stats-per-day-average"))
+            " · " strong { (e.tasks_so_far()) } " " (t("web-stats-coordinated"))
+        }
         p { (t("web-stats-period")) ": " (total) " " (t("web-stats-reports")) }
         h2 { (t("web-stats-per-day")) }
         (bars(&days, &t("web-stats-per-day")))

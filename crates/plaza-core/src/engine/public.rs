@@ -153,6 +153,12 @@ impl Engine {
         self.reading(|cx| cx.t(&lang, key, &[]))
     }
 
+    /// How many tasks the town has coordinated since it started (public and private:
+    /// counted, never described).
+    pub fn tasks_so_far(&self) -> i64 {
+        self.lock().last_id
+    }
+
     /// The last task `who` reported, if it is still in the working set.
     pub fn last_report_of(&self, who: &Identity) -> Option<Task> {
         let st = self.lock();

@@ -211,6 +211,14 @@ async fn board_and_open311(case: &Case) {
     assert!(stats.contains(&public_name), "{public_name} missing from the stats");
     assert!(!stats.contains(&private_name), "a private category named on the stats page");
     assert!(stats.contains(&s._bot.engine.text(lang, "web-stats-private")), "private reports not counted");
+    // The mayor's headline figures: reports a day over the period, tasks coordinated
+    // (both reports, the private one counted).
+    assert!(stats.contains("<strong>0.1</strong>"), "2 reports in 30 days is 0.1 a day");
+    assert!(stats.contains(&format!("<strong>2</strong> {}", s._bot.engine.text(lang, "web-stats-coordinated"))));
+    // Each crew's count is of its tasks, answered or not.
+    let crew = cfg.crew(&cfg.category(case.public_cat).expect("cat").crew).expect("crew");
+    let crew_row = format!("<td>{}</td><td>1</td>", cfg.name_in(&crew.name, lang));
+    assert!(stats.contains(&crew_row), "{crew_row} not in the stats");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

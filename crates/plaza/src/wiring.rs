@@ -187,11 +187,37 @@ async fn open_store(db: &Path) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(SqliteStore::open(db).await.with_context(|| format!("opening the database {}", db.display()))?))
 }
 
+/// One running Plaza per database: an engine keeps the town's working state in memory
+/// and numbers tasks from it, so a second one on the same file (a console beside a
+/// server) would give two tasks one number and undo the other's changes. The lock is
+/// the operating system's (`<db>.lock`), released however the process ends.
+fn lock_database(db: &Path) -> Result<std::fs::File> {
+    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let path = db.with_extension("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(anyhow::anyhow!(
+            "{} is in use by another Plaza (plaza serve or plaza console): stop that one first, or give this one its own --db",
+            db.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("cannot lock {}", path.display())),
+    }
+}
+
 pub async fn console(config: &Path, db: &Path, echo: bool) -> Result<ExitCode> {
     let l = match load(config) {
         Ok(x) => x,
         Err(errors) => return Ok(print_problems(errors)),
     };
+    let _lock = lock_database(db)?;
     let store = open_store(db).await?;
     let clock = Arc::new(ShiftedClock::default());
     let rooms = l.cfg.room_names();
@@ -302,6 +328,7 @@ pub async fn serve(config: &Path, db: &Path, listen: Option<&str>) -> Result<Exi
         // defaults of `[web]`.
         web = Some(plaza_web::WebSettings::parse(&toml::Table::new()).expect("the defaults of [web] are valid"));
     }
+    let _lock = lock_database(db)?;
     let store = open_store(db).await?;
     // With the web on, residents can also write from a browser (`/chat`), and API
     // clients post service requests (Open311) with their keys.

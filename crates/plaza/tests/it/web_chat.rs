@@ -479,3 +479,43 @@ async fn plaza_serve_with_every_default() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// One Plaza per database: a console started beside a running server on the same file is
+/// refused with a clear answer (two engines would number two tasks alike); once the
+/// server stops, the console continues the same town.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_plaza_on_the_same_database_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("p.db");
+    let (plaza, base) = serve(&repo().join(JUN.config), &db);
+    let mut ana = Person::new(&base);
+    ana.page().await;
+    ana.post(&[("text", JUN.public)]).await;
+    let console = |input: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_plaza"))
+            .args(["console", "--echo", "--config"])
+            .arg(repo().join(JUN.config))
+            .arg("--db")
+            .arg(&db)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("console");
+        use std::io::Write;
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("input");
+        child.wait_with_output().expect("console ran")
+    };
+    let out = console("luis in electricians: tomo #1\n");
+    assert!(!out.status.success(), "a console ran beside the server on one database");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is in use by another Plaza"), "{err}");
+    drop(plaza);
+    let out = console("luis in electricians: tomo #1\n");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.lines().any(|l| l.starts_with("electricians <- ") && l.contains("#1") && l.contains("en curso")),
+        "the console continues the server's town: {stdout}"
+    );
+}

@@ -118,10 +118,13 @@ impl Engine {
                 room_channels.entry(r.clone()).or_default().push(ch.clone());
             }
         }
-        for r in cfg.room_names() {
-            if !room_channels.contains_key(&r) {
-                warn!(room = %r, "no channel hosts this room: its messages will not be delivered");
-            }
+        let unhosted: Vec<String> = cfg.room_names().into_iter().filter(|r| !room_channels.contains_key(r)).collect();
+        if !unhosted.is_empty() {
+            // Said once: a town on the web alone has no rooms at all.
+            warn!(
+                rooms = %unhosted.join(", "),
+                "no messenger hosts these rooms: their messages are not delivered (connect Telegram or Matrix, see the README)"
+            );
         }
         let (outbox_signal, _) = tokio::sync::watch::channel(0);
         let engine = Engine {

@@ -878,3 +878,54 @@ async fn the_token_never_reaches_the_log() {
     let log = plaza.log();
     assert!(!log.contains(TOKEN) && !log.contains("PLAZA-TEST-TOKEN"), "the bot token is in the log:\n{log}");
 }
+
+/// A resident on the web chat, the crew on Telegram: the report reaches the crew's group
+/// with its buttons, and the crew's claim and done reach the resident's browser — every
+/// step told, across channels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_web_resident_is_told_of_every_step_the_telegram_crew_takes() {
+    let (_dir, emu, cfg, db) = setup("");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+    let mut text = std::fs::read_to_string(&cfg).expect("config");
+    text.push_str(&format!("\n[web]\nlisten = \"127.0.0.1:{port}\"\n"));
+    std::fs::write(&cfg, text).expect("config");
+    let plaza = Plaza::start(&cfg, &db, &[]);
+    let base = format!("http://127.0.0.1:{port}");
+    let mut ana = crate::web_chat::Person::new(&base);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if reqwest::get(format!("{base}/health")).await.is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the web did not start:\n{}", plaza.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ana.page().await;
+    let (status, _) = ana.post(&[("text", "La farola de la calle Alemania 5 está apagada")]).await;
+    assert_eq!(status, 303);
+    let sent = emu.wait_for("the crew card", 30, |s| has(s, ELECTRICIANS) && has(s, PUBLIC)).await;
+    let card = last_to(&sent, ELECTRICIANS).clone();
+    assert_eq!(callback_data(&card), vec!["claim:1", "done:1", "note:1"]);
+    let seen = |want: &'static str| {
+        let mut ana_again = crate::web_chat::Person::new(&base);
+        ana_again.cookie = ana.cookie.clone();
+        let mut ana = ana_again;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let lines = crate::web_chat::bot_lines(&ana.page().await);
+                if lines.iter().any(|l| l.contains(want)) {
+                    return lines;
+                }
+                assert!(Instant::now() < deadline, "the web resident never saw «{want}»: {lines:?}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    seen("Tu aviso #1").await;
+    emu.press(LUIS, "Luis", &card, "claim:1").await;
+    seen("trabajando en el aviso #1").await;
+    emu.press(LUIS, "Luis", &card, "done:1").await;
+    let lines = seen("resuelto en").await;
+    assert!(!lines.iter().any(|l| l.contains("Luis")), "the crew member's name reached the resident: {lines:?}");
+}

@@ -25,14 +25,14 @@ fn serve_with(config: &Path, db: &Path, env: &[(&str, &str)]) -> (Proc, String) 
 }
 
 /// One browser: its cookie, as a browser keeps it.
-struct Person {
+pub struct Person {
     http: reqwest::Client,
     base: String,
-    cookie: Option<String>,
+    pub cookie: Option<String>,
 }
 
 impl Person {
-    fn new(base: &str) -> Person {
+    pub fn new(base: &str) -> Person {
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
         Person { http, base: base.to_owned(), cookie: None }
     }
@@ -47,7 +47,7 @@ impl Person {
             None => rb,
         }
     }
-    async fn page(&mut self) -> String {
+    pub async fn page(&mut self) -> String {
         let r = self.with_cookie(self.http.get(format!("{}/chat", self.base))).send().await.expect("GET /chat");
         assert_eq!(r.status(), 200);
         let csp = r.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
@@ -56,7 +56,7 @@ impl Person {
         r.text().await.expect("body")
     }
     /// Posts a form as a browser without JavaScript does; returns the status.
-    async fn post(&mut self, fields: &[(&str, &str)]) -> (u16, String) {
+    pub async fn post(&mut self, fields: &[(&str, &str)]) -> (u16, String) {
         let r = self
             .with_cookie(self.http.post(format!("{}/chat", self.base)))
             .form(fields)
@@ -70,7 +70,7 @@ impl Person {
 }
 
 /// The texts shown in the conversation's bot lines.
-fn bot_lines(page: &str) -> Vec<String> {
+pub fn bot_lines(page: &str) -> Vec<String> {
     page.split("<div class=\"l bot\">").skip(1).map(|s| s.split("</div>").next().unwrap_or("").to_owned()).collect()
 }
 

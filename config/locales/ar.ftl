@@ -179,3 +179,4 @@ open311-private-notice = تم الاستلام. يُعالَج هذا النوع
 web-filter-district = الحي
 web-stats-per-day-average = بلاغًا في اليوم (آخر 30 يومًا)
 web-stats-coordinated = مهمة منسقة منذ البداية
+web-chat-too-many-new = بدأت محادثات جديدة كثيرة من شبكتك خلال الساعة الماضية. حاول لاحقًا، أو راسل البلدية عبر تطبيق المراسلة.

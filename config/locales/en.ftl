@@ -182,3 +182,4 @@ open311-private-notice = Received. This kind of report is handled in confidence:
 web-filter-district = District
 web-stats-per-day-average = reports a day (last 30 days)
 web-stats-coordinated = tasks coordinated since the start
+web-chat-too-many-new = Too many new conversations have started from your network in the last hour. Please try again later, or write to the town on its messenger.

@@ -183,3 +183,4 @@ open311-private-notice = Recibido. Este tipo de aviso se trata de forma confiden
 web-filter-district = Barrio
 web-stats-per-day-average = avisos al día (últimos 30 días)
 web-stats-coordinated = tareas coordinadas desde el principio
+web-chat-too-many-new = Se han iniciado demasiadas conversaciones nuevas desde su red en la última hora. Inténtelo más tarde o escriba al ayuntamiento por su mensajería.

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use axum::extract::{Form, Query, State};
+use axum::extract::{ConnectInfo, Form, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -102,6 +102,28 @@ pub struct WebChat {
     key: Vec<u8>,
     seq: AtomicU64,
     secure: bool,
+    /// New conversations (identities) started per client address in the last hour: a
+    /// script dropping its cookie must not get past the per-resident report limit.
+    started: Mutex<HashMap<std::net::IpAddr, VecDeque<Instant>>>,
+    new_per_hour: usize,
+}
+
+/// The address a request comes from: the connection's, or — when the connection is from
+/// this machine (the town's reverse proxy) — the last address the proxy put in
+/// X-Forwarded-For. A remote client cannot make its own header count.
+fn client_addr(headers: &HeaderMap, peer: std::net::SocketAddr) -> std::net::IpAddr {
+    if peer.ip().is_loopback()
+        && let Some(fwd) = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+            .last()
+    {
+        return fwd;
+    }
+    peer.ip()
 }
 
 impl std::fmt::Debug for WebChat {
@@ -132,7 +154,11 @@ impl WebChat {
     /// The chat of `store`'s town: its cookie-signing key is read from the store, or made
     /// and kept there (so identities survive a restart and are shared by the processes
     /// of one store). `secure`: cookies only over HTTPS (the public address is https).
-    pub async fn open(store: &dyn plaza_core::Store, secure: bool) -> Result<WebChat, plaza_core::StoreError> {
+    pub async fn open(
+        store: &dyn plaza_core::Store,
+        secure: bool,
+        new_per_hour: usize,
+    ) -> Result<WebChat, plaza_core::StoreError> {
         let key = match store.cursor(KEY_CURSOR).await?.and_then(|k| B64.decode(k).ok()).filter(|k| k.len() == 32) {
             Some(k) => k,
             None => {
@@ -147,7 +173,28 @@ impl WebChat {
             key,
             seq: AtomicU64::new(0),
             secure,
+            started: Mutex::new(HashMap::new()),
+            new_per_hour,
         })
+    }
+
+    /// Whether `addr` may start one more conversation now (and counts it if so).
+    fn may_start(&self, addr: std::net::IpAddr) -> bool {
+        let now = Instant::now();
+        let hour = Duration::from_secs(3600);
+        let mut all = self.started.lock().unwrap_or_else(|p| p.into_inner());
+        if all.len() > 100_000 {
+            all.retain(|_, v| v.back().is_some_and(|t| now.duration_since(*t) < hour));
+        }
+        let times = all.entry(addr).or_default();
+        while times.front().is_some_and(|t| now.duration_since(*t) >= hour) {
+            times.pop_front();
+        }
+        if times.len() >= self.new_per_hour {
+            return false;
+        }
+        times.push_back(now);
+        true
     }
 
     fn mac(&self) -> Hmac<Sha256> {
@@ -174,8 +221,9 @@ impl WebChat {
         Some(id.to_owned())
     }
 
-    /// The person behind a request: their verified id, or a new one (and the cookie to set).
-    fn person(&self, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
+    /// The person behind a request: their verified id, or a new one (and the cookie to
+    /// set); `None` when their address has started too many conversations this hour.
+    fn person(&self, headers: &HeaderMap, peer: std::net::SocketAddr) -> Option<(String, Option<HeaderValue>)> {
         let from_cookie = headers
             .get_all(header::COOKIE)
             .iter()
@@ -185,15 +233,18 @@ impl WebChat {
             .find(|(k, _)| *k == COOKIE)
             .and_then(|(_, v)| self.verify(v));
         match from_cookie {
-            Some(id) => (id, None),
+            Some(id) => Some((id, None)),
             None => {
+                if !self.may_start(client_addr(headers, peer)) {
+                    return None;
+                }
                 let id = B64.encode(random_bytes::<16>());
                 let cookie = format!(
                     "{COOKIE}={}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax{}",
                     self.sign(&id),
                     if self.secure { "; Secure" } else { "" }
                 );
-                (id, HeaderValue::from_str(&cookie).ok())
+                Some((id, HeaderValue::from_str(&cookie).ok()))
             }
         }
     }
@@ -315,6 +366,15 @@ impl Channel for WebChat {
     }
 }
 
+/// 429: this address has started too many conversations this hour.
+fn too_many_new(s: &Shared, q: &HashMap<String, String>, headers: &HeaderMap) -> Response {
+    let lang = lang_of(&s.engine, q, headers);
+    let msg = s.engine.text(&lang, "web-chat-too-many-new");
+    let mut r = (StatusCode::TOO_MANY_REQUESTS, axum::Json(serde_json::json!({"error": msg}))).into_response();
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("600"));
+    with_security(r, None)
+}
+
 fn not_enabled() -> Response {
     (StatusCode::NOT_FOUND, "the web chat is not enabled").into_response()
 }
@@ -346,11 +406,14 @@ const CHAT_STYLE: &str = "#log{display:flex;flex-direction:column;gap:.4rem;marg
 /// `GET /chat`: the conversation, the person's reports, and the form.
 pub(crate) async fn page(
     State(s): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let Some(chat) = s.chat.as_ref() else { return not_enabled() };
-    let (person, cookie) = chat.person(&headers);
+    let Some((person, cookie)) = chat.person(&headers, peer) else {
+        return too_many_new(&s, &q, &headers);
+    };
     let lang = lang_of(&s.engine, &q, &headers);
     let e = &s.engine;
     let t = |k: &str| e.text(&lang, k);
@@ -428,12 +491,15 @@ pub(crate) struct Said {
 /// post without it is sent back to the page once the first answer is there.
 pub(crate) async fn post(
     State(s): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
     Form(said): Form<Said>,
 ) -> Response {
     let Some(chat) = s.chat.as_ref() else { return not_enabled() };
-    let (person, cookie) = chat.person(&headers);
+    let Some((person, cookie)) = chat.person(&headers, peer) else {
+        return too_many_new(&s, &q, &headers);
+    };
     let lang = lang_of(&s.engine, &q, &headers);
     let wants_json =
         headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("application/json"));
@@ -500,11 +566,14 @@ pub(crate) async fn post(
 /// tabs) as server-sent events, from line N on.
 pub(crate) async fn events(
     State(s): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let Some(chat) = s.chat.as_ref() else { return not_enabled() };
-    let (person, cookie) = chat.person(&headers);
+    let Some((person, cookie)) = chat.person(&headers, peer) else {
+        return too_many_new(&s, &q, &headers);
+    };
     let after = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -637,6 +706,8 @@ mod tests {
             key: vec![7; 32],
             seq: AtomicU64::new(0),
             secure: false,
+            started: Mutex::new(HashMap::new()),
+            new_per_hour: 3,
         }
     }
 
@@ -651,6 +722,27 @@ mod tests {
         assert_eq!(c.verify(&format!("a;b.{sig}")), None);
         let other = WebChat { key: vec![8; 32], ..chat() };
         assert_eq!(other.verify(&v), None, "another town's key");
+    }
+
+    #[test]
+    fn an_address_starts_a_few_conversations_an_hour_and_only_a_local_proxy_may_say_who() {
+        let c = chat();
+        let local: std::net::SocketAddr = "127.0.0.1:5000".parse().expect("addr");
+        let remote: std::net::SocketAddr = "198.51.100.9:5000".parse().expect("addr");
+        let mut fwd = HeaderMap::new();
+        fwd.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.1, 203.0.113.7"));
+        assert_eq!(client_addr(&fwd, local).to_string(), "203.0.113.7", "the proxy's last hop");
+        assert_eq!(client_addr(&fwd, remote).to_string(), "198.51.100.9", "a remote client's own header");
+        let none = HeaderMap::new();
+        for _ in 0..3 {
+            assert!(c.person(&none, remote).is_some());
+        }
+        assert!(c.person(&none, remote).is_none(), "a fourth new conversation in the hour");
+        assert!(c.person(&fwd, local).is_some(), "another address behind the proxy has its own count");
+        let (id, _) = c.person(&fwd, local).expect("a person");
+        let mut with_cookie = HeaderMap::new();
+        with_cookie.insert(header::COOKIE, HeaderValue::from_str(&format!("{COOKIE}={}", c.sign(&id))).expect("v"));
+        assert!(c.person(&with_cookie, remote).is_some(), "a known person is never refused");
     }
 
     #[test]

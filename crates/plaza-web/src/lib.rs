@@ -35,6 +35,9 @@ pub struct WebSettings {
     /// `[web] cache_seconds`: how long a public page or an Open311 read is reused
     /// (default 1; 0: every request renders).
     pub cache_seconds: u64,
+    /// `[web] new_chats_per_hour`: how many new web chat conversations one address may
+    /// start in an hour (default 30; behind a local reverse proxy, per visitor's address).
+    pub new_chats_per_hour: usize,
     /// `[web.open311.clients]`: the API clients that may POST service requests, each
     /// with the environment variable that holds its key (`city-app = "PLAZA_OPEN311_CITY_APP"`).
     /// None: the API is read-only.
@@ -52,7 +55,20 @@ impl WebSettings {
     /// Reads `[web]`; every problem is (key, what is wrong).
     pub fn parse(t: &toml::Table) -> Result<WebSettings, Vec<Problem>> {
         let mut problems = Vec::new();
-        section::unknown_keys(t, "web", &["listen", "public_url", "open311", "cache_seconds"], &mut problems);
+        section::unknown_keys(
+            t,
+            "web",
+            &["listen", "public_url", "open311", "cache_seconds", "new_chats_per_hour"],
+            &mut problems,
+        );
+        let new_chats_per_hour = match t.get("new_chats_per_hour") {
+            None => 30,
+            Some(toml::Value::Integer(n)) if (1..=100_000).contains(n) => *n as usize,
+            Some(_) => {
+                problems.push(("web.new_chats_per_hour".to_owned(), "must be a whole number, 1 or more".to_owned()));
+                30
+            }
+        };
         let cache_seconds = match t.get("cache_seconds") {
             None => 1,
             Some(toml::Value::Integer(n)) if (0..=3600).contains(n) => *n as u64,
@@ -112,7 +128,7 @@ impl WebSettings {
             .map_err(|_| ("web.listen".to_owned(), format!("not an address and port like 127.0.0.1:8080: {listen}")));
         match addr {
             Ok(listen) if problems.is_empty() => {
-                Ok(WebSettings { listen, public_url, jurisdiction_id, cache_seconds, clients })
+                Ok(WebSettings { listen, public_url, jurisdiction_id, cache_seconds, new_chats_per_hour, clients })
             }
             Ok(_) => Err(problems),
             Err(p) => {
@@ -190,7 +206,10 @@ pub async fn serve(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    // The connection's address: the web chat limits new conversations per address.
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// The page's language: `?lang=`, else the browser's Accept-Language, else the town's first.

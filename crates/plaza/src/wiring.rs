@@ -338,8 +338,14 @@ pub async fn serve(config: &Path, db: &Path, listen: Option<&str>) -> Result<Exi
                 return Ok(print_problems(vec![format!("{}: {}", config.display(), l.cfg.error_at(&k, m))]));
             }
             channels.push(Arc::new(plaza_web::Requesters));
-            let chat =
-                Arc::new(plaza_web::chat::WebChat::open(store.as_ref(), w.public_url.starts_with("https:")).await?);
+            let chat = Arc::new(
+                plaza_web::chat::WebChat::open(
+                    store.as_ref(),
+                    w.public_url.starts_with("https:"),
+                    w.new_chats_per_hour,
+                )
+                .await?,
+            );
             channels.push(chat.clone());
             Some(chat)
         }

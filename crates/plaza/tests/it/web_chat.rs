@@ -519,3 +519,34 @@ async fn a_second_plaza_on_the_same_database_is_refused() {
         "the console continues the server's town: {stdout}"
     );
 }
+
+/// A script that drops its cookie to start a new conversation each time (and so get past
+/// the per-resident report limit) is stopped at the default 30 new conversations an hour
+/// per address; a resident it already knows is never refused; behind the town's local
+/// reverse proxy each visitor's address counts apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_conversations_are_limited_per_address_at_the_default() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_plaza, base) = serve(&repo().join(JUN.config), &dir.path().join("p.db"));
+    let mut known = Person::new(&base);
+    known.page().await;
+    for i in 1..30 {
+        let r = reqwest::get(format!("{base}/chat")).await.expect("GET");
+        assert_eq!(r.status(), 200, "new conversation {i}");
+    }
+    let r =
+        reqwest::Client::new().post(format!("{base}/chat")).form(&[("text", JUN.public)]).send().await.expect("POST");
+    assert_eq!(r.status(), 429, "the 31st new conversation in the hour");
+    assert!(r.headers().contains_key("retry-after"));
+    let body: serde_json::Value = r.json().await.expect("JSON");
+    assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+    let (status, _) = known.post(&[("text", JUN.public)]).await;
+    assert_eq!(status, 303, "a resident already known is never refused");
+    let r = reqwest::Client::new()
+        .get(format!("{base}/chat"))
+        .header("x-forwarded-for", "203.0.113.7")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(r.status(), 200, "another visitor behind the local proxy");
+}

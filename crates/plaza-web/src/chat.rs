@@ -119,7 +119,7 @@ fn client_addr(headers: &HeaderMap, peer: std::net::SocketAddr) -> std::net::IpA
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
-            .last()
+            .next_back()
     {
         return fwd;
     }

@@ -200,6 +200,9 @@ pub struct District {
     /// The area, as [latitude, longitude] corners in order (at least three).
     #[serde(default)]
     pub polygon: Vec<[f64; 2]>,
+    /// `streets` folded as a place's `street_key` is, read once with the config.
+    #[serde(skip)]
+    street_keys: Vec<String>,
 }
 
 impl District {
@@ -508,7 +511,10 @@ impl Config {
             }
         };
         let errors = cfg.validate(&loc);
-        let cfg = Config { text: text.to_owned(), ..cfg };
+        let mut cfg = Config { text: text.to_owned(), ..cfg };
+        for d in &mut cfg.districts {
+            d.street_keys = d.streets.iter().filter_map(|s| crate::text::find_street(s).map(|(_, k)| k)).collect();
+        }
         if errors.is_empty() { Ok(cfg) } else { Err(errors) }
     }
 
@@ -763,10 +769,7 @@ impl Config {
     /// point (`polygon`).
     pub fn district_of(&self, place: &crate::model::Place) -> Option<&District> {
         if let Some(key) = &place.street_key {
-            let by_street = self
-                .districts
-                .iter()
-                .find(|d| d.streets.iter().any(|s| crate::text::find_street(s).is_some_and(|(_, k)| &k == key)));
+            let by_street = self.districts.iter().find(|d| d.street_keys.contains(key));
             if by_street.is_some() {
                 return by_street;
             }

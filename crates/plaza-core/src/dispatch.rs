@@ -543,14 +543,15 @@ impl Dispatcher {
             return (ids, Step::Wait(wait));
         }
         info!(channel = ch.name(), to = ?first.message.to, messages = taken.len(), "sending messages as one");
+        let (text, buttons) = GroupLine::message(&lines, how.joiner());
         let out = Outgoing {
             key: match how {
                 Together::Room => format!("plaza-{}", first.id),
                 // Another set of rows after a crash is another message, never one taken for this.
                 Together::Resident => format!("plaza-{}-{}", first.id, last.id),
             },
-            text: lines.iter().map(|l| l.line.as_str()).collect::<Vec<_>>().join(how.joiner()),
-            buttons: lines.iter().flat_map(|l| l.buttons.clone()).collect(),
+            text,
+            buttons,
             ..Outgoing::plain(first.message.to.clone())
         };
         let result = ch.send(&out).await;

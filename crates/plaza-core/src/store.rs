@@ -219,8 +219,15 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Figures for the public stats page, over tasks created from `since` to `until`.
     async fn stats(&self, since: Timestamp, until: Timestamp) -> Result<Stats, StoreError>;
+    /// Messages waiting to be sent, per channel: (channel, how many, the oldest's
+    /// creation). Cheap (the pending index): /health reads it at every probe.
+    async fn outbox_figures(&self) -> Result<Vec<(String, u64, Option<Timestamp>)>, StoreError>;
+    /// Tasks by status and category (see [`OpsFigures::tasks`]); reads every task.
+    async fn task_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError>;
     /// Counts for the metrics: tasks by status and category, the outbox per channel.
-    async fn ops_figures(&self) -> Result<OpsFigures, StoreError>;
+    async fn ops_figures(&self) -> Result<OpsFigures, StoreError> {
+        Ok(OpsFigures { tasks: self.task_counts().await?, outbox: self.outbox_figures().await? })
+    }
     /// Bytes free for the database on its filesystem, where the store can tell.
     fn free_bytes(&self) -> Option<u64> {
         None

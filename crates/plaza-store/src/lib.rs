@@ -15,8 +15,7 @@ use plaza_core::channel::{Destination, Outbound, PostKind};
 use plaza_core::dialogue::Dialogue;
 use plaza_core::model::*;
 use plaza_core::store::{
-    Batch, CommitTicket, DeliveryOutcome, OpsFigures, OutboxRow, PersonData, PostRecord, Snapshot, Store, StoreError,
-    TaskQuery,
+    Batch, CommitTicket, DeliveryOutcome, OutboxRow, PersonData, PostRecord, Snapshot, Store, StoreError, TaskQuery,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
@@ -836,7 +835,7 @@ impl Store for SqliteStore {
         rows.iter().map(task_from_row).collect()
     }
 
-    async fn ops_figures(&self) -> Result<OpsFigures, StoreError> {
+    async fn task_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
         let rows = sqlx::query(
             "SELECT status, CASE WHEN visibility = 'private' THEN 'private' ELSE COALESCE(category, 'triage') END AS c, \
              COUNT(*) AS n FROM tasks GROUP BY status, c",
@@ -844,17 +843,20 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        let tasks = rows
+        Ok(rows
             .iter()
             .map(|r| (r.get::<String, _>("status"), r.get::<String, _>("c"), r.get::<i64, _>("n").max(0) as u64))
-            .collect();
+            .collect())
+    }
+
+    async fn outbox_figures(&self) -> Result<Vec<(String, u64, Option<Timestamp>)>, StoreError> {
         let rows = sqlx::query(
             "SELECT channel, COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE state = 'pending' GROUP BY channel",
         )
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        let outbox = rows
+        Ok(rows
             .iter()
             .map(|r| {
                 (
@@ -863,8 +865,7 @@ impl Store for SqliteStore {
                     r.get::<Option<i64>, _>("oldest").map(Timestamp),
                 )
             })
-            .collect();
-        Ok(OpsFigures { tasks, outbox })
+            .collect())
     }
 
     fn free_bytes(&self) -> Option<u64> {

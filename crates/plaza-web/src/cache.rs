@@ -2,8 +2,8 @@
 //! 1 by default; 0 turns it off): at a city's size, a burst of visitors asking for the
 //! same page costs one rendering a second instead of one each. When a page is older than
 //! that, the next visitor renders it afresh while the others still get the page just
-//! before (never older than one rendering), so nobody queues behind a slow page. The web
-//! chat, /health and /metrics are never cached.
+//! before (never older than one rendering), so nobody queues behind a slow page. The
+//! router puts only the public pages and the Open311 reads behind it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -63,16 +63,14 @@ impl Cache {
     }
 }
 
-fn cacheable(path: &str) -> bool {
-    path == "/" || path == "/stats" || path.starts_with("/tasks/") || path.starts_with("/open311/")
-}
-
 pub(crate) async fn layer(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Response {
     serve_cached(&s.cache, req, next).await
 }
 
 async fn serve_cached(cache: &Cache, req: Request, next: Next) -> Response {
-    if cache.ttl.is_zero() || req.method() != Method::GET || !cacheable(req.uri().path()) {
+    // The router puts only the public pages and Open311 behind this layer; of those,
+    // only reads are kept (an Open311 POST files a request).
+    if cache.ttl.is_zero() || req.method() != Method::GET {
         return next.run(req).await;
     }
     // The page differs by its address and by the visitor's language.

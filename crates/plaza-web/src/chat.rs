@@ -132,24 +132,6 @@ impl std::fmt::Debug for WebChat {
     }
 }
 
-fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut b = [0u8; N];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
-    b
-}
-
-/// A new random token (16 bytes, URL-safe base64).
-pub(crate) fn new_token() -> String {
-    B64.encode(random_bytes::<16>())
-}
-
-/// A short one-way digest of `v` (hex), to recognise a value without keeping it.
-pub(crate) fn digest(v: &str) -> String {
-    use sha2::Digest;
-    let d = Sha256::digest(format!("plaza:{v}").as_bytes());
-    d.iter().take(12).map(|b| format!("{b:02x}")).collect()
-}
-
 impl WebChat {
     /// The chat of `store`'s town: its cookie-signing key is read from the store, or made
     /// and kept there (so identities survive a restart and are shared by the processes
@@ -162,7 +144,7 @@ impl WebChat {
         let key = match store.cursor(KEY_CURSOR).await?.and_then(|k| B64.decode(k).ok()).filter(|k| k.len() == 32) {
             Some(k) => k,
             None => {
-                let k = random_bytes::<32>().to_vec();
+                let k = crate::random_bytes::<32>().to_vec();
                 store.set_cursor(KEY_CURSOR, &B64.encode(&k)).await?;
                 k
             }
@@ -238,7 +220,7 @@ impl WebChat {
                 if !self.may_start(client_addr(headers, peer)) {
                     return None;
                 }
-                let id = B64.encode(random_bytes::<16>());
+                let id = crate::new_token();
                 let cookie = format!(
                     "{COOKIE}={}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax{}",
                     self.sign(&id),
@@ -299,8 +281,10 @@ impl WebChat {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(person);
     }
 
-    async fn deliver(&self, person: &str, kind: InboundKind, nonce: &str, reply_to: Option<String>) -> DeliverResult {
-        let Some(inbox) = self.inbox.get() else { return DeliverResult::NotReady };
+    /// Hands what the person said to the engine; false if it could not be taken (not
+    /// started yet, or the store failing: the person is asked to send it again).
+    async fn deliver(&self, person: &str, kind: InboundKind, nonce: &str, reply_to: Option<String>) -> bool {
+        let Some(inbox) = self.inbox.get() else { return false };
         let inbound = Inbound {
             channel: CHANNEL.to_owned(),
             message_id: format!("{person}/{nonce}"),
@@ -311,19 +295,13 @@ impl WebChat {
             reply_to,
         };
         match inbox.deliver(inbound).await {
-            Ok(_) => DeliverResult::Done,
+            Ok(_) => true,
             Err(e) => {
                 tracing::warn!(error = %e, "web chat: a message could not be handled");
-                DeliverResult::Failed
+                false
             }
         }
     }
-}
-
-enum DeliverResult {
-    Done,
-    NotReady,
-    Failed,
 }
 
 #[async_trait]
@@ -366,11 +344,15 @@ impl Channel for WebChat {
     }
 }
 
+/// An error the page's script shows as it is: `{"error": "<the town's text for key>"}`.
+fn error_json(s: &Shared, lang: &str, status: StatusCode, key: &str) -> Response {
+    (status, axum::Json(serde_json::json!({"error": s.engine.text(lang, key)}))).into_response()
+}
+
 /// 429: this address has started too many conversations this hour.
 fn too_many_new(s: &Shared, q: &HashMap<String, String>, headers: &HeaderMap) -> Response {
     let lang = lang_of(&s.engine, q, headers);
-    let msg = s.engine.text(&lang, "web-chat-too-many-new");
-    let mut r = (StatusCode::TOO_MANY_REQUESTS, axum::Json(serde_json::json!({"error": msg}))).into_response();
+    let mut r = error_json(s, &lang, StatusCode::TOO_MANY_REQUESTS, "web-chat-too-many-new");
     r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("600"));
     with_security(r, None)
 }
@@ -427,7 +409,7 @@ pub(crate) async fn page(
         .unwrap_or_default();
     let mine: Vec<_> =
         mine.iter().filter_map(|task| e.reporter_view(task, &who, &lang).map(|v| (task.id, v))).collect();
-    let nonce = B64.encode(random_bytes::<12>());
+    let nonce = B64.encode(crate::random_bytes::<12>());
     let body = html! {
         p { a href=(format!("/?lang={lang}")) { "← " (t("web-board-title")) } }
         h1 { (t("web-chat-title")) " · " (e.config().town.name) }
@@ -503,14 +485,11 @@ pub(crate) async fn post(
     let lang = lang_of(&s.engine, &q, &headers);
     let wants_json =
         headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("application/json"));
-    let bad = |key: &str| {
-        let msg = s.engine.text(&lang, key);
-        with_security((StatusCode::BAD_REQUEST, axum::Json(serde_json::json!({"error": msg}))).into_response(), None)
-    };
+    let bad = |key: &str| with_security(error_json(&s, &lang, StatusCode::BAD_REQUEST, key), None);
     let nonce = said
         .nonce
         .filter(|n| !n.is_empty() && n.len() <= 200 && n.bytes().all(|b| b.is_ascii_graphic()))
-        .unwrap_or_else(|| B64.encode(random_bytes::<12>()));
+        .unwrap_or_else(|| B64.encode(crate::random_bytes::<12>()));
     let reply_to = said.reply_to.filter(|r| !r.is_empty());
     let (kind, shown) = if let Some(data) = said.button.filter(|b| !b.is_empty()) {
         let label = chat.button_label(&person, reply_to.as_deref(), &data).unwrap_or_else(|| data.clone());
@@ -538,15 +517,8 @@ pub(crate) async fn post(
         None => shown,
     };
     chat.push(&person, "me", shown, vec![], true);
-    match chat.deliver(&person, kind, &nonce, reply_to).await {
-        DeliverResult::Done => {}
-        DeliverResult::NotReady | DeliverResult::Failed => {
-            let msg = s.engine.text(&lang, "web-chat-busy");
-            return with_security(
-                (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"error": msg}))).into_response(),
-                cookie,
-            );
-        }
+    if !chat.deliver(&person, kind, &nonce, reply_to).await {
+        return with_security(error_json(&s, &lang, StatusCode::SERVICE_UNAVAILABLE, "web-chat-busy"), cookie);
     }
     if wants_json {
         return with_security(axum::Json(serde_json::json!({"ok": true})).into_response(), cookie);

@@ -139,6 +139,13 @@ impl WebSettings {
     }
 }
 
+impl Default for WebSettings {
+    /// `[web]` with nothing set: 127.0.0.1:8080, a 1-second page cache, no API clients.
+    fn default() -> WebSettings {
+        WebSettings::parse(&toml::Table::new()).expect("the defaults of [web] are valid")
+    }
+}
+
 impl WebSettings {
     /// Each API client's key, from the environment: (client, key). An unset or empty
     /// variable is a problem at start, not a client locked out later.
@@ -181,14 +188,10 @@ pub fn router(engine: Arc<Engine>, settings: WebSettings, chat: Option<Arc<chat:
     let keys = settings.api_keys().unwrap_or_default();
     let cache = cache::Cache::new(std::time::Duration::from_secs(settings.cache_seconds));
     let shared = Arc::new(Shared { engine, settings, started, chat, keys, cache });
-    Router::new()
-        .route("/chat", get(chat::page).post(chat::post))
-        .route("/chat/events", get(chat::events))
-        .route("/chat.js", get(chat::script))
+    // The public pages and the Open311 reads, behind the page cache.
+    let public = Router::new()
         .route("/", get(board::board))
         .route("/tasks/{id}", get(board::task))
-        .route("/health", get(board::health))
-        .route("/metrics", get(board::metrics))
         .route("/stats", get(stats::stats))
         .route("/open311/v2/{file}", get(open311::services).post(open311::post_request))
         .route("/open311/v2/tokens/{file}", get(open311::token))
@@ -196,7 +199,15 @@ pub fn router(engine: Arc<Engine>, settings: WebSettings, chat: Option<Arc<chat:
         .route("/open311/v2/requests/{file}", get(open311::request_by_id))
         .route("/open311/discovery/{file}", get(open311::discovery))
         .route("/open311/{file}", get(open311::discovery))
-        .layer(axum::middleware::from_fn_with_state(shared.clone(), cache::layer))
+        .route_layer(axum::middleware::from_fn_with_state(shared.clone(), cache::layer));
+    // The web chat, /health and /metrics: never cached.
+    Router::new()
+        .route("/chat", get(chat::page).post(chat::post))
+        .route("/chat/events", get(chat::events))
+        .route("/chat.js", get(chat::script))
+        .route("/health", get(board::health))
+        .route("/metrics", get(board::metrics))
+        .merge(public)
         .with_state(shared)
 }
 
@@ -210,6 +221,26 @@ pub async fn serve(
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// Random bytes from the operating system.
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+    b
+}
+
+/// A new random token: 16 bytes, URL-safe base64 (a web chat identity, an Open311 token).
+pub(crate) fn new_token() -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<16>())
+}
+
+/// A short one-way digest of `v` (hex), to recognise a value without keeping it.
+pub(crate) fn digest(v: &str) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(format!("plaza:{v}").as_bytes());
+    d.iter().take(12).map(|b| format!("{b:02x}")).collect()
 }
 
 /// The page's language: `?lang=`, else the browser's Accept-Language, else the town's first.

@@ -512,12 +512,12 @@ pub async fn post_request(
     {
         return error(StatusCode::BAD_REQUEST, fmt, "media_url must be an http(s) URL");
     }
-    let token = crate::chat::new_token();
+    let token = crate::new_token();
     // The same person, recognised without keeping who they are.
     let who = ["email", "phone", "device_id", "account_id"]
         .iter()
         .find_map(|k| field(k))
-        .map(|v| crate::chat::digest(&v.to_lowercase()))
+        .map(|v| crate::digest(&v.to_lowercase()))
         .unwrap_or_else(|| token.clone());
     let sender = plaza_core::model::Identity::new(CHANNEL, format!("{client}/{who}"));
     let name = [field("first_name"), field("last_name")].into_iter().flatten().collect::<Vec<_>>().join(" ");
@@ -529,7 +529,7 @@ pub async fn post_request(
         chat: plaza_core::channel::Chat::Direct,
         kind: plaza_core::channel::InboundKind::ServiceRequest {
             service_code: code,
-            description: description.clone(),
+            description,
             point,
             address,
             media_url,
@@ -537,29 +537,26 @@ pub async fn post_request(
         reply_to: None,
     };
     let lang = lang_of(&s.engine, &q, &headers);
-    let created = match s.engine.service_request(inbound).await {
-        Ok((_, created)) => created,
+    let became = match s.engine.service_request(inbound).await {
+        Ok((_, became)) => became,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, fmt, &format!("not taken, try again: {e}")),
     };
-    let task = match created {
-        Some(id) => s.engine.store().task(id).await.ok().flatten().or_else(|| s.engine.task(id)),
-        None => {
-            // Not a new task: the same words as this requester's open report (that one
-            // stands), or past the town's hourly limit.
-            match s.engine.last_report_of(&sender) {
-                Some(t) if plaza_core::text::words(&t.description) == plaza_core::text::words(&description) => Some(t),
-                _ => {
-                    return error(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        fmt,
-                        &format!(
-                            "this requester has made {} reports in the last hour, the town's limit; try later",
-                            s.engine.reports_per_hour()
-                        ),
-                    );
-                }
-            }
-        }
+    // The new task, or this requester's open one it repeats (that one stands); none when
+    // past the town's hourly limit.
+    let Some(id) = became else {
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            fmt,
+            &format!(
+                "this requester has made {} reports in the last hour, the town's limit; try later",
+                s.engine.config().engine.reports_per_hour
+            ),
+        );
+    };
+    // Just handled: in the engine's working set, read from disk only if not.
+    let task = match s.engine.task(id) {
+        Some(t) => Some(t),
+        None => s.engine.store().task(id).await.ok().flatten(),
     };
     let Some(task) = task else {
         return error(StatusCode::SERVICE_UNAVAILABLE, fmt, "the request was taken but cannot be read back yet");
@@ -616,7 +613,7 @@ pub async fn token(
         Ok(Some(t)) => t,
         _ => return not_found(),
     };
-    if s.engine.public_task(&task, "").is_none() {
+    if !s.engine.is_public(&task) {
         return not_found();
     }
     list(fmt, "service_requests", "request", vec![json!({"service_request_id": id.to_string(), "token": token})])

@@ -297,9 +297,7 @@ pub async fn serve(config: &Path, db: &Path, listen: Option<&str>) -> Result<Exi
         let Ok(a) = addr.parse() else {
             return Ok(print_problems(vec![format!("--listen: not an address and port like 127.0.0.1:8080: {addr}")]));
         };
-        let mut w = web.unwrap_or_else(|| {
-            plaza_web::WebSettings::parse(&toml::Table::new()).expect("the defaults of [web] are valid")
-        });
+        let mut w = web.unwrap_or_default();
         if l.web.as_ref().is_none_or(|w| w.public_url == format!("http://{}", w.listen)) {
             w.public_url = format!("http://{addr}");
         }
@@ -326,7 +324,7 @@ pub async fn serve(config: &Path, db: &Path, listen: Option<&str>) -> Result<Exi
     if channels.is_empty() && web.is_none() {
         // No messenger: Plaza runs on the web alone (the chat and the board), at the
         // defaults of `[web]`.
-        web = Some(plaza_web::WebSettings::parse(&toml::Table::new()).expect("the defaults of [web] are valid"));
+        web = Some(plaza_web::WebSettings::default());
     }
     let _lock = lock_database(db)?;
     let store = open_store(db).await?;

@@ -422,8 +422,9 @@ impl<'e, 's> Cx<'e, 's> {
     /// (any match of a private category makes it private: to that category, or to
     /// triage if several match). `None`: the report was dealt with here.
     fn screen(&mut self, sender: &Identity, draft: Draft) -> Option<(Draft, std::rc::Rc<Understanding>)> {
-        if self.is_repeat(sender, &draft.text) {
+        if let Some(first) = self.repeat_of(sender, &draft.text) {
             debug!("the same report again from the same resident; collapsed into the first");
+            self.tx.became = Some(first);
             return None;
         }
         let (made, warned) = self.st.reports_of(sender, self.now);
@@ -541,15 +542,20 @@ impl<'e, 's> Cx<'e, 's> {
         }
     }
 
-    /// The same words as the resident's last report, still open and recent: a repeat.
-    fn is_repeat(&self, sender: &Identity, text: &str) -> bool {
+    /// The same words as the resident's last report, still open and recent: a repeat of it.
+    fn repeat_of(&self, sender: &Identity, text: &str) -> Option<TaskId> {
         let window = self.cfg().engine.duplicate_window_minutes;
-        self.st.last_task_of.get(sender).and_then(|id| self.st.tasks.get(id)).is_some_and(|t| {
-            t.reporter == *sender
-                && t.status.is_active()
-                && t.created_at.plus_minutes(window) >= self.now
-                && words(&t.description) == words(text)
-        })
+        let id = *self.st.last_task_of.get(sender)?;
+        self.st
+            .tasks
+            .get(&id)
+            .filter(|t| {
+                t.reporter == *sender
+                    && t.status.is_active()
+                    && t.created_at.plus_minutes(window) >= self.now
+                    && words(&t.description) == words(text)
+            })
+            .map(|_| id)
     }
 
     /// Past `reports_per_hour`: a polite answer each time; the dispatchers are told once
@@ -692,7 +698,7 @@ impl<'e, 's> Cx<'e, 's> {
             closed_at: None,
         };
         self.event(id, Some(sender), EventKind::Created);
-        self.tx.created = Some(id);
+        self.tx.became = Some(id);
         let idn = id.0.to_string();
         if let Some(orig) = dup {
             task.status = Status::Closed(CloseReason::Duplicate);

@@ -71,8 +71,9 @@ struct Tx {
     /// A short answer shown at once to whoever pressed a button (a Telegram toast)
     /// instead of a message in the room.
     toast: Option<String>,
-    /// The task a report made, if it made one (told to an API client at once).
-    created: Option<TaskId>,
+    /// The task a report became: the one it made, or the open one it repeats (told to an
+    /// API client at once). None: no task (past the sender's limit, not a report).
+    became: Option<TaskId>,
 }
 
 pub struct Engine {
@@ -215,8 +216,8 @@ impl Engine {
     }
 
     /// Handles a report from an API client ([`InboundKind::ServiceRequest`]); returns the
-    /// task it made, `None` if it made none (a repeat, over the sender's limit, or the
-    /// same request delivered again).
+    /// task it became: the one it made, or the open one it repeats; `None` if none (past
+    /// the sender's limit, or the same request delivered again).
     pub async fn service_request(&self, inbound: Inbound) -> Result<(Outcome, Option<TaskId>), EngineError> {
         self.handle_traced(inbound).await.map(|(o, _, created)| (o, created))
     }
@@ -267,7 +268,7 @@ impl Engine {
                 batch: Batch { at: now, ..Batch::default() },
                 touched: BTreeSet::new(),
                 toast: None,
-                created: None,
+                became: None,
             };
             tx.batch.seen.push(key);
             {
@@ -289,7 +290,7 @@ impl Engine {
                 }
             }
             toast = tx.toast.take();
-            created = tx.created;
+            created = tx.became;
             self.store.submit(tx.batch)
         };
         let res = match ticket.await {
@@ -399,10 +400,11 @@ impl Engine {
                 (false, None) => return None,
             };
             line.buttons = if m.withdraw { vec![] } else { Self::group_buttons(task, &m.buttons) };
+            let (text, buttons) = GroupLine::message(lines, "\n");
             return Some(Outgoing {
                 key: format!("plaza-{}", row.id),
-                text: lines.iter().map(|l| l.line.as_str()).collect::<Vec<_>>().join("\n"),
-                buttons: lines.iter().flat_map(|l| l.buttons.clone()).collect(),
+                text,
+                buttons,
                 edit: edit.clone(),
                 ..Outgoing::plain(m.to.clone())
             });

@@ -54,10 +54,15 @@ impl Engine {
     /// Runs `f` with a read-only view of the engine's state (renders, no changes).
     fn reading<R>(&self, f: impl FnOnce(&Cx<'_, '_>) -> R) -> R {
         let mut st = self.lock();
-        let mut tx = Tx { batch: Batch::default(), touched: BTreeSet::new(), toast: None, created: None };
+        let mut tx = Tx { batch: Batch::default(), touched: BTreeSet::new(), toast: None, became: None };
         let now = self.clock.now();
         let cx = Cx { e: self, st: &mut st, tx: &mut tx, now, sender_name: None, understood: Default::default() };
         f(&cx)
+    }
+
+    /// Whether the public may see the task at all (the web's audience).
+    pub fn is_public(&self, t: &Task) -> bool {
+        audience::is_public(t)
     }
 
     /// The task as the public may see it, or `None` if the public may not.
@@ -157,17 +162,6 @@ impl Engine {
     /// counted, never described).
     pub fn tasks_so_far(&self) -> i64 {
         self.lock().last_id
-    }
-
-    /// The last task `who` reported, if it is still in the working set.
-    pub fn last_report_of(&self, who: &Identity) -> Option<Task> {
-        let st = self.lock();
-        st.last_task_of.get(who).and_then(|id| st.tasks.get(id)).filter(|t| t.reporter == *who).cloned()
-    }
-
-    /// How many reports a person may make in an hour (`[engine] reports_per_hour`).
-    pub fn reports_per_hour(&self) -> u32 {
-        self.cfg.engine.reports_per_hour
     }
 
     /// The town's language that best matches `want` (a tag like "en-GB"), else its first.

@@ -162,3 +162,11 @@ pub struct GroupLine {
     pub line: String,
     pub buttons: Vec<crate::channel::Button>,
 }
+
+impl GroupLine {
+    /// The grouped message's text (the lines, apart by `joiner`) and all their buttons.
+    pub fn message(lines: &[GroupLine], joiner: &str) -> (String, Vec<crate::channel::Button>) {
+        let text = lines.iter().map(|l| l.line.as_str()).collect::<Vec<_>>().join(joiner);
+        (text, lines.iter().flat_map(|l| l.buttons.clone()).collect())
+    }
+}

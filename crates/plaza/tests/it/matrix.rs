@@ -331,6 +331,15 @@ fn matrix_config(dir: &Path, t: &Town, telegram_url: Option<&str>, login: BotLog
     path
 }
 
+/// A folder with the town's config (the bot logs in with its password) and where its
+/// database goes: (folder, config, database).
+fn password_bot_files(t: &Town) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = matrix_config(dir.path(), t, None, BotLogin::Password);
+    let db = dir.path().join("plaza.db");
+    (dir, cfg, db)
+}
+
 fn start_plaza(cfg: &Path, db: &Path, t: &Town) -> Plaza {
     let pw = password("plaza");
     Plaza::start(
@@ -358,9 +367,7 @@ fn device_of(dir: &Path) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streetlight_story_in_an_encrypted_dm() {
     let t = town(&[]).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = matrix_config(dir.path(), &t, None, BotLogin::Password);
-    let db = dir.path().join("plaza.db");
+    let (dir, cfg, db) = password_bot_files(&t);
     // Said in the crew room before the bot is there: history, not a command.
     let elec = t.room("electricians").clone();
     wait_joined(&t.luis, &elec, t.luis.client.user_id().expect("id")).await;
@@ -498,9 +505,7 @@ async fn streetlight_story_in_an_encrypted_dm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_decrypts_what_came_meanwhile_exactly_once() {
     let t = town(&[]).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = matrix_config(dir.path(), &t, None, BotLogin::Password);
-    let db = dir.path().join("plaza.db");
+    let (dir, cfg, db) = password_bot_files(&t);
     let plaza = start_plaza(&cfg, &db, &t);
     let dm = open_dm(&t).await;
     t.ana.say(&dm, "La farola de la calle Sol 1 está apagada").await;
@@ -565,9 +570,7 @@ async fn resident_on_telegram_crew_on_matrix_with_an_access_token() {
 async fn rate_limited_messages_stay_queued() {
     let hs = Synapse::start_with(&[("PLAZA_SYNAPSE_RC_MESSAGE", "{per_second: 0.5, burst_count: 3}")]).await;
     let t = town_on(hs, &[]).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = matrix_config(dir.path(), &t, None, BotLogin::Password);
-    let db = dir.path().join("plaza.db");
+    let (_dir, cfg, db) = password_bot_files(&t);
     let _plaza = start_plaza(&cfg, &db, &t);
     let dm = open_dm(&t).await;
     let elec = t.room("electricians").clone();
@@ -626,9 +629,7 @@ async fn event_json(p: &Person, hs: &Synapse, room: &OwnedRoomId, event: &OwnedE
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_post_withdrawn_when_its_task_becomes_private_is_redacted() {
     let t = town(&[]).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = matrix_config(dir.path(), &t, None, BotLogin::Password);
-    let db = dir.path().join("plaza.db");
+    let (_dir, cfg, db) = password_bot_files(&t);
     let _plaza = start_plaza(&cfg, &db, &t);
     for (_, r) in &t.rooms {
         wait_joined(&t.mayor, r, &t.bot).await;
@@ -790,9 +791,7 @@ async fn read_all(residents: &[Plain], hs: &Synapse, http: &reqwest::Client, bot
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_during_a_burst_nothing_is_sent_twice() {
     let t = town(&[]).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = matrix_config(dir.path(), &t, None, BotLogin::Password);
-    let db = dir.path().join("plaza.db");
+    let (_dir, cfg, db) = password_bot_files(&t);
     let plaza = start_plaza(&cfg, &db, &t);
     let http = reqwest::Client::new();
     let mut residents = Vec::new();
@@ -853,9 +852,7 @@ async fn killed_during_a_burst_nothing_is_sent_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_message_is_answered() {
     let t = town(&[]).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = matrix_config(dir.path(), &t, None, BotLogin::Password);
-    let db = dir.path().join("plaza.db");
+    let (_dir, cfg, db) = password_bot_files(&t);
     let _plaza = start_plaza(&cfg, &db, &t);
     let dm = open_dm(&t).await;
     t.ana.say(&dm, "Hola").await;
@@ -911,9 +908,7 @@ async fn bench_matrix_throughput() {
     const RESIDENTS: usize = 5;
     const EACH: usize = 20;
     let t = town(&[]).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = matrix_config(dir.path(), &t, None, BotLogin::Password);
-    let db = dir.path().join("plaza.db");
+    let (_dir, cfg, db) = password_bot_files(&t);
     let _plaza = start_plaza(&cfg, &db, &t);
     let mut residents = Vec::new();
     let mut dms = Vec::new();

@@ -243,6 +243,15 @@ fn setup(extra: &str) -> (tempfile::TempDir, Emulator, PathBuf, PathBuf) {
     (dir, emu, cfg, db)
 }
 
+/// Adds `[web]` on a free loopback port to a config; returns the port.
+fn with_web(cfg: &Path) -> u16 {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+    let mut text = std::fs::read_to_string(cfg).expect("config");
+    text.push_str(&format!("\n[web]\nlisten = \"127.0.0.1:{port}\"\n"));
+    std::fs::write(cfg, text).expect("config");
+    port
+}
+
 /// The data of every button under a message the bot sent.
 fn callback_data(m: &Value) -> Vec<&str> {
     m["reply_markup"]["inline_keyboard"]
@@ -532,10 +541,7 @@ async fn a_full_disk_sends_nothing_twice_and_recovers() {
     const CARLOS: i64 = 5003;
     let (dir, emu, cfg, _) = setup("");
     // The web too, for /health.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
-    let mut text = std::fs::read_to_string(&cfg).expect("config");
-    text.push_str(&format!("\n[web]\nlisten = \"127.0.0.1:{port}\"\n"));
-    std::fs::write(&cfg, text).expect("config");
+    let port = with_web(&cfg);
     let health = || async move {
         let r = reqwest::get(format!("http://127.0.0.1:{port}/health")).await.expect("GET /health");
         let code = r.status().as_u16();
@@ -885,10 +891,7 @@ async fn the_token_never_reaches_the_log() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_web_resident_is_told_of_every_step_the_telegram_crew_takes() {
     let (_dir, emu, cfg, db) = setup("");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
-    let mut text = std::fs::read_to_string(&cfg).expect("config");
-    text.push_str(&format!("\n[web]\nlisten = \"127.0.0.1:{port}\"\n"));
-    std::fs::write(&cfg, text).expect("config");
+    let port = with_web(&cfg);
     let plaza = Plaza::start(&cfg, &db, &[]);
     let base = format!("http://127.0.0.1:{port}");
     let mut ana = crate::web_chat::Person::new(&base);

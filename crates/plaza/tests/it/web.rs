@@ -76,7 +76,7 @@ async fn site(case: &Case) -> Site {
     let t2 = bot.engine.task(plaza_core::model::TaskId(2)).expect("task 2");
     assert_eq!(t1.category.as_deref(), Some(case.public_cat), "{t1:?}");
     assert_eq!(t2.category.as_deref(), Some(case.private_cat), "{t2:?}");
-    let settings = plaza_web::WebSettings::parse(&toml::Table::new()).expect("defaults");
+    let settings = plaza_web::WebSettings::default();
     let app = plaza_web::router(bot.engine.clone(), settings, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
@@ -255,8 +255,7 @@ async fn markup_in_a_report_is_shown_as_text() {
     let ana = Identity::new("console", "ana");
     let text = "La farola de la calle Real 5 está apagada <img src=x onerror=alert(1)><script>alert(2)</script>";
     bot.say(&ana, Chat::Direct, None, text.to_owned()).await;
-    let app =
-        plaza_web::router(bot.engine.clone(), plaza_web::WebSettings::parse(&toml::Table::new()).expect("web"), None);
+    let app = plaza_web::router(bot.engine.clone(), plaza_web::WebSettings::default(), None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(plaza_web::serve(listener, app, std::future::pending()));
@@ -299,7 +298,7 @@ async fn board_by_district(case: &Districts) {
         bot.send(&who("dan"), Chat::Direct, None, plaza_core::channel::InboundKind::Location { point }).await;
         assert_eq!(t(4).place.district.as_deref(), Some(case.b.1), "a shared location in the area: {:?}", t(4).place);
     }
-    let settings = plaza_web::WebSettings::parse(&toml::Table::new()).expect("defaults");
+    let settings = plaza_web::WebSettings::default();
     let app = plaza_web::router(bot.engine.clone(), settings, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));

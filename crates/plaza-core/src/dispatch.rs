@@ -498,8 +498,18 @@ impl Dispatcher {
             return Step::Wait(wait);
         }
         let span = tracing::debug_span!("deliver", channel = ch.name(), outbox = row.id, task = ?row.message.task);
+        let started = Instant::now();
         let result = ch.send(&out).instrument(span).await;
-        self.record(row, result).await
+        let sent = Instant::now();
+        let step = self.record(row, result).await;
+        debug!(
+            channel = ch.name(),
+            outbox = row.id,
+            send_ms = sent.duration_since(started).as_millis() as u64,
+            record_ms = sent.elapsed().as_millis() as u64,
+            "delivered"
+        );
+        step
     }
 
     /// Marks a row as done without sending it.

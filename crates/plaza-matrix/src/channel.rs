@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use matrix_sdk::authentication::matrix::MatrixSession;
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::deserialized_responses::TimelineEventKind;
-use matrix_sdk::room::{IncludeRelations, RelationsOptions};
+use matrix_sdk::room::{IncludeRelations, MessagesOptions, RelationsOptions};
 use matrix_sdk::ruma::api::error::{ErrorKind, RetryAfter};
 use matrix_sdk::ruma::events::Mentions;
 use matrix_sdk::ruma::events::reaction::OriginalSyncReactionEvent;
@@ -96,6 +96,22 @@ pub struct MatrixChannel {
     joined_at: Mutex<HashMap<OwnedRoomId, u64>>,
     collected: Arc<Mutex<Vec<Event>>>,
     undecrypted: Mutex<Vec<Undecrypted>>,
+}
+
+/// A message, a reaction or a message not yet decrypted, read from a room's history.
+fn event_of(room: &Room, te: matrix_sdk::deserialized_responses::TimelineEvent) -> Option<Event> {
+    if let TimelineEventKind::UnableToDecrypt { event, .. } = te.kind {
+        return Some(Event::Undecrypted(room.clone(), event.cast_unchecked()));
+    }
+    match te.kind.raw().deserialize().ok()? {
+        AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::RoomMessage(SyncMessageLikeEvent::Original(ev))) => {
+            Some(Event::Message(room.clone(), Box::new(ev)))
+        }
+        AnySyncTimelineEvent::MessageLike(AnySyncMessageLikeEvent::Reaction(SyncMessageLikeEvent::Original(ev))) => {
+            Some(Event::Reaction(room.clone(), Box::new(ev)))
+        }
+        _ => None,
+    }
 }
 
 fn other(e: impl std::fmt::Display) -> ChannelError {
@@ -319,6 +335,47 @@ impl MatrixChannel {
                 Chat::Direct
             }
         }
+    }
+
+    /// A sync carries only the newest events of a room (Synapse: 10); when there were
+    /// more since `since` ("limited"), the rest is read page by page back to `since` and
+    /// put before what the sync collected, oldest first, so that nothing a resident wrote
+    /// while Plaza was away is lost.
+    async fn fill_gaps(
+        &self,
+        joined: &std::collections::BTreeMap<OwnedRoomId, matrix_sdk::sync::JoinedRoomUpdate>,
+        since: &str,
+    ) -> Result<(), ChannelError> {
+        let mut missed: Vec<Event> = Vec::new();
+        for (id, update) in joined {
+            let (true, Some(prev)) = (update.timeline.limited, update.timeline.prev_batch.as_deref()) else {
+                continue;
+            };
+            let Some(room) = self.client.get_room(id) else { continue };
+            let mut from = prev.to_owned();
+            let mut older: Vec<Event> = Vec::new();
+            loop {
+                let mut opts = MessagesOptions::backward().from(from.as_str());
+                opts.to = Some(since.to_owned());
+                opts.limit = matrix_sdk::ruma::UInt::from(100u32);
+                let page = room.messages(opts).await.map_err(channel_error)?;
+                let empty = page.chunk.is_empty();
+                older.extend(page.chunk.into_iter().filter_map(|te| event_of(&room, te)));
+                match page.end {
+                    Some(end) if !empty && end != from => from = end,
+                    _ => break,
+                }
+            }
+            info!(room = %id, messages = older.len(), "matrix: read what a sync left out");
+            older.reverse();
+            missed.extend(older);
+        }
+        if !missed.is_empty() {
+            let mut c = self.collected.lock().unwrap_or_else(|p| p.into_inner());
+            missed.append(&mut c);
+            *c = missed;
+        }
+        Ok(())
     }
 
     /// Handles what one sync collected, in order. Err: the engine could not store it.
@@ -608,13 +665,27 @@ impl Channel for MatrixChannel {
         let mut failing_since: Option<std::time::Instant> = None;
         let mut retry = Duration::from_secs(1);
         loop {
-            let mut settings = SyncSettings::default().timeout(Duration::from_secs(10));
+            // A bot has no presence to show: "online" at every sync is work for the
+            // homeserver (a presence update per request) that nobody reads.
+            let mut settings = SyncSettings::default()
+                .timeout(Duration::from_secs(10))
+                .set_presence(matrix_sdk::ruma::presence::PresenceState::Offline);
             if let Some(t) = &since {
                 settings = settings.token(t.clone());
             }
             match self.client.sync_once(settings).await {
                 Ok(resp) => {
                     pause = Duration::from_millis(500);
+                    // More came in a room than one sync carries (Plaza was away, or a
+                    // burst): what is missing is read before what the sync brought.
+                    if let (true, Some(from)) = (live, since.as_deref())
+                        && let Err(e) = self.fill_gaps(&resp.rooms.joined, from).await
+                    {
+                        self.collected.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                        warn!(error = %e, "matrix: could not read the messages a sync left out; syncing again");
+                        tokio::time::sleep(pause).await;
+                        continue;
+                    }
                     if let Err(e) = self.handle_collected(inbox.as_ref(), live).await {
                         // Not stored (a full disk): sync again from the same token, the
                         // engine drops what it already has. Said once while it lasts.

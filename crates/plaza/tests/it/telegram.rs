@@ -187,8 +187,13 @@ pub struct Plaza(#[allow(dead_code)] Proc, PathBuf);
 
 impl Drop for Plaza {
     fn drop(&mut self) {
-        if std::thread::panicking() || std::env::var_os("PLAZA_TEST_SHOW_LOG").is_some() {
+        let show = std::env::var_os("PLAZA_TEST_SHOW_LOG");
+        if std::thread::panicking() || show.is_some() {
             let log = std::fs::read_to_string(&self.1).unwrap_or_default();
+            // PLAZA_TEST_SHOW_LOG=/some/file.log: the whole log is kept there.
+            if let Some(keep) = show.filter(|s| s.to_string_lossy().ends_with(".log")) {
+                let _ = std::fs::write(keep, &log);
+            }
             let tail: Vec<&str> = log.lines().rev().take(120).collect();
             eprintln!("--- plaza log (last lines) ---");
             for l in tail.iter().rev() {
@@ -225,7 +230,7 @@ impl Plaza {
             .arg("--db")
             .arg(db)
             .env("PLAZA_TEST_TELEGRAM_TOKEN", TOKEN)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", std::env::var("PLAZA_TEST_RUST_LOG").unwrap_or_else(|_| "info".into()))
             .stdout(Stdio::null())
             .stderr(log);
         for (k, v) in env {

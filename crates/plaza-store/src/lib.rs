@@ -4,6 +4,14 @@
 //! Writes go through one writer task that groups the batches of concurrent messages into
 //! one transaction (group commit) and writes each table with multi-row statements, so
 //! that throughput is not bound by one fsync or one round trip per message.
+//!
+//! PostgreSQL ([`PgStore`], for cities and for more than one process) keeps the same
+//! tables and shares the writer, the row decoding and the rules; only the SQL differs.
+
+mod postgres;
+mod settings;
+pub use postgres::PgStore;
+pub use settings::StoreSettings;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -17,7 +25,7 @@ use plaza_core::model::*;
 use plaza_core::store::{
     Batch, CommitTicket, DeliveryOutcome, OutboxRow, PersonData, PostRecord, Snapshot, Store, StoreError, TaskQuery,
 };
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info};
@@ -34,13 +42,13 @@ macro_rules! blank_outbox_row {
     };
 }
 
-type Reply = oneshot::Sender<Result<(), StoreError>>;
-type Job = (Batch, Reply);
+pub(crate) type Reply = oneshot::Sender<Result<(), StoreError>>;
+pub(crate) type Job = (Batch, Reply);
 
 /// A small write that must not wait behind the engine's batches: the record of a
 /// message the platform took (until it is written, a crash would send it again) and the
 /// update cursor.
-enum Small {
+pub(crate) enum Small {
     Delivery { id: i64, outcome: DeliveryOutcome, at: Timestamp },
     Cursor { key: String, value: String },
 }
@@ -62,7 +70,7 @@ fn db(e: impl std::fmt::Display) -> StoreError {
         StoreError::Database(text)
     }
 }
-fn corrupt(e: impl std::fmt::Display) -> StoreError {
+pub(crate) fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
 
@@ -84,7 +92,7 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts.clone()).await.map_err(db)?;
         let (tx, rx) = mpsc::unbounded_channel();
         let (small, small_rx) = mpsc::unbounded_channel();
-        tokio::spawn(writer_loop(Writer { conn: Some(writer_conn), opts }, rx, small_rx));
+        tokio::spawn(writer_loop(Writer::new(writer_conn, SqliteBackend { opts }), rx, small_rx));
         let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
             Some(d) => d.to_path_buf(),
             None => std::path::PathBuf::from("."),
@@ -103,23 +111,38 @@ impl SqliteStore {
     }
 }
 
-/// The one writer: small writes (delivery records, cursors) first, each time there are
-/// any, then the engine's batches grouped into one transaction.
+/// What the one writer needs of a database: a connection, and the two kinds of writes.
+#[async_trait]
+pub(crate) trait Backend: Send + Sync + 'static {
+    type Conn: Send;
+    async fn connect(&self) -> Result<Self::Conn, StoreError>;
+    async fn write_small(&self, conn: &mut Self::Conn, jobs: Vec<&Small>) -> Result<(), StoreError>;
+    async fn write_group(&self, conn: &mut Self::Conn, batches: Vec<&Batch>) -> Result<(), StoreError>;
+}
+
 /// The writer's connection. After a failed write it is closed and opened afresh: SQLite
 /// may have rolled the transaction back by itself (SQLITE_FULL), and a connection whose
 /// transaction state is in doubt could go on "committing" into a transaction that never
 /// ends, holding the write lock, invisible to readers.
-struct Writer {
-    conn: Option<SqliteConnection>,
-    opts: SqliteConnectOptions,
+pub(crate) struct Writer<B: Backend> {
+    conn: Option<B::Conn>,
+    backend: B,
 }
 
-impl Writer {
-    async fn conn(&mut self) -> Result<&mut SqliteConnection, StoreError> {
+impl<B: Backend> Writer<B> {
+    pub(crate) fn new(conn: B::Conn, backend: B) -> Self {
+        Writer { conn: Some(conn), backend }
+    }
+
+    /// The connection (opened again if the last write failed), and the backend to write with.
+    async fn ready(&mut self) -> Result<(&mut B::Conn, &B), StoreError> {
         if self.conn.is_none() {
-            self.conn = Some(SqliteConnection::connect_with(&self.opts).await.map_err(db)?);
+            self.conn = Some(self.backend.connect().await?);
         }
-        self.conn.as_mut().ok_or(StoreError::Closed)
+        match self.conn.as_mut() {
+            Some(conn) => Ok((conn, &self.backend)),
+            None => Err(StoreError::Closed),
+        }
     }
 
     /// Answers each job with the result of their shared transaction.
@@ -145,8 +168,10 @@ fn drain<T>(first: T, rx: &mut mpsc::UnboundedReceiver<T>) -> Vec<T> {
     jobs
 }
 
-async fn writer_loop(
-    mut w: Writer,
+/// The one writer: small writes (delivery records, cursors) first, each time there are
+/// any, then the engine's batches grouped into one transaction.
+pub(crate) async fn writer_loop<B: Backend>(
+    mut w: Writer<B>,
     mut rx: mpsc::UnboundedReceiver<Job>,
     mut small_rx: mpsc::UnboundedReceiver<(Small, Reply)>,
 ) {
@@ -170,8 +195,8 @@ async fn writer_loop(
             biased;
             Some(first) = small_rx.recv() => {
                 let jobs = drain(first, &mut small_rx);
-                let result = match w.conn().await {
-                    Ok(conn) => write_small(conn, jobs.iter().map(|(s, _)| s)).await,
+                let result = match w.ready().await {
+                    Ok((conn, backend)) => backend.write_small(conn, jobs.iter().map(|(s, _)| s).collect()).await,
                     Err(e) => Err(e),
                 };
                 said(&result, "recording deliveries");
@@ -179,8 +204,8 @@ async fn writer_loop(
             }
             Some(first) = rx.recv() => {
                 let jobs = drain(first, &mut rx);
-                let result = match w.conn().await {
-                    Ok(conn) => write_group(conn, jobs.iter().map(|(b, _)| b)).await,
+                let result = match w.ready().await {
+                    Ok((conn, backend)) => backend.write_group(conn, jobs.iter().map(|(b, _)| b).collect()).await,
                     Err(e) => Err(e),
                 };
                 said(&result, "a commit");
@@ -188,6 +213,25 @@ async fn writer_loop(
             }
             else => return,
         }
+    }
+}
+
+/// SQLite's writes.
+struct SqliteBackend {
+    opts: SqliteConnectOptions,
+}
+
+#[async_trait]
+impl Backend for SqliteBackend {
+    type Conn = SqliteConnection;
+    async fn connect(&self) -> Result<SqliteConnection, StoreError> {
+        SqliteConnection::connect_with(&self.opts).await.map_err(db)
+    }
+    async fn write_small(&self, conn: &mut SqliteConnection, jobs: Vec<&Small>) -> Result<(), StoreError> {
+        write_small(conn, jobs.into_iter()).await
+    }
+    async fn write_group(&self, conn: &mut SqliteConnection, batches: Vec<&Batch>) -> Result<(), StoreError> {
+        write_group(conn, batches.into_iter()).await
     }
 }
 
@@ -274,11 +318,37 @@ async fn write_delivery(
     Ok(())
 }
 
-async fn write_group<'a>(
-    conn: &mut SqliteConnection,
-    batches: impl Iterator<Item = &'a Batch>,
-) -> Result<(), StoreError> {
-    // Later versions of the same row win; order of events and outbox rows is kept.
+/// The task columns, in the order both backends bind them.
+pub(crate) const INSERT_TASKS: &str = "INSERT INTO tasks (id, category, crew, status, close_reason, visibility, \
+     description, street, street_key, lat, lon, reporter, reporter_public, language, me_too, supporters, followers, \
+     attachments, related, duplicate_of, assignee, created_at, updated_at, acknowledged_at, started_at, resolved_at, \
+     closed_at, sealed, reporter_name, district) ";
+/// A task written again replaces its row (but its id and creation time).
+pub(crate) const UPSERT_TASKS: &str = " ON CONFLICT(id) DO UPDATE SET category=excluded.category, crew=excluded.crew, \
+     status=excluded.status, close_reason=excluded.close_reason, visibility=excluded.visibility, \
+     description=excluded.description, street=excluded.street, street_key=excluded.street_key, lat=excluded.lat, \
+     lon=excluded.lon, reporter=excluded.reporter, reporter_public=excluded.reporter_public, \
+     language=excluded.language, me_too=excluded.me_too, supporters=excluded.supporters, \
+     followers=excluded.followers, attachments=excluded.attachments, related=excluded.related, \
+     duplicate_of=excluded.duplicate_of, assignee=excluded.assignee, updated_at=excluded.updated_at, \
+     acknowledged_at=excluded.acknowledged_at, started_at=excluded.started_at, resolved_at=excluded.resolved_at, \
+     closed_at=excluded.closed_at, sealed=excluded.sealed, reporter_name=excluded.reporter_name, \
+     district=excluded.district";
+
+/// A group of batches as rows to write: each task once (its latest version), events and
+/// outbox rows in order, each person's last dialogue state, residents, redelivery keys,
+/// and the batches that erase or anonymise.
+pub(crate) struct Flat<'a> {
+    pub tasks: Vec<&'a Task>,
+    pub events: Vec<&'a TaskEvent>,
+    pub outbox: Vec<(&'a plaza_core::store::NewOutbox, Timestamp)>,
+    pub dialogues: Vec<(&'a Identity, Option<&'a Dialogue>, Timestamp)>,
+    pub residents: Vec<(&'a Identity, &'a String)>,
+    pub seen: Vec<(&'a String, &'a String, Timestamp)>,
+    pub erasures: Vec<&'a Batch>,
+}
+
+pub(crate) fn flatten<'a>(batches: impl Iterator<Item = &'a Batch>) -> Flat<'a> {
     let mut tasks: Vec<&Task> = Vec::new();
     let mut task_pos: HashMap<TaskId, usize> = HashMap::new();
     let mut events: Vec<&TaskEvent> = Vec::new();
@@ -287,10 +357,10 @@ async fn write_group<'a>(
     let mut residents: HashMap<&Identity, &String> = HashMap::new();
     let mut seen: Vec<(&String, &String, Timestamp)> = Vec::new();
     let mut order = 0usize;
-    let mut batches_with_erasure: Vec<&Batch> = Vec::new();
+    let mut erasures: Vec<&Batch> = Vec::new();
     for b in batches {
         if !b.erase.is_empty() || b.retention_before.is_some() {
-            batches_with_erasure.push(b);
+            erasures.push(b);
         }
         for t in &b.tasks {
             match task_pos.get(&t.id) {
@@ -301,9 +371,7 @@ async fn write_group<'a>(
                 }
             }
         }
-        for e in &b.events {
-            events.push(e);
-        }
+        events.extend(&b.events);
         for o in &b.outbox {
             outbox.push((o, b.at));
         }
@@ -318,15 +386,29 @@ async fn write_group<'a>(
             seen.push((c, m, b.at));
         }
     }
+    let mut ds: Vec<_> = dialogues.into_iter().collect();
+    ds.sort_by_key(|(_, (o, _, _))| *o);
+    Flat {
+        tasks,
+        events,
+        outbox,
+        dialogues: ds.into_iter().map(|(who, (_, d, at))| (who, d, at)).collect(),
+        residents: residents.into_iter().collect(),
+        seen,
+        erasures,
+    }
+}
 
+async fn write_group<'a>(
+    conn: &mut SqliteConnection,
+    batches: impl Iterator<Item = &'a Batch>,
+) -> Result<(), StoreError> {
+    // Later versions of the same row win; order of events and outbox rows is kept.
+    let Flat { tasks, events, outbox, dialogues, residents: rs, seen, erasures: batches_with_erasure } =
+        flatten(batches);
     let mut tx = conn.begin().await.map_err(db)?;
     for chunk in tasks.chunks(ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO tasks (id, category, crew, status, close_reason, visibility, description, street, street_key, \
-             lat, lon, reporter, reporter_public, language, me_too, supporters, followers, attachments, related, \
-             duplicate_of, assignee, created_at, updated_at, acknowledged_at, started_at, resolved_at, closed_at, \
-             sealed, reporter_name, district) ",
-        );
+        let mut q = QueryBuilder::<Sqlite>::new(INSERT_TASKS);
         let mut err = None;
         q.push_values(chunk, |mut r, t| {
             let mut json = |v: Result<String, serde_json::Error>| match v {
@@ -370,17 +452,7 @@ async fn write_group<'a>(
         if let Some(e) = err {
             return Err(corrupt(e));
         }
-        q.push(
-            " ON CONFLICT(id) DO UPDATE SET category=excluded.category, crew=excluded.crew, status=excluded.status, \
-             close_reason=excluded.close_reason, visibility=excluded.visibility, description=excluded.description, \
-             street=excluded.street, street_key=excluded.street_key, lat=excluded.lat, lon=excluded.lon, \
-             reporter=excluded.reporter, reporter_public=excluded.reporter_public, language=excluded.language, \
-             me_too=excluded.me_too, supporters=excluded.supporters, followers=excluded.followers, \
-             attachments=excluded.attachments, related=excluded.related, duplicate_of=excluded.duplicate_of, \
-             assignee=excluded.assignee, updated_at=excluded.updated_at, acknowledged_at=excluded.acknowledged_at, \
-             started_at=excluded.started_at, resolved_at=excluded.resolved_at, closed_at=excluded.closed_at, \
-             sealed=excluded.sealed, reporter_name=excluded.reporter_name, district=excluded.district",
-        );
+        q.push(UPSERT_TASKS);
         q.build().execute(&mut *tx).await.map_err(db)?;
     }
     for chunk in events.chunks(ROWS_PER_STATEMENT) {
@@ -424,9 +496,7 @@ async fn write_group<'a>(
         }
         q.build().execute(&mut *tx).await.map_err(db)?;
     }
-    let mut ds: Vec<_> = dialogues.into_iter().collect();
-    ds.sort_by_key(|(_, (o, _, _))| *o);
-    for (who, (_, d, at)) in ds {
+    for (who, d, at) in dialogues {
         match d {
             Some(d) => {
                 let state = serde_json::to_string(d).map_err(corrupt)?;
@@ -450,7 +520,6 @@ async fn write_group<'a>(
             }
         }
     }
-    let rs: Vec<_> = residents.into_iter().collect();
     for chunk in rs.chunks(ROWS_PER_STATEMENT) {
         let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO residents (identity, language) ");
         q.push_values(chunk, |mut r, (who, l)| {
@@ -550,14 +619,14 @@ async fn apply_retention(tx: &mut SqliteConnection, before: Timestamp) -> Result
     Ok(())
 }
 
-fn visibility_str(v: Visibility) -> &'static str {
+pub(crate) fn visibility_str(v: Visibility) -> &'static str {
     match v {
         Visibility::Public => "public",
         Visibility::Private => "private",
     }
 }
 
-fn post_kind_str(k: PostKind) -> &'static str {
+pub(crate) fn post_kind_str(k: PostKind) -> &'static str {
     match k {
         PostKind::Public => "public",
         PostKind::Card => "card",
@@ -575,14 +644,23 @@ fn post_kind(s: &str) -> Result<PostKind, StoreError> {
 }
 
 /// A stable text key for an outbox destination, to keep per-destination order.
-fn destination_key(d: &Destination) -> String {
+pub(crate) fn destination_key(d: &Destination) -> String {
     match d {
         Destination::Direct(who) => format!("dm:{who}"),
         Destination::Room(r) => format!("room:{r}"),
     }
 }
 
-fn task_from_row(r: &SqliteRow) -> Result<Task, StoreError> {
+/// A task from its row, on any backend.
+pub(crate) fn task_from_row<'r, R>(r: &'r R) -> Result<Task, StoreError>
+where
+    R: Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    f64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     let g = |e: sqlx::Error| corrupt(e);
     let status: String = r.try_get("status").map_err(g)?;
     let reason: Option<String> = r.try_get("close_reason").map_err(g)?;
@@ -631,7 +709,15 @@ fn task_from_row(r: &SqliteRow) -> Result<Task, StoreError> {
     })
 }
 
-fn post_from_row(r: &SqliteRow) -> Result<PostRecord, StoreError> {
+pub(crate) fn post_from_row<'r, R>(r: &'r R) -> Result<PostRecord, StoreError>
+where
+    R: Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    f64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     let kind: String = r.try_get("kind").map_err(corrupt)?;
     Ok(PostRecord {
         channel: r.try_get("channel").map_err(corrupt)?,
@@ -641,6 +727,97 @@ fn post_from_row(r: &SqliteRow) -> Result<PostRecord, StoreError> {
         message_id: r.try_get("message_id").map_err(corrupt)?,
     })
 }
+
+/// A task's event from its row (task_id, at, actor, detail), on any backend.
+pub(crate) fn event_from_row<'r, R>(r: &'r R) -> Result<TaskEvent, StoreError>
+where
+    R: Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    f64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let actor: Option<String> = r.try_get("actor").map_err(corrupt)?;
+    let detail: String = r.try_get("detail").map_err(corrupt)?;
+    Ok(TaskEvent {
+        task: TaskId(r.try_get("task_id").map_err(corrupt)?),
+        at: Timestamp(r.try_get("at").map_err(corrupt)?),
+        actor: actor.map(|a| Identity::from_str(&a)).transpose().map_err(corrupt)?,
+        kind: serde_json::from_str(&detail).map_err(corrupt)?,
+    })
+}
+
+/// The rows of a channel's pending outbox, oldest first, as due at `now`: a row waiting
+/// for a retry holds back the later rows for the same destination, so each chat sees
+/// messages in the order they were made.
+pub(crate) fn due_rows<'r, R>(
+    rows: &'r [R],
+    channel: &str,
+    now: Timestamp,
+    limit: u32,
+) -> Result<Vec<OutboxRow>, StoreError>
+where
+    R: Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    f64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let mut waiting: HashSet<String> = HashSet::new();
+    let mut out = Vec::new();
+    for r in rows {
+        let dest: String = r.try_get("destination").map_err(corrupt)?;
+        let due: i64 = r.try_get("due_at").map_err(corrupt)?;
+        if due > now.0 || waiting.contains(&dest) {
+            waiting.insert(dest);
+            continue;
+        }
+        let msg: String = r.try_get("message").map_err(corrupt)?;
+        let message: Outbound = serde_json::from_str(&msg).map_err(corrupt)?;
+        out.push(OutboxRow {
+            id: r.try_get("id").map_err(corrupt)?,
+            channel: channel.to_owned(),
+            message,
+            attempts: r.try_get::<i64, _>("attempts").map_err(corrupt)? as u32,
+            created_at: Timestamp(r.try_get("created_at").map_err(corrupt)?),
+        });
+        if out.len() >= limit as usize {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Open tasks at the end of each day from `since` to `until`, from the count of tasks
+/// that never ended and the (created, ended) times of the tasks created or ended in the
+/// period: open(E) = #{never ended, created < E} + #{ended >= E, created < E}.
+pub(crate) fn backlog(
+    never_ended: i64,
+    recent: &[(i64, Option<i64>)],
+    since: Timestamp,
+    until: Timestamp,
+) -> Vec<(i64, u64)> {
+    let today = until.0 / DAY;
+    let first = since.0 / DAY;
+    let mut backlog = Vec::new();
+    for day in first..=today {
+        let end = (day + 1) * DAY;
+        let mut n = never_ended;
+        for (created, ended) in recent {
+            match ended {
+                None if *created >= end => n -= 1,
+                Some(e) if *e >= end && *created < end => n += 1,
+                _ => {}
+            }
+        }
+        backlog.push((day, n.max(0) as u64));
+    }
+    backlog
+}
+
+pub(crate) const DAY: i64 = 86_400_000;
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -722,8 +899,6 @@ impl Store for SqliteStore {
     }
 
     async fn due_outbox(&self, channel: &str, now: Timestamp, limit: u32) -> Result<Vec<OutboxRow>, StoreError> {
-        // Pending rows in order; a row waiting for a retry holds back the later rows for
-        // the same destination, so each chat sees messages in the order they were made.
         let rows = sqlx::query(
             "SELECT id, destination, message, attempts, due_at, created_at FROM outbox \
              WHERE channel = ? AND state = 'pending' ORDER BY id LIMIT ?",
@@ -733,29 +908,7 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
-        let mut waiting: HashSet<String> = HashSet::new();
-        let mut out = Vec::new();
-        for r in rows {
-            let dest: String = r.try_get("destination").map_err(corrupt)?;
-            let due: i64 = r.try_get("due_at").map_err(corrupt)?;
-            if due > now.0 || waiting.contains(&dest) {
-                waiting.insert(dest);
-                continue;
-            }
-            let msg: String = r.try_get("message").map_err(corrupt)?;
-            let message: Outbound = serde_json::from_str(&msg).map_err(corrupt)?;
-            out.push(OutboxRow {
-                id: r.try_get("id").map_err(corrupt)?,
-                channel: channel.to_owned(),
-                message,
-                attempts: r.try_get::<i64, _>("attempts").map_err(corrupt)? as u32,
-                created_at: Timestamp(r.try_get("created_at").map_err(corrupt)?),
-            });
-            if out.len() >= limit as usize {
-                break;
-            }
-        }
-        Ok(out)
+        due_rows(&rows, channel, now, limit)
     }
 
     async fn next_retry(&self, channel: &str) -> Result<Option<Timestamp>, StoreError> {
@@ -944,7 +1097,6 @@ impl Store for SqliteStore {
     }
 
     async fn stats(&self, since: Timestamp, until: Timestamp) -> Result<plaza_core::store::Stats, StoreError> {
-        const DAY: i64 = 86_400_000;
         // The period's rows by their creation (tasks_by_created), never the whole table:
         // SQLite would otherwise walk the category index to group by category.
         let per_day = sqlx::query(
@@ -1009,21 +1161,7 @@ impl Store for SqliteStore {
         .iter()
         .map(|r| (r.get::<i64, _>(0), r.get::<Option<i64>, _>(1)))
         .collect();
-        let today = until.0 / DAY;
-        let first = since.0 / DAY;
-        let mut backlog = Vec::new();
-        for day in first..=today {
-            let end = (day + 1) * DAY;
-            let mut n = never_ended;
-            for (created, ended) in &recent {
-                match ended {
-                    None if *created >= end => n -= 1,
-                    Some(e) if *e >= end && *created < end => n += 1,
-                    _ => {}
-                }
-            }
-            backlog.push((day, n.max(0) as u64));
-        }
+        let backlog = backlog(never_ended, &recent, since, until);
         Ok(plaza_core::store::Stats { per_day, per_category, durations, backlog })
     }
 
@@ -1043,17 +1181,6 @@ impl Store for SqliteStore {
         }
         b.push(") ORDER BY task_id, id");
         let rows = b.build().fetch_all(&self.pool).await.map_err(db)?;
-        rows.iter()
-            .map(|r| {
-                let actor: Option<String> = r.try_get("actor").map_err(corrupt)?;
-                let detail: String = r.try_get("detail").map_err(corrupt)?;
-                Ok(TaskEvent {
-                    task: TaskId(r.try_get("task_id").map_err(corrupt)?),
-                    at: Timestamp(r.try_get("at").map_err(corrupt)?),
-                    actor: actor.map(|a| Identity::from_str(&a)).transpose().map_err(corrupt)?,
-                    kind: serde_json::from_str(&detail).map_err(corrupt)?,
-                })
-            })
-            .collect()
+        rows.iter().map(event_from_row).collect()
     }
 }

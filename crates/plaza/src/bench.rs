@@ -1,61 +1,184 @@
-//! `plaza bench`: reports per second through the real engine and store, no messenger.
-//! Each report is classified, routed, and written with its event and three outbox rows
-//! (acknowledgement, crew card, public post) in the store's group-committed transactions.
+//! `plaza bench`: reports per second through the real engine and store, and their
+//! delivery to a channel that takes every message at once (no platform's limits), on
+//! SQLite or PostgreSQL. Each report is classified, routed, and written with its event
+//! and three outbox rows (acknowledgement, crew card, public post) in the store's
+//! group-committed transactions. One JSON object on stdout; progress on a terminal.
+//! In the same run, on the same database: the ceiling, plain batched multi-row inserts
+//! of equally sized rows through sqlx, and Plaza's ratio to it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use plaza_core::channel::{Chat, Inbound, InboundKind};
+use async_trait::async_trait;
+use plaza_core::channel::{
+    Capabilities, Channel, ChannelError, Chat, Delivered, Inbound, InboundKind, Inbox, Limits, Outgoing,
+};
 use plaza_core::clock::{Clock, SystemClock};
 use plaza_core::model::Identity;
-use plaza_core::{Engine, Store};
-use plaza_store::SqliteStore;
+use plaza_core::{Dispatcher, Engine, Store};
+use plaza_store::{PgStore, SqliteStore};
+use serde_json::json;
 
-pub struct Figures {
+pub struct Options {
+    pub config: PathBuf,
+    /// "sqlite", or a postgres:// URL.
+    pub backend: String,
+    /// The SQLite file (new); none: a file in a temporary folder.
+    pub db: Option<PathBuf>,
     pub reports: usize,
-    pub elapsed: Duration,
-    pub p50: Duration,
-    pub p99: Duration,
-    pub outbox_rows: i64,
+    /// How many different residents write (each report's sender is one of them).
+    pub residents: Option<usize>,
+    pub concurrency: usize,
+    /// Reports offered per second; none: as fast as the engine takes them.
+    pub rate: Option<f64>,
 }
 
-pub async fn run(config: &Path, db: &Path, reports: usize, concurrency: usize) -> Result<Figures> {
-    let crate::wiring::Loaded { cfg, locales, plugins, .. } = crate::wiring::load_or_fail(config)?;
+/// The bench's messenger: rooms everywhere, every message taken at once.
+struct Sink {
+    rooms: Vec<String>,
+    sent: AtomicUsize,
+}
+
+#[async_trait]
+impl Channel for Sink {
+    fn name(&self) -> &str {
+        "bench"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { threads: true, buttons: true, edits: true, reactions: false, location: false }
+    }
+    fn limits(&self) -> Limits {
+        Limits { concurrent_chats: 16, ..Limits::default() }
+    }
+    fn rooms(&self) -> Vec<String> {
+        self.rooms.clone()
+    }
+    async fn run(&self, _inbox: Arc<dyn Inbox>) -> Result<(), ChannelError> {
+        std::future::pending().await
+    }
+    async fn send(&self, _out: &Outgoing) -> Result<Delivered, ChannelError> {
+        let n = self.sent.fetch_add(1, Ordering::Relaxed);
+        Ok(Delivered { message_id: format!("m{n}") })
+    }
+}
+
+enum Backend {
+    /// The store, and the temporary folder its file is in (removed at the end).
+    Sqlite(Arc<SqliteStore>, #[allow(dead_code)] Option<tempfile::TempDir>),
+    Postgres(Arc<PgStore>),
+}
+
+impl Backend {
+    fn store(&self) -> Arc<dyn Store> {
+        match self {
+            Backend::Sqlite(s, _) => s.clone(),
+            Backend::Postgres(s) => s.clone(),
+        }
+    }
+
+    /// Tasks in the store, and how many of them are joined to another as duplicates.
+    async fn counts(&self) -> Result<(i64, i64)> {
+        const SQL: &str = "SELECT COUNT(*), COUNT(duplicate_of) FROM tasks";
+        Ok(match self {
+            Backend::Sqlite(s, _) => sqlx::query_as(SQL).fetch_one(s.pool()).await?,
+            Backend::Postgres(s) => sqlx::query_as(SQL).fetch_one(s.pool()).await?,
+        })
+    }
+}
+
+async fn open(o: &Options) -> Result<Backend> {
+    if o.backend.starts_with("postgres://") || o.backend.starts_with("postgresql://") {
+        let pg = PgStore::open(&o.backend).await.context("opening the PostgreSQL database")?;
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM tasks").fetch_one(pg.pool()).await?;
+        if n > 0 {
+            anyhow::bail!("the benchmark wants an empty database: this one has {n} tasks");
+        }
+        return Ok(Backend::Postgres(Arc::new(pg)));
+    }
+    if o.backend != "sqlite" {
+        anyhow::bail!("--backend is `sqlite` or a postgres:// URL, not `{}`", o.backend);
+    }
+    let (db, tmp) = match &o.db {
+        Some(db) => (db.clone(), None),
+        None => {
+            let tmp = tempfile::tempdir().context("a temporary folder")?;
+            (tmp.path().join("bench.db"), Some(tmp))
+        }
+    };
     if db.exists() {
         anyhow::bail!("{} exists: the benchmark wants a new database file", db.display());
     }
-    let sqlite = Arc::new(SqliteStore::open(db).await.context("opening the database")?);
-    let store: Arc<dyn Store> = sqlite.clone();
+    Ok(Backend::Sqlite(Arc::new(SqliteStore::open(&db).await.context("opening the database")?), tmp))
+}
+
+/// The most this process has held in memory (MB), from the kernel.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<f64>().ok()))
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Report `i`: a streetlight out at its own address, except one in ten, which is the
+/// same place as a report a few before it (a neighbour's duplicate).
+fn report(i: usize, residents: usize) -> Inbound {
+    let place = if i % 10 == 9 { i - 5 } else { i };
+    Inbound {
+        channel: "bench".into(),
+        message_id: format!("b{i}"),
+        sender: Identity::new("bench", format!("r{}", i % residents)),
+        sender_name: None,
+        chat: Chat::Direct,
+        kind: InboundKind::Text { text: format!("La farola de la calle Prueba{place} {place} está apagada") },
+        reply_to: None,
+    }
+}
+
+pub async fn run(o: Options) -> Result<serde_json::Value> {
+    let crate::wiring::Loaded { cfg, locales, plugins, .. } = crate::wiring::load_or_fail(&o.config)?;
+    let backend = open(&o).await?;
+    let store = backend.store();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let rooms = cfg.room_names();
-    let engine = Engine::start(cfg, locales, store, clock, plugins, &[("bench".to_owned(), rooms)]).await?;
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let engine =
+        Engine::start(cfg, locales, store.clone(), clock, plugins, &[("bench".to_owned(), rooms.clone())]).await?;
+    let sink = Arc::new(Sink { rooms, sent: AtomicUsize::new(0) });
+    let dispatcher = Arc::new(Dispatcher::new(engine.clone(), vec![sink.clone()]));
+    let delivery = tokio::spawn(dispatcher.clone().run_channel(sink.clone()));
+
+    let reports = o.reports;
+    let residents = o.residents.unwrap_or(reports).max(1);
+    let next = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let progress = progress(done.clone(), reports);
     let start = Instant::now();
     let mut workers = Vec::new();
-    for _ in 0..concurrency.max(1) {
-        let engine = engine.clone();
-        let next = next.clone();
+    for _ in 0..o.concurrency.max(1) {
+        let (engine, next, done, rate) = (engine.clone(), next.clone(), done.clone(), o.rate);
         workers.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= reports {
                     break;
                 }
-                let inbound = Inbound {
-                    channel: "bench".into(),
-                    message_id: format!("b{i}"),
-                    sender: Identity::new("bench", format!("r{i}")),
-                    sender_name: None,
-                    chat: Chat::Direct,
-                    kind: InboundKind::Text { text: format!("La farola de la calle Prueba{i} {i} está apagada") },
-                    reply_to: None,
+                // At a given rate, report i is offered at i / rate seconds: its latency
+                // counts from then, waiting included.
+                let offered = match rate {
+                    Some(r) => {
+                        let at = start + Duration::from_secs_f64(i as f64 / r);
+                        tokio::time::sleep_until(at.into()).await;
+                        at
+                    }
+                    None => Instant::now(),
                 };
-                let t = Instant::now();
-                engine.handle(inbound).await?;
-                lat.push(t.elapsed());
+                engine.handle(report(i, residents)).await?;
+                lat.push(offered.elapsed());
+                done.fetch_add(1, Ordering::Relaxed);
             }
             Ok::<_, plaza_core::EngineError>(lat)
         }));
@@ -65,16 +188,123 @@ pub async fn run(config: &Path, db: &Path, reports: usize, concurrency: usize) -
         lat.extend(w.await??);
     }
     let elapsed = start.elapsed();
+    // Delivery: until the outbox is empty.
+    loop {
+        let pending: u64 = store.outbox_figures().await?.iter().map(|(_, n, _)| *n).sum();
+        if pending == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let delivered_in = start.elapsed();
+    delivery.abort();
+    progress.abort();
+    let delivered = sink.sent.load(Ordering::Relaxed);
     lat.sort();
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or_default()
+    let ms = |p: f64| {
+        let d =
+            lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or_default();
+        (d.as_secs_f64() * 1e4).round() / 10.0
     };
-    let outbox_rows: i64 = sqlx_count(&sqlite).await?;
-    Ok(Figures { reports, elapsed, p50: pct(0.50), p99: pct(0.99), outbox_rows })
+    let (tasks_created, duplicates) = backend.counts().await?;
+    let reports_per_sec = reports as f64 / elapsed.as_secs_f64();
+    let ceiling_per_sec = ceiling(&backend, reports.min(200_000)).await?;
+    Ok(json!({
+        "backend": if matches!(backend, Backend::Sqlite(..)) { "sqlite" } else { "postgres" },
+        "reports": reports,
+        "residents": residents,
+        "concurrency": o.concurrency,
+        "rate": o.rate,
+        "tasks_created": tasks_created,
+        "duplicates": duplicates,
+        "reports_per_sec": reports_per_sec.round(),
+        "latency_ms": { "p50": ms(0.50), "p90": ms(0.90), "p99": ms(0.99), "max": ms(1.0) },
+        "delivered": delivered,
+        "delivered_per_sec": (delivered as f64 / delivered_in.as_secs_f64()).round(),
+        "peak_rss_mb": peak_rss_mb().round(),
+        "ceiling_per_sec": ceiling_per_sec.round(),
+        "ratio": ((reports_per_sec / ceiling_per_sec) * 10_000.0).round() / 10_000.0,
+    }))
 }
 
-async fn sqlx_count(s: &SqliteStore) -> Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM outbox").fetch_one(s.pool()).await?)
+/// Reports done so far, on stderr, while it is a terminal.
+fn progress(done: Arc<AtomicUsize>, total: usize) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            return;
+        }
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let n = done.load(Ordering::Relaxed);
+            let width = 40;
+            let filled = n * width / total.max(1);
+            eprint!("\r[{}{}] {n}/{total}", "#".repeat(filled), ".".repeat(width - filled));
+            if n >= total {
+                eprintln!();
+                return;
+            }
+        }
+    })
+}
+
+/// What the database itself takes: per report one task-sized row and three
+/// outbox-sized rows, in transactions of 1,000 reports with multi-row INSERTs (the
+/// store's own shape), same durability. Reports per second.
+async fn ceiling(backend: &Backend, reports: usize) -> Result<f64> {
+    // A task row holds ~30 columns (~350 bytes); an outbox row, its message as JSON.
+    let description = "x".repeat(350);
+    let message = "x".repeat(420);
+    macro_rules! measure {
+        ($pool:expr, $db:ty, $setup:expr) => {{
+            let pool = $pool;
+            for sql in $setup {
+                sqlx::query(sql).execute(pool).await?;
+            }
+            let start = Instant::now();
+            for first in (0..reports).step_by(1000) {
+                let n = 1000.min(reports - first);
+                let mut tx = pool.begin().await?;
+                for chunk in (0..n).collect::<Vec<_>>().chunks(400) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO bench_ceiling_tasks (description, at) ");
+                    q.push_values(chunk, |mut r, i| {
+                        r.push_bind(description.clone()).push_bind((first + i) as i64);
+                    });
+                    q.build().execute(&mut *tx).await?;
+                }
+                let rows: Vec<usize> = (0..3 * n).collect();
+                for chunk in rows.chunks(400) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO bench_ceiling_outbox (message, at) ");
+                    q.push_values(chunk, |mut r, i| {
+                        r.push_bind(message.clone()).push_bind((first + i) as i64);
+                    });
+                    q.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }
+            let rate = reports as f64 / start.elapsed().as_secs_f64();
+            sqlx::query("DROP TABLE bench_ceiling_tasks").execute(pool).await?;
+            sqlx::query("DROP TABLE bench_ceiling_outbox").execute(pool).await?;
+            rate
+        }};
+    }
+    Ok(match backend {
+        Backend::Sqlite(s, _) => measure!(
+            s.pool(),
+            sqlx::Sqlite,
+            [
+                "CREATE TABLE bench_ceiling_tasks (id INTEGER PRIMARY KEY, description TEXT NOT NULL, at INTEGER NOT NULL)",
+                "CREATE TABLE bench_ceiling_outbox (id INTEGER PRIMARY KEY, message TEXT NOT NULL, at INTEGER NOT NULL)"
+            ]
+        ),
+        Backend::Postgres(s) => measure!(
+            s.pool(),
+            sqlx::Postgres,
+            [
+                "CREATE TABLE bench_ceiling_tasks (id BIGSERIAL PRIMARY KEY, description TEXT NOT NULL, at BIGINT NOT NULL)",
+                "CREATE TABLE bench_ceiling_outbox (id BIGSERIAL PRIMARY KEY, message TEXT NOT NULL, at BIGINT NOT NULL)"
+            ]
+        ),
+    })
 }
 
 /// `plaza bench-seed`: fills a new database with `tasks` tasks spread over three years,

@@ -45,14 +45,23 @@ enum Command {
     Bench {
         #[arg(long, default_value = "config/jun.toml")]
         config: PathBuf,
-        /// A new database file (it must not exist).
+        /// `sqlite`, or a postgres:// URL of an empty database.
+        #[arg(long, default_value = "sqlite")]
+        backend: String,
+        /// With SQLite: a new database file (default: one in a temporary folder).
         #[arg(long)]
-        db: PathBuf,
+        db: Option<PathBuf>,
         #[arg(long, default_value_t = 20_000)]
         reports: usize,
-        /// How many residents write at the same time.
+        /// How many different residents write (default: one per report).
+        #[arg(long)]
+        residents: Option<usize>,
+        /// How many reports are handled at the same time.
         #[arg(long, default_value_t = 256)]
         concurrency: usize,
+        /// Reports offered per second (default: as fast as they are taken).
+        #[arg(long)]
+        rate: Option<f64>,
     },
     /// Run the town's bot on the messengers its config names (Telegram, Matrix) and its
     /// public board and Open311 API (`[web]`, `--listen`), until Ctrl-C.
@@ -65,6 +74,10 @@ enum Command {
         /// e.g. 127.0.0.1:8080; port 0 picks a free one.
         #[arg(long)]
         listen: Option<String>,
+        /// With `[store]` on PostgreSQL: wait as a standby and take over when the running
+        /// Plaza stops (or dies); without it a second Plaza on the database is refused.
+        #[arg(long)]
+        standby: bool,
     },
     /// Fill a NEW database with made-up tasks spread over three years (for measuring
     /// the board, the stats and the Open311 API at a city's size; never a town's data).
@@ -129,22 +142,16 @@ fn main() -> ExitCode {
             Command::Console { config, db, echo } => wiring::console(&config, &db, echo).await,
             Command::Check { config } => wiring::check(&config),
             Command::Classify { config, db, text } => wiring::classify(&config, &db, text.as_deref()).await,
-            Command::Serve { config, db, listen } => wiring::serve(&config, &db, listen.as_deref()).await,
+            Command::Serve { config, db, listen, standby } => {
+                wiring::serve(&config, &db, listen.as_deref(), standby).await
+            }
             Command::BenchSeed { config, db, tasks } => {
                 bench::seed(&config, &db, tasks).await?;
                 Ok(ExitCode::SUCCESS)
             }
-            Command::Bench { config, db, reports, concurrency } => {
-                let f = bench::run(&config, &db, reports, concurrency).await?;
-                println!(
-                    "{} reports in {:.2} s: {:.0} reports/s (concurrency {concurrency}); latency p50 {:.1} ms, p99 {:.1} ms; {} outbox rows",
-                    f.reports,
-                    f.elapsed.as_secs_f64(),
-                    f.reports as f64 / f.elapsed.as_secs_f64(),
-                    f.p50.as_secs_f64() * 1e3,
-                    f.p99.as_secs_f64() * 1e3,
-                    f.outbox_rows
-                );
+            Command::Bench { config, backend, db, reports, residents, concurrency, rate } => {
+                let o = bench::Options { config, backend, db, reports, residents, concurrency, rate };
+                println!("{}", bench::run(o).await?);
                 Ok(ExitCode::SUCCESS)
             }
         }

@@ -9,8 +9,9 @@ use anyhow::{Context, Result};
 use plaza_core::clock::{Clock, ShiftedClock, SystemClock};
 use plaza_core::{Channel, Config, Dispatcher, Engine, Locales, Plugin, Runtime, Store};
 use plaza_matrix::{MatrixChannel, MatrixSettings};
-use plaza_store::SqliteStore;
+use plaza_store::{PgStore, SqliteStore, StoreSettings};
 use plaza_telegram::{TelegramChannel, TelegramSettings};
+use tracing::{error, info};
 
 use crate::console::ConsoleChannel;
 
@@ -27,6 +28,8 @@ pub struct Loaded {
     pub telegram: Option<TelegramSettings>,
     pub matrix: Option<MatrixSettings>,
     pub web: Option<plaza_web::WebSettings>,
+    /// `[store]`: the town's data on PostgreSQL (None: one SQLite file, `--db`).
+    pub store: Option<StoreSettings>,
 }
 
 /// A channel's section, parsed; its problems located in the file.
@@ -73,6 +76,7 @@ fn load(path: &Path) -> Result<Loaded, Vec<String>> {
     let telegram = section(&cfg, &cfg.telegram, &mut problems, |t| TelegramSettings::parse(t, &rooms));
     let matrix = section(&cfg, &cfg.matrix, &mut problems, |t| MatrixSettings::parse(t, &rooms));
     let web = section(&cfg, &cfg.web, &mut problems, plaza_web::WebSettings::parse);
+    let store = section(&cfg, &cfg.store, &mut problems, StoreSettings::parse);
     // With a messenger configured, every room needs a home on one of them.
     let hosted: Vec<String> = [("telegram", &cfg.telegram), ("matrix", &cfg.matrix)]
         .iter()
@@ -116,7 +120,7 @@ fn load(path: &Path) -> Result<Loaded, Vec<String>> {
     };
     match locales {
         Some(l) if lines.is_empty() => {
-            Ok(Loaded { cfg: Arc::new(cfg), locales: Arc::new(l), plugins, telegram, matrix, web })
+            Ok(Loaded { cfg: Arc::new(cfg), locales: Arc::new(l), plugins, telegram, matrix, web, store })
         }
         _ => Err(lines),
     }
@@ -143,6 +147,11 @@ pub fn check(path: &Path) -> Result<ExitCode> {
                 if let Err((_, msg)) = m.secret() {
                     println!("note: {msg}");
                 }
+            }
+            if let Some(s) = &l.store
+                && let Err((_, m)) = s.postgres_url()
+            {
+                println!("note: {m}");
             }
             if let Some(w) = &l.web {
                 channels.push("web".into());
@@ -183,8 +192,60 @@ fn print_problems(errors: Vec<String>) -> ExitCode {
     ExitCode::from(2)
 }
 
-async fn open_store(db: &Path) -> Result<Arc<dyn Store>> {
-    Ok(Arc::new(SqliteStore::open(db).await.with_context(|| format!("opening the database {}", db.display()))?))
+/// The town's store: PostgreSQL when `[store]` names one, else the SQLite file `db`.
+async fn open_store(l: &Loaded, db: &Path) -> Result<Arc<dyn Store>> {
+    Ok(match open_postgres(l).await? {
+        Some(pg) => pg,
+        None => {
+            Arc::new(SqliteStore::open(db).await.with_context(|| format!("opening the database {}", db.display()))?)
+        }
+    })
+}
+
+async fn open_postgres(l: &Loaded) -> Result<Option<Arc<PgStore>>> {
+    let Some(settings) = &l.store else { return Ok(None) };
+    let url = settings.postgres_url().map_err(|(k, m)| anyhow::anyhow!("{}", l.cfg.error_at(&k, m)))?;
+    // The URL may carry a password: never in a message.
+    let shown = url.rsplit_once('@').map_or("the database".to_owned(), |(_, host)| host.to_owned());
+    Ok(Some(Arc::new(PgStore::open(&url).await.with_context(|| format!("opening the PostgreSQL database {shown}"))?)))
+}
+
+/// What keeps this process the only one running a town's engine on its store.
+enum Lease {
+    File(#[allow(dead_code)] std::fs::File),
+    Postgres,
+}
+
+/// Opens the store for the one process that runs the engine: an OS lock on the SQLite
+/// file, or the leader's lease on PostgreSQL (`standby`: wait for it; a leader that
+/// loses it stops, so that two never run at once).
+async fn open_leading(l: &Loaded, db: &Path, standby: bool) -> Result<(Arc<dyn Store>, Lease)> {
+    let Some(pg) = open_postgres(l).await? else {
+        let lock = lock_database(db)?;
+        return Ok((open_store(l, db).await?, Lease::File(lock)));
+    };
+    if standby {
+        info!("standby: waiting to take over from the running Plaza");
+    }
+    if !pg.lead(standby).await? {
+        anyhow::bail!(
+            "another Plaza is running on this database: stop it first, or start this one with --standby to take over when it stops"
+        );
+    }
+    info!("leading: this Plaza runs the town on its database");
+    let watch = pg.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            if !watch.still_leading().await {
+                error!(
+                    "lost the leader's lease on the database (it restarted or cannot be reached); stopping, a standby takes over"
+                );
+                std::process::exit(3);
+            }
+        }
+    });
+    Ok((pg, Lease::Postgres))
 }
 
 /// One running Plaza per database: an engine keeps the town's working state in memory
@@ -217,8 +278,7 @@ pub async fn console(config: &Path, db: &Path, echo: bool) -> Result<ExitCode> {
         Ok(x) => x,
         Err(errors) => return Ok(print_problems(errors)),
     };
-    let _lock = lock_database(db)?;
-    let store = open_store(db).await?;
+    let (store, _lease) = open_leading(&l, db, false).await?;
     let clock = Arc::new(ShiftedClock::default());
     let rooms = l.cfg.room_names();
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
@@ -250,7 +310,7 @@ pub async fn classify(config: &Path, db: &Path, text: Option<&str>) -> Result<Ex
         Ok(x) => x,
         Err(errors) => return Ok(print_problems(errors)),
     };
-    let store = open_store(db).await?;
+    let store = open_store(&l, db).await?;
     let keywords = Classifier::new(&l.cfg);
     let mut learned = Learned::new(&l.cfg);
     for (t, c) in store.assignments(20_000).await? {
@@ -286,7 +346,7 @@ pub async fn classify(config: &Path, db: &Path, text: Option<&str>) -> Result<Ex
 }
 
 /// Runs the messengers the config names until Ctrl-C or SIGTERM.
-pub async fn serve(config: &Path, db: &Path, listen: Option<&str>) -> Result<ExitCode> {
+pub async fn serve(config: &Path, db: &Path, listen: Option<&str>, standby: bool) -> Result<ExitCode> {
     let l = match load(config) {
         Ok(x) => x,
         Err(errors) => return Ok(print_problems(errors)),
@@ -326,8 +386,7 @@ pub async fn serve(config: &Path, db: &Path, listen: Option<&str>) -> Result<Exi
         // defaults of `[web]`.
         web = Some(plaza_web::WebSettings::default());
     }
-    let _lock = lock_database(db)?;
-    let store = open_store(db).await?;
+    let (store, _lease) = open_leading(&l, db, standby).await?;
     // With the web on, residents can also write from a browser (`/chat`), and API
     // clients post service requests (Open311) with their keys.
     let chat = match &web {

@@ -246,6 +246,78 @@ pub async fn stats_backlog(s: Arc<dyn Store>) {
     assert_eq!(per_day, tasks.iter().filter(|t| t.created_at >= since).count() as u64);
 }
 
+/// An erasure: the person's reports lose identity, text and exact place; their support
+/// of others' reports, their words on tasks and their pending messages go; delivered
+/// messages to them are blanked; their farewell stays to be sent. Retention anonymises
+/// the reporters of tasks that ended before its date, and only those.
+pub async fn erasure(s: Arc<dyn Store>) {
+    let bea = Identity::new("console", "bea");
+    let mut own = task(5, Status::Open, 1_000);
+    own.reporter = bea.clone();
+    own.reporter_name = Some("Bea".into());
+    own.place.point = Some(GeoPoint { lat: 37.123456, lon: -3.456789 });
+    let others = task(7, Status::Open, 1_000);
+    let mut old = task(9, Status::Resolved, 100);
+    old.resolved_at = Some(Timestamp(200));
+    let mut farewell = dm("bea", "adiós");
+    farewell.message.farewell = true;
+    commit(
+        &s,
+        Batch {
+            tasks: vec![own, others, old],
+            events: vec![TaskEvent {
+                task: TaskId(7),
+                at: Timestamp(1_000),
+                actor: Some(bea.clone()),
+                kind: EventKind::Note { text: "está en la esquina de Bea".into() },
+            }],
+            outbox: vec![dm("bea", "pendiente"), dm("ana", "para ana")],
+            residents: vec![(bea.clone(), "es".into())],
+            at: Timestamp(1_000),
+            ..Batch::default()
+        },
+    )
+    .await;
+    let due = s.due_outbox("console", Timestamp(2_000), 10).await.expect("due");
+    let sent = due.iter().find(|r| r.message.text == "para ana").expect("ana's row").id;
+    s.record_delivery(sent, DeliveryOutcome::Delivered { message_id: "m".into(), posts: vec![] }, Timestamp(1_500))
+        .await
+        .expect("record");
+    assert_eq!(s.person_data(&bea).await.expect("data").reported.len(), 1);
+    assert_eq!(s.person_data(&bea).await.expect("data").following, vec![TaskId(7), TaskId(9)]);
+    commit(
+        &s,
+        Batch {
+            outbox: vec![farewell],
+            erase: vec![bea.clone()],
+            retention_before: Some(Timestamp(500)),
+            at: Timestamp(2_000),
+            ..Batch::default()
+        },
+    )
+    .await;
+    let data = s.person_data(&bea).await.expect("data");
+    assert!(data.reported.is_empty() && data.following.is_empty() && data.events.is_empty(), "{data:?}");
+    assert_eq!(data.language, None);
+    let own = s.task(TaskId(5)).await.expect("task").expect("kept");
+    assert_eq!(own.reporter.to_string(), "erased:-");
+    assert_eq!((own.description.as_str(), own.reporter_name.as_deref(), own.place.street.as_deref()), ("", None, None));
+    assert_eq!(own.place.point, Some(GeoPoint { lat: 37.123, lon: -3.457 }));
+    assert!(own.attachments.is_empty());
+    let others = s.task(TaskId(7)).await.expect("task").expect("kept");
+    assert!(!others.followers.contains(&bea) && !others.supporters.contains(&bea), "{others:?}");
+    let events = s.events(TaskId(7)).await.expect("events");
+    assert!(events.iter().all(|e| e.actor.as_ref() != Some(&bea)), "{events:?}");
+    assert!(!format!("{events:?}").contains("Bea"), "{events:?}");
+    let due = s.due_outbox("console", Timestamp(3_000), 10).await.expect("due");
+    let texts: Vec<&str> = due.iter().map(|r| r.message.text.as_str()).collect();
+    assert_eq!(texts, vec!["adiós"], "only the farewell is left to send to the erased person");
+    // Retention: the task that ended before its date has no reporter any more.
+    let old = s.task(TaskId(9)).await.expect("task").expect("kept");
+    assert_eq!(old.reporter.to_string(), "erased:-");
+    assert_eq!(s.task(TaskId(7)).await.expect("task").expect("kept").reporter, others.reporter);
+}
+
 macro_rules! sqlite_suite {
     ($($name:ident),*) => {
         mod sqlite {
@@ -260,4 +332,19 @@ macro_rules! sqlite_suite {
     };
 }
 
-sqlite_suite!(round_trip, outbox, cursors, concurrent_batches, stats_backlog);
+macro_rules! postgres_suite {
+    ($($name:ident),*) => {
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let (store, _server) = crate::postgres().await;
+                    super::$name(store).await;
+                }
+            )*
+        }
+    };
+}
+
+sqlite_suite!(round_trip, outbox, cursors, concurrent_batches, stats_backlog, erasure);
+postgres_suite!(round_trip, outbox, cursors, concurrent_batches, stats_backlog, erasure);

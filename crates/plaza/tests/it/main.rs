@@ -3,12 +3,14 @@
 //! engine, the SQLite store on disk and the console channel; bad input; `plaza check`.
 
 mod bad_input;
+mod bench;
 mod check;
 mod conversations;
 mod corpus;
 mod disk;
 mod harness;
 mod matrix;
+mod postgres;
 mod privacy;
 mod telegram;
 mod web;

@@ -36,6 +36,10 @@ impl Person {
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
         Person { http, base: base.to_owned(), cookie: None }
     }
+    /// The same browser on another address (its cookie kept).
+    pub fn set_base(&mut self, base: &str) {
+        self.base = base.to_owned();
+    }
     fn keep_cookie(&mut self, r: &reqwest::Response) {
         if let Some(c) = r.headers().get("set-cookie").and_then(|v| v.to_str().ok()) {
             self.cookie = Some(c.split(';').next().expect("name=value").to_owned());

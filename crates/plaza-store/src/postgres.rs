@@ -1,0 +1,783 @@
+//! Plaza's [`Store`] on PostgreSQL (`[store] url = "postgres://…"`): for a city, and for
+//! more than one process on one database. Same tables, same writer (one transaction per
+//! group of batches, multi-row statements), same row decoding as SQLite; the SQL that
+//! differs (jsonb instead of SQLite's json functions, `$n` parameters) is here.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use plaza_core::channel::Destination;
+use plaza_core::model::*;
+use plaza_core::store::{
+    Batch, CommitTicket, DeliveryOutcome, OutboxRow, PersonData, PostRecord, Snapshot, Store, StoreError, TaskQuery,
+};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Connection, PgExecutor, Postgres, QueryBuilder, Row};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    Backend, Flat, INSERT_TASKS, Job, Reply, Small, UPSERT_TASKS, Writer, backlog, corrupt, destination_key, due_rows,
+    event_from_row, flatten, post_from_row, post_kind_str, task_from_row, visibility_str, writer_loop,
+};
+
+/// The advisory lock that is the leader's lease ("PLAZA" in ASCII).
+const LEASE_KEY: i64 = 0x50_4c_41_5a_41;
+
+/// Rows per multi-row INSERT (PostgreSQL allows 65,535 bound values per statement).
+const ROWS_PER_STATEMENT: usize = 1000;
+
+pub struct PgStore {
+    opts: PgConnectOptions,
+    /// The leader's lease, while this process holds it (see [`PgStore::lead`]).
+    lease: tokio::sync::Mutex<Option<PgConnection>>,
+    pool: PgPool,
+    writer: mpsc::UnboundedSender<Job>,
+    small: mpsc::UnboundedSender<(Small, Reply)>,
+}
+
+fn db(e: impl std::fmt::Display) -> StoreError {
+    let text = e.to_string();
+    // 53100: disk_full.
+    if text.contains("53100") || text.contains("No space left") {
+        StoreError::DiskFull(text)
+    } else {
+        StoreError::Database(text)
+    }
+}
+
+struct PgBackend {
+    opts: PgConnectOptions,
+}
+
+#[async_trait]
+impl Backend for PgBackend {
+    type Conn = PgConnection;
+    async fn connect(&self) -> Result<PgConnection, StoreError> {
+        PgConnection::connect_with(&self.opts).await.map_err(db)
+    }
+    async fn write_small(&self, conn: &mut PgConnection, jobs: Vec<&Small>) -> Result<(), StoreError> {
+        let mut tx = conn.begin().await.map_err(db)?;
+        for job in jobs {
+            match job {
+                Small::Delivery { id, outcome, at } => write_delivery(&mut tx, *id, outcome, *at).await?,
+                Small::Cursor { key, value } => {
+                    sqlx::query(
+                        "INSERT INTO cursors (key, value) VALUES ($1, $2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    )
+                    .bind(key)
+                    .bind(value)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                }
+            }
+        }
+        tx.commit().await.map_err(db)
+    }
+    async fn write_group(&self, conn: &mut PgConnection, batches: Vec<&Batch>) -> Result<(), StoreError> {
+        let mut tx = conn.begin().await.map_err(db)?;
+        write_flat(&mut tx, flatten(batches.into_iter())).await?;
+        tx.commit().await.map_err(db)
+    }
+}
+
+impl PgStore {
+    /// Connects to the database at `url` and brings its schema up to date.
+    pub async fn open(url: &str) -> Result<PgStore, StoreError> {
+        let opts = PgConnectOptions::from_str(url).map_err(|e| db(format!("{url}: {e}")))?;
+        let mut writer_conn = PgConnection::connect_with(&opts).await.map_err(db)?;
+        sqlx::migrate!("./migrations/postgres").run(&mut writer_conn).await.map_err(db)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts.clone())
+            .await
+            .map_err(db)?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (small, small_rx) = mpsc::unbounded_channel();
+        tokio::spawn(writer_loop(Writer::new(writer_conn, PgBackend { opts: opts.clone() }), rx, small_rx));
+        Ok(PgStore { opts, lease: tokio::sync::Mutex::new(None), pool, writer: tx, small })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Takes the leader's lease: one process at a time runs the engine, the messengers
+    /// and the outbox on a database (a Telegram token allows one poller, the engine's
+    /// state one writer). The lease is a PostgreSQL session lock on a connection of its
+    /// own, so the server frees it as soon as that connection ends, however the process
+    /// ends (SIGKILL included). `wait`: a standby waits for it, trying every second;
+    /// otherwise Ok(false) when another process holds it.
+    pub async fn lead(&self, wait: bool) -> Result<bool, StoreError> {
+        let mut lease = self.lease.lock().await;
+        if lease.is_some() {
+            return Ok(true);
+        }
+        let mut conn = PgConnection::connect_with(&self.opts).await.map_err(db)?;
+        loop {
+            let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(LEASE_KEY)
+                .fetch_one(&mut conn)
+                .await
+                .map_err(db)?;
+            if got {
+                *lease = Some(conn);
+                return Ok(true);
+            }
+            if !wait {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Whether the lease is still held: its connection answers. A leader that lost it
+    /// (the database restarted, the network cut) must stop at once, because a standby
+    /// may already have taken over.
+    pub async fn still_leading(&self) -> bool {
+        let mut lease = self.lease.lock().await;
+        match lease.as_mut() {
+            Some(conn) => sqlx::query("SELECT 1").execute(conn).await.is_ok(),
+            None => false,
+        }
+    }
+
+    async fn small_write(&self, job: Small) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.small.send((job, tx)).map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// What an outbox row to an erased person becomes: no address, no text.
+const BLANK_OUTBOX_ROW: &str = "destination = 'erased', \
+     message = jsonb_set(jsonb_set(message::jsonb, '{text}', '\"\"'), '{to}', '{\"direct\":\"erased:-\"}')::text";
+
+async fn write_delivery(
+    tx: &mut PgConnection,
+    outbox_id: i64,
+    outcome: &DeliveryOutcome,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    match outcome {
+        DeliveryOutcome::Delivered { message_id, posts } => {
+            sqlx::query(
+                "UPDATE outbox SET state = 'delivered', delivered_at = $1, platform_id = $2, attempts = attempts + 1 \
+                 WHERE id = $3",
+            )
+            .bind(at.0)
+            .bind(message_id)
+            .bind(outbox_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            // The last message to someone whose data was erased leaves no trace.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE outbox SET {BLANK_OUTBOX_ROW} WHERE id = $1 AND message::jsonb->>'farewell' = 'true'"
+            )))
+            .bind(outbox_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            for p in posts {
+                sqlx::query(
+                    "INSERT INTO posts (channel, message_id, task_id, room, kind) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT(channel, message_id, task_id) DO UPDATE SET room=excluded.room, kind=excluded.kind",
+                )
+                .bind(&p.channel)
+                .bind(&p.message_id)
+                .bind(p.task.0)
+                .bind(&p.room)
+                .bind(post_kind_str(p.kind))
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            }
+        }
+        DeliveryOutcome::Retry { at: due, error } => {
+            sqlx::query("UPDATE outbox SET due_at = $1, attempts = attempts + 1, last_error = $2 WHERE id = $3")
+                .bind(due.0)
+                .bind(error)
+                .bind(outbox_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        DeliveryOutcome::Failed { error } => {
+            sqlx::query("UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = $1 WHERE id = $2")
+                .bind(error)
+                .bind(outbox_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+    }
+    Ok(())
+}
+
+fn json(v: Result<String, serde_json::Error>, err: &mut Option<String>) -> String {
+    v.unwrap_or_else(|e| {
+        *err = Some(e.to_string());
+        "[]".into()
+    })
+}
+
+async fn write_flat(tx: &mut PgConnection, flat: Flat<'_>) -> Result<(), StoreError> {
+    for chunk in flat.tasks.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Postgres>::new(INSERT_TASKS);
+        let mut err = None;
+        q.push_values(chunk, |mut r, t| {
+            r.push_bind(t.id.0)
+                .push_bind(t.category.clone())
+                .push_bind(t.crew.clone())
+                .push_bind(t.status.key())
+                .push_bind(t.status.close_reason().map(|r| r.as_str()))
+                .push_bind(visibility_str(t.visibility))
+                .push_bind(t.description.clone())
+                .push_bind(t.place.street.clone())
+                .push_bind(t.place.street_key.clone())
+                .push_bind(t.place.point.map(|p| p.lat))
+                .push_bind(t.place.point.map(|p| p.lon))
+                .push_bind(t.reporter.to_string())
+                .push_bind(t.reporter_public)
+                .push_bind(t.language.clone())
+                .push_bind(t.me_too() as i64)
+                .push_bind(json(serde_json::to_string(&t.supporters), &mut err))
+                .push_bind(json(serde_json::to_string(&t.followers), &mut err))
+                .push_bind(json(serde_json::to_string(&t.attachments), &mut err))
+                .push_bind(json(serde_json::to_string(&t.related), &mut err))
+                .push_bind(t.duplicate_of.map(|d| d.0))
+                .push_bind(t.assignee.as_ref().map(|a| a.to_string()))
+                .push_bind(t.created_at.0)
+                .push_bind(t.updated_at.0)
+                .push_bind(t.acknowledged_at.map(|x| x.0))
+                .push_bind(t.started_at.map(|x| x.0))
+                .push_bind(t.resolved_at.map(|x| x.0))
+                .push_bind(t.closed_at.map(|x| x.0))
+                .push_bind(t.sealed)
+                .push_bind(t.reporter_name.clone())
+                .push_bind(t.place.district.clone());
+        });
+        if let Some(e) = err {
+            return Err(corrupt(e));
+        }
+        q.push(UPSERT_TASKS);
+        q.build().execute(&mut *tx).await.map_err(db)?;
+    }
+    for chunk in flat.events.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Postgres>::new("INSERT INTO task_events (task_id, at, actor, kind, detail) ");
+        let mut err = None;
+        q.push_values(chunk, |mut r, e| {
+            r.push_bind(e.task.0)
+                .push_bind(e.at.0)
+                .push_bind(e.actor.as_ref().map(|a| a.to_string()))
+                .push_bind(e.kind.name())
+                .push_bind(json(serde_json::to_string(&e.kind), &mut err));
+        });
+        if let Some(e) = err {
+            return Err(corrupt(e));
+        }
+        q.build().execute(&mut *tx).await.map_err(db)?;
+    }
+    for chunk in flat.outbox.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Postgres>::new(
+            "INSERT INTO outbox (channel, destination, task_id, message, due_at, created_at) ",
+        );
+        let mut err = None;
+        q.push_values(chunk, |mut r, (o, at)| {
+            r.push_bind(o.channel.clone())
+                .push_bind(destination_key(&o.message.to))
+                .push_bind(o.message.task.map(|t| t.0))
+                .push_bind(json(serde_json::to_string(&o.message), &mut err))
+                .push_bind(at.0)
+                .push_bind(at.0);
+        });
+        if let Some(e) = err {
+            return Err(corrupt(e));
+        }
+        q.build().execute(&mut *tx).await.map_err(db)?;
+    }
+    for (who, d, at) in flat.dialogues {
+        match d {
+            Some(d) => {
+                sqlx::query(
+                    "INSERT INTO dialogues (identity, state, updated_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT(identity) DO UPDATE SET state=excluded.state, updated_at=excluded.updated_at",
+                )
+                .bind(who.to_string())
+                .bind(serde_json::to_string(d).map_err(corrupt)?)
+                .bind(at.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            }
+            None => {
+                sqlx::query("DELETE FROM dialogues WHERE identity = $1")
+                    .bind(who.to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
+        }
+    }
+    for chunk in flat.residents.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Postgres>::new("INSERT INTO residents (identity, language) ");
+        q.push_values(chunk, |mut r, (who, l)| {
+            r.push_bind(who.to_string()).push_bind((*l).clone());
+        });
+        q.push(" ON CONFLICT(identity) DO UPDATE SET language=excluded.language");
+        q.build().execute(&mut *tx).await.map_err(db)?;
+    }
+    for chunk in flat.seen.chunks(ROWS_PER_STATEMENT) {
+        let mut q = QueryBuilder::<Postgres>::new("INSERT INTO seen (channel, message_id, at) ");
+        q.push_values(chunk, |mut r, (c, m, at)| {
+            r.push_bind((*c).clone()).push_bind((*m).clone()).push_bind(at.0);
+        });
+        q.push(" ON CONFLICT DO NOTHING");
+        q.build().execute(&mut *tx).await.map_err(db)?;
+    }
+    for b in flat.erasures {
+        for who in &b.erase {
+            erase_person(tx, who).await?;
+        }
+        if let Some(before) = b.retention_before {
+            apply_retention(tx, before).await?;
+        }
+    }
+    Ok(())
+}
+
+/// A JSON array of identities without `$1`.
+const WITHOUT: &str = "(SELECT COALESCE(json_agg(v), '[]'::json)::text FROM json_array_elements_text(";
+
+/// The SQL side of an erasure (the engine does the same to what it holds in memory).
+async fn erase_person(tx: &mut PgConnection, who: &Identity) -> Result<(), StoreError> {
+    let id = who.to_string();
+    let dest = destination_key(&Destination::Direct(who.clone()));
+    let statements: Vec<String> = vec![
+        // Their reports: no identity, no name, no text, no exact place, no photos.
+        "UPDATE tasks SET reporter = 'erased:-', reporter_name = NULL, description = '', street = NULL, \
+         lat = round(lat::numeric, 3)::double precision, lon = round(lon::numeric, 3)::double precision, \
+         attachments = '[]' WHERE reporter = $1"
+            .into(),
+        // Their support of others' reports.
+        format!(
+            "UPDATE tasks SET followers = {WITHOUT}tasks.followers::json) v WHERE v != $1), \
+             supporters = {WITHOUT}tasks.supporters::json) v WHERE v != $1) \
+             WHERE strpos(followers, $1) > 0 OR strpos(supporters, $1) > 0"
+        ),
+        "UPDATE tasks SET assignee = 'erased:-' WHERE assignee = $1".into(),
+        // What they wrote on tasks, and who did it.
+        "UPDATE task_events SET detail = jsonb_set(detail::jsonb, '{text}', '\"\"')::text \
+         WHERE actor = $1 AND detail::jsonb->>'text' IS NOT NULL"
+            .into(),
+        "UPDATE task_events SET detail = jsonb_set(detail::jsonb, '{note}', 'null')::text \
+         WHERE actor = $1 AND detail::jsonb->>'note' IS NOT NULL"
+            .into(),
+        "UPDATE task_events SET actor = 'erased:-' WHERE actor = $1".into(),
+        "DELETE FROM dialogues WHERE identity = $1".into(),
+        "DELETE FROM residents WHERE identity = $1".into(),
+    ];
+    for sql in statements {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&id).execute(&mut *tx).await.map_err(db)?;
+    }
+    // Messages to them: undelivered ones go (but the farewell), delivered ones are blanked.
+    sqlx::query(
+        "DELETE FROM outbox WHERE destination = $1 AND state = 'pending' \
+         AND (message::jsonb->>'farewell') IS DISTINCT FROM 'true'",
+    )
+    .bind(&dest)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE outbox SET {BLANK_OUTBOX_ROW} WHERE destination = $1 AND state != 'pending'"
+    )))
+    .bind(&dest)
+    .execute(&mut *tx)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// Reporters of tasks resolved or closed before `before` are anonymised.
+async fn apply_retention(tx: &mut PgConnection, before: Timestamp) -> Result<(), StoreError> {
+    let ended = "status IN ('resolved', 'closed') AND COALESCE(closed_at, resolved_at) < $1 AND reporter != 'erased:-'";
+    let statements = [
+        // Messages to those reporters about those tasks, and what quoted the reports.
+        format!(
+            "UPDATE outbox SET message = jsonb_set(message::jsonb, '{{text}}', '\"\"')::text, \
+             destination = CASE WHEN destination LIKE 'dm:%' THEN 'erased' ELSE destination END \
+             WHERE state != 'pending' AND task_id IN (SELECT id FROM tasks WHERE {ended})"
+        ),
+        format!(
+            "UPDATE task_events SET actor = CASE WHEN actor = (SELECT reporter FROM tasks WHERE id = task_events.task_id) \
+             THEN 'erased:-' ELSE actor END WHERE task_id IN (SELECT id FROM tasks WHERE {ended})"
+        ),
+        format!(
+            "UPDATE tasks SET reporter = 'erased:-', reporter_name = NULL, description = '', street = NULL, \
+             lat = round(lat::numeric, 3)::double precision, lon = round(lon::numeric, 3)::double precision, \
+             attachments = '[]', followers = '[]', supporters = '[]' WHERE {ended}"
+        ),
+    ];
+    for sql in statements {
+        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(before.0).execute(&mut *tx).await.map_err(db)?;
+    }
+    Ok(())
+}
+
+async fn tasks_where<'e>(pool: impl PgExecutor<'e>, sql: &'static str, bind: i64) -> Result<Vec<Task>, StoreError> {
+    let rows = sqlx::query(sql).bind(bind).fetch_all(pool).await.map_err(db)?;
+    rows.iter().map(task_from_row).collect()
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn load(&self, recent_since: Timestamp) -> Result<Snapshot, StoreError> {
+        let mut snap = Snapshot {
+            tasks: tasks_where(
+                &self.pool,
+                "SELECT * FROM tasks WHERE status IN ('open', 'acknowledged', 'in_progress') OR updated_at >= $1 \
+                 ORDER BY id",
+                recent_since.0,
+            )
+            .await?,
+            ..Snapshot::default()
+        };
+        snap.last_task_id = sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM tasks")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db)?
+            .unwrap_or(0);
+        for r in sqlx::query("SELECT identity, state FROM dialogues").fetch_all(&self.pool).await.map_err(db)? {
+            let who: String = r.try_get("identity").map_err(corrupt)?;
+            let state: String = r.try_get("state").map_err(corrupt)?;
+            snap.dialogues
+                .push((Identity::from_str(&who).map_err(corrupt)?, serde_json::from_str(&state).map_err(corrupt)?));
+        }
+        for r in sqlx::query("SELECT identity, language FROM residents").fetch_all(&self.pool).await.map_err(db)? {
+            let who: String = r.try_get("identity").map_err(corrupt)?;
+            snap.residents.push((Identity::from_str(&who).map_err(corrupt)?, r.try_get("language").map_err(corrupt)?));
+        }
+        for r in sqlx::query("SELECT channel, message_id FROM seen WHERE at >= $1")
+            .bind(recent_since.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+        {
+            snap.seen.push((r.try_get("channel").map_err(corrupt)?, r.try_get("message_id").map_err(corrupt)?));
+        }
+        for r in sqlx::query(
+            "SELECT p.* FROM posts p JOIN tasks t ON t.id = p.task_id \
+             WHERE t.status IN ('open', 'acknowledged', 'in_progress') OR t.updated_at >= $1",
+        )
+        .bind(recent_since.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        {
+            snap.posts.push(post_from_row(&r)?);
+        }
+        Ok(snap)
+    }
+
+    async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError> {
+        Ok(tasks_where(&self.pool, "SELECT * FROM tasks WHERE id = $1", id.0).await?.pop())
+    }
+
+    async fn posts_of(&self, id: TaskId) -> Result<Vec<PostRecord>, StoreError> {
+        let rows =
+            sqlx::query("SELECT * FROM posts WHERE task_id = $1").bind(id.0).fetch_all(&self.pool).await.map_err(db)?;
+        rows.iter().map(post_from_row).collect()
+    }
+
+    async fn posts_by_message(&self, channel: &str, message_id: &str) -> Result<Vec<PostRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM posts WHERE channel = $1 AND message_id = $2 ORDER BY task_id")
+            .bind(channel)
+            .bind(message_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(post_from_row).collect()
+    }
+
+    fn submit(&self, batch: Batch) -> CommitTicket {
+        let (tx, rx) = oneshot::channel();
+        if let Err(mpsc::error::SendError((_, reply))) = self.writer.send((batch, tx)) {
+            let _ = reply.send(Err(StoreError::Closed));
+        }
+        rx
+    }
+
+    async fn due_outbox(&self, channel: &str, now: Timestamp, limit: u32) -> Result<Vec<OutboxRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, destination, message, attempts, due_at, created_at FROM outbox \
+             WHERE channel = $1 AND state = 'pending' ORDER BY id LIMIT $2",
+        )
+        .bind(channel)
+        .bind(i64::from(limit) * 4)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        due_rows(&rows, channel, now, limit)
+    }
+
+    async fn next_retry(&self, channel: &str) -> Result<Option<Timestamp>, StoreError> {
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(due_at) FROM outbox WHERE channel = $1 AND state = 'pending'")
+                .bind(channel)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db)?;
+        Ok(v.map(Timestamp))
+    }
+
+    async fn record_delivery(&self, outbox_id: i64, outcome: DeliveryOutcome, at: Timestamp) -> Result<(), StoreError> {
+        self.small_write(Small::Delivery { id: outbox_id, outcome, at }).await
+    }
+
+    async fn cursor(&self, key: &str) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT value FROM cursors WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)
+    }
+
+    async fn set_cursor(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.small_write(Small::Cursor { key: key.to_owned(), value: value.to_owned() }).await
+    }
+
+    async fn tasks(&self, q: &TaskQuery) -> Result<Vec<Task>, StoreError> {
+        let mut b = QueryBuilder::<Postgres>::new("SELECT * FROM tasks WHERE 1 = 1");
+        if let Some(s) = q.status {
+            b.push(" AND status = ").push_bind(s.key());
+        }
+        if let Some(c) = &q.category {
+            b.push(" AND category = ").push_bind(c.clone());
+        }
+        if !q.statuses.is_empty() {
+            b.push(" AND status IN (");
+            let mut sep = b.separated(", ");
+            for s in &q.statuses {
+                sep.push_bind(s.key());
+            }
+            b.push(")");
+        }
+        if q.public_only {
+            b.push(" AND visibility = 'public' AND crew IS NOT NULL");
+        }
+        if let Some(d) = &q.district {
+            b.push(" AND district = ").push_bind(d.clone());
+        }
+        if let Some(r) = &q.reporter {
+            b.push(" AND reporter = ").push_bind(r.to_string());
+        }
+        if !q.ids.is_empty() {
+            b.push(" AND id IN (");
+            let mut sep = b.separated(", ");
+            for id in &q.ids {
+                sep.push_bind(id.0);
+            }
+            b.push(")");
+        }
+        if let Some(t) = q.created_from {
+            b.push(" AND created_at >= ").push_bind(t.0);
+        }
+        if let Some(t) = q.created_before {
+            b.push(" AND created_at < ").push_bind(t.0);
+        }
+        b.push(if q.newest_first { " ORDER BY id DESC" } else { " ORDER BY id" });
+        // LIMIT NULL: no limit.
+        b.push(" LIMIT ").push_bind(q.limit.map(i64::from));
+        b.push(" OFFSET ").push_bind(i64::from(q.offset));
+        let rows = b.build().fetch_all(&self.pool).await.map_err(db)?;
+        rows.iter().map(task_from_row).collect()
+    }
+
+    async fn task_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT status, CASE WHEN visibility = 'private' THEN 'private' ELSE COALESCE(category, 'triage') END AS c, \
+             COUNT(*) AS n FROM tasks GROUP BY 1, 2",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<String, _>("status"), r.get::<String, _>("c"), r.get::<i64, _>("n").max(0) as u64))
+            .collect())
+    }
+
+    async fn outbox_figures(&self) -> Result<Vec<(String, u64, Option<Timestamp>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT channel, COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE state = 'pending' GROUP BY channel",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get::<String, _>("channel"),
+                    r.get::<i64, _>("n").max(0) as u64,
+                    r.get::<Option<i64>, _>("oldest").map(Timestamp),
+                )
+            })
+            .collect())
+    }
+
+    /// The database's disk is the server's, not this machine's: not known here.
+    fn free_bytes(&self) -> Option<u64> {
+        None
+    }
+
+    async fn assignments(&self, limit: u32) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT t.description AS text, e.detail::jsonb->>'category' AS category \
+             FROM task_events e JOIN tasks t ON t.id = e.task_id \
+             WHERE e.kind = 'assigned' AND t.description != '' AND e.detail::jsonb->>'category' IS NOT NULL \
+             ORDER BY e.id DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("text").map_err(corrupt)?, r.try_get("category").map_err(corrupt)?)))
+            .collect()
+    }
+
+    async fn person_data(&self, who: &Identity) -> Result<PersonData, StoreError> {
+        let id = who.to_string();
+        let language: Option<String> = sqlx::query_scalar("SELECT language FROM residents WHERE identity = $1")
+            .bind(&id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        let rows = sqlx::query("SELECT * FROM tasks WHERE reporter = $1 ORDER BY id")
+            .bind(&id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        let reported = rows.iter().map(task_from_row).collect::<Result<Vec<_>, _>>()?;
+        let following: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM tasks WHERE reporter != $1 AND ( \
+             EXISTS (SELECT 1 FROM json_array_elements_text(tasks.followers::json) v WHERE v = $1) \
+             OR EXISTS (SELECT 1 FROM json_array_elements_text(tasks.supporters::json) v WHERE v = $1)) ORDER BY id",
+        )
+        .bind(&id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let rows = sqlx::query("SELECT task_id, at, actor, detail FROM task_events WHERE actor = $1 ORDER BY id")
+            .bind(&id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        let mut events = Vec::new();
+        for r in &rows {
+            let e = event_from_row(r)?;
+            if !matches!(e.kind, EventKind::Created) {
+                events.push(e);
+            }
+        }
+        let dialogue: Option<String> = sqlx::query_scalar("SELECT state FROM dialogues WHERE identity = $1")
+            .bind(&id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(PersonData {
+            language,
+            reported,
+            following: following.into_iter().map(TaskId).collect(),
+            events,
+            dialogue: dialogue.map(|d| serde_json::from_str(&d)).transpose().map_err(corrupt)?,
+        })
+    }
+
+    async fn stats(&self, since: Timestamp, until: Timestamp) -> Result<plaza_core::store::Stats, StoreError> {
+        let per_day = sqlx::query(
+            "SELECT created_at / $1 AS day, COUNT(*) FROM tasks WHERE created_at >= $2 GROUP BY 1 ORDER BY 1",
+        )
+        .bind(crate::DAY)
+        .bind(since.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| (r.get::<i64, _>(0), r.get::<i64, _>(1) as u64))
+        .collect();
+        let per_category = sqlx::query(
+            "SELECT category, COUNT(*), \
+             SUM(CASE WHEN status IN ('open','acknowledged','in_progress') THEN 1 ELSE 0 END)::BIGINT, \
+             SUM(me_too)::BIGINT FROM tasks WHERE created_at >= $1 GROUP BY category ORDER BY COUNT(*) DESC",
+        )
+        .bind(since.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| {
+            (
+                r.get::<Option<String>, _>(0),
+                r.get::<i64, _>(1) as u64,
+                r.get::<Option<i64>, _>(2).unwrap_or(0) as u64,
+                r.get::<Option<i64>, _>(3).unwrap_or(0) as u64,
+            )
+        })
+        .collect();
+        let durations = sqlx::query(
+            "SELECT crew, acknowledged_at - created_at, resolved_at - created_at FROM tasks \
+             WHERE created_at >= $1 AND crew IS NOT NULL",
+        )
+        .bind(since.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| (r.get::<String, _>(0), r.get::<Option<i64>, _>(1), r.get::<Option<i64>, _>(2)))
+        .collect();
+        let never_ended: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE COALESCE(resolved_at, closed_at) IS NULL")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db)?;
+        let recent: Vec<(i64, Option<i64>)> = sqlx::query(
+            "SELECT created_at, COALESCE(resolved_at, closed_at) FROM tasks WHERE created_at >= $1 \
+             UNION ALL SELECT created_at, COALESCE(resolved_at, closed_at) FROM tasks \
+             WHERE COALESCE(resolved_at, closed_at) >= $1 AND created_at < $1",
+        )
+        .bind(since.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| (r.get::<i64, _>(0), r.get::<Option<i64>, _>(1)))
+        .collect();
+        let backlog = backlog(never_ended, &recent, since, until);
+        Ok(plaza_core::store::Stats { per_day, per_category, durations, backlog })
+    }
+
+    async fn events(&self, id: TaskId) -> Result<Vec<TaskEvent>, StoreError> {
+        self.events_of(&[id]).await
+    }
+
+    async fn events_of(&self, ids: &[TaskId]) -> Result<Vec<TaskEvent>, StoreError> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let ids: Vec<i64> = ids.iter().map(|t| t.0).collect();
+        let rows = sqlx::query(
+            "SELECT task_id, at, actor, detail FROM task_events WHERE task_id = ANY($1) ORDER BY task_id, id",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(event_from_row).collect()
+    }
+}

@@ -1,0 +1,51 @@
+//! `plaza bench` as CI runs it: a small count, on SQLite and on a real PostgreSQL
+//! server. Never a timing assertion: the JSON's shape, and that its counts add up.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::postgres::database;
+use crate::repo;
+
+fn bench(backend: &str, reports: usize) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_plaza"))
+        .current_dir(repo())
+        .args(["bench", "--reports", &reports.to_string(), "--concurrency", "16", "--backend", backend])
+        .output()
+        .expect("plaza bench");
+    assert!(out.status.success(), "plaza bench failed: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one JSON object on stdout, nothing else: {text}");
+    serde_json::from_str(lines[0]).expect("JSON")
+}
+
+fn counts_add_up(v: &Value, backend: &str, reports: u64) {
+    assert_eq!(v["backend"], backend);
+    assert_eq!(v["reports"], reports);
+    // Every report is a task; one in ten is at the place of an earlier one (a duplicate).
+    assert_eq!(v["tasks_created"], reports, "{v}");
+    let dups = v["duplicates"].as_u64().expect("duplicates");
+    assert_eq!(dups, reports / 10, "one in ten reports repeats a place: {v}");
+    // At least the acknowledgement of each report, a card and a post for each new place.
+    let delivered = v["delivered"].as_u64().expect("delivered");
+    assert!(delivered >= reports + 2 * (reports - dups), "{v}");
+    for k in ["reports_per_sec", "delivered_per_sec", "ceiling_per_sec", "ratio", "peak_rss_mb"] {
+        assert!(v[k].as_f64().is_some_and(|x| x > 0.0), "{k} missing or zero: {v}");
+    }
+    let l = &v["latency_ms"];
+    let p = |k: &str| l[k].as_f64().unwrap_or_else(|| panic!("latency_ms.{k}: {v}"));
+    assert!(p("p50") <= p("p90") && p("p90") <= p("p99") && p("p99") <= p("max"), "{v}");
+}
+
+#[test]
+fn bench_on_sqlite_reports_what_it_did() {
+    counts_add_up(&bench("sqlite", 400), "sqlite", 400);
+}
+
+#[test]
+fn bench_on_postgres_reports_what_it_did() {
+    let db = database();
+    counts_add_up(&bench(&db.url, 400), "postgres", 400);
+}

@@ -1,0 +1,143 @@
+//! A town on PostgreSQL (`[store] url_env`), as a city runs it: a real server started by
+//! scripts/postgres (or the suite's, `PLAZA_TEST_POSTGRES`), `plaza serve` processes on
+//! one database — one leads, a second is refused, a standby takes over when the leader is
+//! killed with SIGKILL, and the town goes on from the stored state.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::web_chat::{Person, bot_lines};
+use crate::{Proc, repo, start_script};
+
+/// A PostgreSQL database of its own on a real server; the server is stopped at the end
+/// if this test started it.
+pub struct Database {
+    pub url: String,
+    started: Option<tempfile::TempDir>,
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.started {
+            let _ = Command::new(repo().join("scripts/postgres")).arg("--stop").arg(dir.path().join("pg")).status();
+        }
+    }
+}
+
+pub fn database() -> Database {
+    let (admin, started) = match std::env::var("PLAZA_TEST_POSTGRES") {
+        Ok(url) => (url, None),
+        Err(_) => {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let out = Command::new(repo().join("scripts/postgres"))
+                .arg("--start")
+                .arg(dir.path().join("pg"))
+                .output()
+                .expect("run scripts/postgres");
+            assert!(out.status.success(), "scripts/postgres --start: {}", String::from_utf8_lossy(&out.stderr));
+            (String::from_utf8(out.stdout).expect("url").trim().to_owned(), Some(dir))
+        }
+    };
+    let name = format!("plaza_serve_{}", std::process::id());
+    let out = Command::new("psql")
+        .arg(&admin)
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c"])
+        .arg(format!("CREATE DATABASE {name}"))
+        .output()
+        .expect("psql");
+    assert!(out.status.success(), "create database: {}", String::from_utf8_lossy(&out.stderr));
+    let base = admin.rsplit_once('/').expect("a URL with a database").0;
+    Database { url: format!("{base}/{name}"), started }
+}
+
+/// Kilbride's config with its data on PostgreSQL, named by an environment variable.
+fn config(dir: &Path) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(repo().join("tests/towns/kilbride.toml")).expect("config");
+    let locales = repo().join("config/locales");
+    let text =
+        text.replace("locales = \"../../config/locales\"", &format!("locales = {:?}", locales.display().to_string()));
+    let path = dir.join("kilbride.toml");
+    std::fs::write(&path, format!("{text}\n[store]\nurl_env = \"PLAZA_TEST_DB_URL\"\n")).expect("write config");
+    path
+}
+
+fn serve(config: &Path, db: &Database, standby: bool) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_plaza"));
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(config)
+        // Unused on PostgreSQL: a file that is not there proves nothing is kept in it.
+        .args(["--db", "/nonexistent/plaza.db"])
+        .env("PLAZA_TEST_DB_URL", &db.url)
+        .env("RUST_LOG", "warn");
+    if standby {
+        cmd.arg("--standby");
+    }
+    cmd
+}
+
+fn started(cmd: Command) -> (Proc, String) {
+    let (proc, rest) = start_script(cmd, "Plaza is on the web: open ", "plaza serve");
+    (proc, rest.split_whitespace().next().expect("an address").trim_end_matches("/chat").to_owned())
+}
+
+fn number_in(lines: &[String]) -> Vec<i64> {
+    lines
+        .iter()
+        .filter_map(|s| {
+            let i = s.find('#')?;
+            s[i + 1..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_takes_over_when_the_leader_is_killed() {
+    let db = database();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path());
+    let (leader, base) = started(serve(&cfg, &db, false));
+    let mut ana = Person::new(&base);
+    ana.page().await;
+    let (status, _) = ana.post(&[("text", "The streetlight on Harbour Road 3 is out"), ("nonce", "a1")]).await;
+    assert_eq!(status, 303);
+    let first = number_in(&bot_lines(&ana.page().await));
+    assert_eq!(first, vec![1], "the first report is #1");
+
+    // A second Plaza on the same database is refused, and says what to do.
+    let out = serve(&cfg, &db, false).output().expect("a second plaza serve");
+    assert!(!out.status.success(), "two Plazas ran on one database");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("another Plaza is running on this database") && said.contains("--standby"), "{said}");
+    assert!(!said.contains(&db.url), "the database URL (it may carry a password) is in a message: {said}");
+
+    // A standby waits; the leader dies without a word; the standby serves.
+    let standby = tokio::task::spawn_blocking({
+        let cmd = serve(&cfg, &db, true);
+        move || started(cmd)
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!standby.is_finished(), "the standby started while the leader was running");
+    drop(leader); // SIGKILL
+    let killed = Instant::now();
+    let (_standby, base) = standby.await.expect("standby");
+    let took = killed.elapsed();
+    assert!(took < Duration::from_secs(10), "the standby took {took:?} to serve");
+
+    // The resident goes on where she was: same cookie, her report, the next number.
+    ana.set_base(&base);
+    let page = ana.page().await;
+    assert!(page.contains(">#1</a> · "), "her report is listed after the takeover: {page}");
+    let (status, _) = ana.post(&[("text", "The streetlight on Mill Lane 8 is out"), ("nonce", "a2")]).await;
+    assert_eq!(status, 303);
+    let numbers = number_in(&bot_lines(&ana.page().await));
+    assert!(numbers.contains(&2), "the next report is #2 after the takeover: {numbers:?}");
+    let board = reqwest::get(format!("{base}/")).await.expect("board").text().await.expect("body");
+    assert!(
+        board.contains("/tasks/1?") && board.contains("/tasks/2?"),
+        "both reports are on the board: {numbers:?} {:?}",
+        bot_lines(&ana.page().await)
+    );
+    assert!(!board.contains("/tasks/3?"), "a report was handled twice");
+    println!("BENCH failover: the standby served {} ms after the leader was killed", took.as_millis());
+}

@@ -107,13 +107,22 @@ pub fn contains_phrase(text_words: &[String], phrase: &[String]) -> bool {
 /// words of seven letters or more (in shorter ones it makes another word: "frente" is
 /// not "fuente").
 pub fn similar(a: &str, b: &str) -> bool {
-    if a == b || stem(a) == stem(b) {
+    if a == b {
         return true;
     }
-    let (x, y): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    if x.len().min(y.len()) < 5 || x[0] != y[0] || x.len().abs_diff(y.len()) > 1 {
+    // Words that start differently are different words (their stems too): most of the
+    // classifier's comparisons end here, before anything is counted or allocated.
+    if a.chars().next() != b.chars().next() {
         return false;
     }
+    if stem(a) == stem(b) {
+        return true;
+    }
+    let (la, lb) = (a.chars().count(), b.chars().count());
+    if la.min(lb) < 5 || la.abs_diff(lb) > 1 {
+        return false;
+    }
+    let (x, y): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
     one_edit(&x, &y)
 }
 

@@ -10,45 +10,28 @@ use std::time::{Duration, Instant};
 use crate::web_chat::{Person, bot_lines};
 use crate::{Proc, repo, start_script};
 
-/// A PostgreSQL database of its own on a real server; the server is stopped at the end
-/// if this test started it.
+/// A database of its own on a real PostgreSQL server (`scripts/postgres --database`: the
+/// suite's server, or one started for this test and stopped when this is dropped).
 pub struct Database {
     pub url: String,
-    started: Option<tempfile::TempDir>,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Database {
     fn drop(&mut self) {
-        if let Some(dir) = &self.started {
-            let _ = Command::new(repo().join("scripts/postgres")).arg("--stop").arg(dir.path().join("pg")).status();
-        }
+        let _ = Command::new(repo().join("scripts/postgres")).arg("--stop").arg(self.dir.path().join("pg")).status();
     }
 }
 
 pub fn database() -> Database {
-    let (admin, started) = match std::env::var("PLAZA_TEST_POSTGRES") {
-        Ok(url) => (url, None),
-        Err(_) => {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let out = Command::new(repo().join("scripts/postgres"))
-                .arg("--start")
-                .arg(dir.path().join("pg"))
-                .output()
-                .expect("run scripts/postgres");
-            assert!(out.status.success(), "scripts/postgres --start: {}", String::from_utf8_lossy(&out.stderr));
-            (String::from_utf8(out.stdout).expect("url").trim().to_owned(), Some(dir))
-        }
-    };
-    let name = format!("plaza_serve_{}", std::process::id());
-    let out = Command::new("psql")
-        .arg(&admin)
-        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c"])
-        .arg(format!("CREATE DATABASE {name}"))
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(repo().join("scripts/postgres"))
+        .arg("--database")
+        .arg(dir.path().join("pg"))
         .output()
-        .expect("psql");
-    assert!(out.status.success(), "create database: {}", String::from_utf8_lossy(&out.stderr));
-    let base = admin.rsplit_once('/').expect("a URL with a database").0;
-    Database { url: format!("{base}/{name}"), started }
+        .expect("run scripts/postgres");
+    assert!(out.status.success(), "scripts/postgres --database: {}", String::from_utf8_lossy(&out.stderr));
+    Database { url: String::from_utf8(out.stdout).expect("url").trim().to_owned(), dir }
 }
 
 /// Kilbride's config with its data on PostgreSQL, named by an environment variable.

@@ -113,6 +113,9 @@ pub struct EngineSettings {
     /// Reports one resident may make in an hour; past it they get a polite answer and
     /// the dispatchers are told once. Others are not affected.
     pub reports_per_hour: u32,
+    /// How many closed tasks stay in memory besides the open ones (the latest closed or
+    /// read again); older ones are read from the database when a message names them.
+    pub closed_tasks_in_memory: usize,
 }
 
 impl Default for EngineSettings {
@@ -126,6 +129,7 @@ impl Default for EngineSettings {
             max_message_chars: 4000,
             attach_window_minutes: 15,
             reports_per_hour: 20,
+            closed_tasks_in_memory: 1_000,
         }
     }
 }

@@ -366,6 +366,12 @@ impl Dispatcher {
         let store = self.engine.store().clone();
         let now = self.engine.now();
         let mut rows = store.due_outbox(ch.name(), now, BATCH).await?;
+        if let Err(e) = self.engine.fault_in_rows(&rows).await {
+            return Err(match e {
+                crate::engine::EngineError::Store(e) => e,
+                crate::engine::EngineError::StoreGone => StoreError::Closed,
+            });
+        }
         {
             let u = self.unrecorded();
             rows.retain(|r| !u.rows.iter().any(|(id, _, _)| *id == r.id));

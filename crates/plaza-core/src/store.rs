@@ -27,20 +27,27 @@ pub enum StoreError {
     Closed,
 }
 
-/// What the engine loads at start.
+/// What the engine loads at start: what is open, never the history.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    /// Active tasks and tasks changed since the `recent_since` given to [`Store::load`].
+    /// The active tasks (open, acknowledged, in progress), in number order.
     pub tasks: Vec<Task>,
     /// The highest task number ever given (0 for a new town).
     pub last_task_id: i64,
     pub dialogues: Vec<(Identity, Dialogue)>,
-    /// Each resident's language.
-    pub residents: Vec<(Identity, String)>,
-    /// Redelivery keys (channel, message id) seen since `recent_since`.
+    /// The newest redelivery keys (channel, message id), oldest first, within the window
+    /// given to [`Store::load`].
     pub seen: Vec<(String, String)>,
     /// The delivered posts of the loaded tasks.
     pub posts: Vec<PostRecord>,
+}
+
+/// Which redelivery keys [`Store::load`] returns: those seen since `since`, at most the
+/// newest `limit`.
+#[derive(Debug, Clone, Copy)]
+pub struct SeenWindow {
+    pub since: Timestamp,
+    pub limit: u32,
 }
 
 /// A task's post as delivered on a channel: replies and reactions to `message_id`
@@ -181,9 +188,11 @@ pub struct TaskQuery {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// The working set: active tasks, tasks changed since `recent_since`, open dialogues,
-    /// residents' languages, recent redelivery keys, their posts.
-    async fn load(&self, recent_since: Timestamp) -> Result<Snapshot, StoreError>;
+    /// The working set to start from: active tasks and their posts, open dialogues, the
+    /// newest redelivery keys. Closed tasks and residents are read when needed.
+    async fn load(&self, seen: SeenWindow) -> Result<Snapshot, StoreError>;
+    /// The languages recorded for these people (those with none are left out).
+    async fn languages(&self, who: &[Identity]) -> Result<Vec<(Identity, String)>, StoreError>;
     /// One task, from disk (for tasks outside the working set).
     async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError>;
     /// The posts of one task (for tasks outside the working set).

@@ -23,7 +23,8 @@ use plaza_core::channel::{Destination, Outbound, PostKind};
 use plaza_core::dialogue::Dialogue;
 use plaza_core::model::*;
 use plaza_core::store::{
-    Batch, CommitTicket, DeliveryOutcome, OutboxRow, PersonData, PostRecord, Snapshot, Store, StoreError, TaskQuery,
+    Batch, CommitTicket, DeliveryOutcome, OutboxRow, PersonData, PostRecord, SeenWindow, Snapshot, Store, StoreError,
+    TaskQuery,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
@@ -728,6 +729,17 @@ where
     })
 }
 
+/// A resident's language from its row (identity, language), on any backend.
+pub(crate) fn language_from_row<'r, R>(r: &'r R) -> Result<(Identity, String), StoreError>
+where
+    R: Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let who: String = r.try_get("identity").map_err(corrupt)?;
+    Ok((Identity::from_str(&who).map_err(corrupt)?, r.try_get("language").map_err(corrupt)?))
+}
+
 /// A task's event from its row (task_id, at, actor, detail), on any backend.
 pub(crate) fn event_from_row<'r, R>(r: &'r R) -> Result<TaskEvent, StoreError>
 where
@@ -821,13 +833,13 @@ pub(crate) const DAY: i64 = 86_400_000;
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn load(&self, recent_since: Timestamp) -> Result<Snapshot, StoreError> {
+    async fn load(&self, seen: SeenWindow) -> Result<Snapshot, StoreError> {
         let mut snap = Snapshot::default();
-        let rows = sqlx::query("SELECT * FROM tasks WHERE status IN ('open', 'acknowledged', 'in_progress') OR updated_at >= ? ORDER BY id")
-            .bind(recent_since.0)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?;
+        let rows =
+            sqlx::query("SELECT * FROM tasks WHERE status IN ('open', 'acknowledged', 'in_progress') ORDER BY id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?;
         for r in &rows {
             snap.tasks.push(task_from_row(r)?);
         }
@@ -842,23 +854,22 @@ impl Store for SqliteStore {
             snap.dialogues
                 .push((Identity::from_str(&who).map_err(corrupt)?, serde_json::from_str(&state).map_err(corrupt)?));
         }
-        for r in sqlx::query("SELECT identity, language FROM residents").fetch_all(&self.pool).await.map_err(db)? {
-            let who: String = r.try_get("identity").map_err(corrupt)?;
-            snap.residents.push((Identity::from_str(&who).map_err(corrupt)?, r.try_get("language").map_err(corrupt)?));
-        }
-        for r in sqlx::query("SELECT channel, message_id FROM seen WHERE at >= ?")
-            .bind(recent_since.0)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?
+        for r in sqlx::query(
+            "SELECT channel, message_id FROM \
+             (SELECT channel, message_id, at FROM seen WHERE at >= ? ORDER BY at DESC LIMIT ?) ORDER BY at",
+        )
+        .bind(seen.since.0)
+        .bind(i64::from(seen.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
         {
             snap.seen.push((r.try_get("channel").map_err(corrupt)?, r.try_get("message_id").map_err(corrupt)?));
         }
         for r in sqlx::query(
             "SELECT p.* FROM posts p JOIN tasks t ON t.id = p.task_id \
-             WHERE t.status IN ('open', 'acknowledged', 'in_progress') OR t.updated_at >= ?",
+             WHERE t.status IN ('open', 'acknowledged', 'in_progress')",
         )
-        .bind(recent_since.0)
         .fetch_all(&self.pool)
         .await
         .map_err(db)?
@@ -866,6 +877,22 @@ impl Store for SqliteStore {
             snap.posts.push(post_from_row(&r)?);
         }
         Ok(snap)
+    }
+
+    async fn languages(&self, who: &[Identity]) -> Result<Vec<(Identity, String)>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in who.chunks(ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<Sqlite>::new("SELECT identity, language FROM residents WHERE identity IN (");
+            let mut list = q.separated(", ");
+            for w in chunk {
+                list.push_bind(w.to_string());
+            }
+            q.push(")");
+            for r in q.build().fetch_all(&self.pool).await.map_err(db)? {
+                found.push(language_from_row(&r)?);
+            }
+        }
+        Ok(found)
     }
 
     async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError> {

@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use plaza_core::channel::Destination;
 use plaza_core::model::*;
 use plaza_core::store::{
-    Batch, CommitTicket, DeliveryOutcome, OutboxRow, PersonData, PostRecord, Snapshot, Store, StoreError, TaskQuery,
+    Batch, CommitTicket, DeliveryOutcome, OutboxRow, PersonData, PostRecord, SeenWindow, Snapshot, Store, StoreError,
+    TaskQuery,
 };
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgExecutor, Postgres, QueryBuilder, Row};
@@ -18,7 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     Backend, Flat, INSERT_TASKS, Job, Reply, Small, UPSERT_TASKS, Writer, backlog, corrupt, destination_key, due_rows,
-    event_from_row, flatten, post_from_row, post_kind_str, task_from_row, visibility_str, writer_loop,
+    event_from_row, flatten, language_from_row, post_from_row, post_kind_str, task_from_row, visibility_str,
+    writer_loop,
 };
 
 /// The advisory lock that is the leader's lease ("PLAZA" in ASCII).
@@ -435,15 +437,17 @@ async fn tasks_where<'e>(pool: impl PgExecutor<'e>, sql: &'static str, bind: i64
 
 #[async_trait]
 impl Store for PgStore {
-    async fn load(&self, recent_since: Timestamp) -> Result<Snapshot, StoreError> {
+    async fn load(&self, seen: SeenWindow) -> Result<Snapshot, StoreError> {
         let mut snap = Snapshot {
-            tasks: tasks_where(
-                &self.pool,
-                "SELECT * FROM tasks WHERE status IN ('open', 'acknowledged', 'in_progress') OR updated_at >= $1 \
-                 ORDER BY id",
-                recent_since.0,
+            tasks: sqlx::query(
+                "SELECT * FROM tasks WHERE status IN ('open', 'acknowledged', 'in_progress') ORDER BY id",
             )
-            .await?,
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(task_from_row)
+            .collect::<Result<_, _>>()?,
             ..Snapshot::default()
         };
         snap.last_task_id = sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(id) FROM tasks")
@@ -457,23 +461,22 @@ impl Store for PgStore {
             snap.dialogues
                 .push((Identity::from_str(&who).map_err(corrupt)?, serde_json::from_str(&state).map_err(corrupt)?));
         }
-        for r in sqlx::query("SELECT identity, language FROM residents").fetch_all(&self.pool).await.map_err(db)? {
-            let who: String = r.try_get("identity").map_err(corrupt)?;
-            snap.residents.push((Identity::from_str(&who).map_err(corrupt)?, r.try_get("language").map_err(corrupt)?));
-        }
-        for r in sqlx::query("SELECT channel, message_id FROM seen WHERE at >= $1")
-            .bind(recent_since.0)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?
+        for r in sqlx::query(
+            "SELECT channel, message_id FROM \
+             (SELECT channel, message_id, at FROM seen WHERE at >= $1 ORDER BY at DESC LIMIT $2) s ORDER BY at",
+        )
+        .bind(seen.since.0)
+        .bind(i64::from(seen.limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
         {
             snap.seen.push((r.try_get("channel").map_err(corrupt)?, r.try_get("message_id").map_err(corrupt)?));
         }
         for r in sqlx::query(
             "SELECT p.* FROM posts p JOIN tasks t ON t.id = p.task_id \
-             WHERE t.status IN ('open', 'acknowledged', 'in_progress') OR t.updated_at >= $1",
+             WHERE t.status IN ('open', 'acknowledged', 'in_progress')",
         )
-        .bind(recent_since.0)
         .fetch_all(&self.pool)
         .await
         .map_err(db)?
@@ -481,6 +484,16 @@ impl Store for PgStore {
             snap.posts.push(post_from_row(&r)?);
         }
         Ok(snap)
+    }
+
+    async fn languages(&self, who: &[Identity]) -> Result<Vec<(Identity, String)>, StoreError> {
+        let names: Vec<String> = who.iter().map(ToString::to_string).collect();
+        let rows = sqlx::query("SELECT identity, language FROM residents WHERE identity = ANY($1)")
+            .bind(&names)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        rows.iter().map(language_from_row).collect()
     }
 
     async fn task(&self, id: TaskId) -> Result<Option<Task>, StoreError> {

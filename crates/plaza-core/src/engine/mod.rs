@@ -37,10 +37,12 @@ pub enum Outcome {
     Duplicate,
 }
 
-/// How long redelivery keys are remembered.
+/// How long redelivery keys are remembered, and at most how many (the newest): a
+/// platform redelivers what it was not sure of, not last week's traffic.
 const SEEN_DAYS: i64 = 7;
-/// Tasks changed this recently stay in memory even when closed (reopen, duplicates).
-const RECENT_DAYS: i64 = 30;
+const SEEN_KEEP: u32 = 100_000;
+/// Residents' languages kept in memory beyond those the tasks in memory need.
+const RESIDENTS_KEEP: usize = 10_000;
 /// How many of the latest dispatchers' assignments the classifier learns from at start.
 const LEARN_FROM: u32 = 20_000;
 /// How often (by the engine's clock) the retention setting is applied.
@@ -61,8 +63,8 @@ mod state;
 pub use audience::Viewer;
 pub use plugin_ctx::{PluginArg, PluginCtx, PluginTask};
 pub use public::{OwnTask, PublicEvent, PublicTask};
-pub use state::GroupLine;
 use state::*;
+pub use state::{GroupLine, WorkingSet};
 
 /// The writes and messages one inbound causes.
 struct Tx {
@@ -145,14 +147,21 @@ impl Engine {
         };
         engine.reload().await?;
         let st = engine.lock();
-        info!(tasks = st.tasks.len(), last_task = st.last_id, learned = st.learned.learned, "engine state loaded");
+        info!(
+            open_tasks = st.tasks.len(),
+            last_task = st.last_id,
+            residents = st.residents.len(),
+            learned = st.learned.learned,
+            "engine state loaded"
+        );
         drop(st);
         Ok(Arc::new(engine))
     }
 
     async fn reload(&self) -> Result<(), EngineError> {
         let now = self.clock.now();
-        let snap = self.store.load(now.plus_minutes(-RECENT_DAYS * 24 * 60)).await?;
+        let window = crate::store::SeenWindow { since: now.plus_minutes(-SEEN_DAYS * 24 * 60), limit: SEEN_KEEP };
+        let snap = self.store.load(window).await?;
         let mut learned = Learned::new(&self.cfg);
         for (text, category) in self.store.assignments(LEARN_FROM).await? {
             if self.cfg.category(&category).is_some() {
@@ -165,13 +174,22 @@ impl Engine {
             st.tasks.insert(t.id, t);
         }
         st.dialogues = snap.dialogues.into_iter().collect();
-        st.residents = snap.residents.into_iter().collect();
         for k in snap.seen {
             st.mark_seen(k, now);
         }
         for p in snap.posts {
             st.add_post(p);
         }
+        // The languages of everyone the open tasks and dialogues speak to.
+        let mut people: Vec<Identity> = st.dialogues.keys().cloned().collect();
+        for t in st.tasks.values() {
+            people.push(t.reporter.clone());
+            people.extend(t.followers.iter().chain(&t.supporters).chain(&t.assignee).cloned());
+        }
+        people.sort();
+        people.dedup();
+        st.residents = self.store.languages(&people).await?.into_iter().collect();
+        st.residents_kept = st.residents.len();
         debug!(tasks = st.tasks.len(), last_task = st.last_id, "engine state (re)loaded");
         *self.lock() = st;
         Ok(())
@@ -202,6 +220,11 @@ impl Engine {
     /// A task from the working set.
     pub fn task(&self, id: TaskId) -> Option<Task> {
         self.lock().tasks.get(&id).cloned()
+    }
+
+    /// How much the engine holds in memory: what is open and recent, never the history.
+    pub fn working_set(&self) -> WorkingSet {
+        self.lock().working_set()
     }
 
     /// Handles one inbound event. Returns once its effects are committed.
@@ -286,9 +309,13 @@ impl Engine {
                     t.place.district = self.cfg.district_of(&t.place).map(|d| d.id.clone());
                     let t = t.clone();
                     st.index_task(&t);
+                    if !t.status.is_active() {
+                        st.note_closed(t.id);
+                    }
                     tx.batch.tasks.push(t);
                 }
             }
+            st.trim(self.cfg.engine.closed_tasks_in_memory);
             toast = tx.toast.take();
             created = tx.became;
             self.store.submit(tx.batch)
@@ -320,7 +347,9 @@ impl Engine {
         }
     }
 
-    /// Loads into memory the tasks and posts a message refers to that are not there.
+    /// Loads into memory what a message refers to that is not there: the tasks it names
+    /// or answers (with their posts and their people's languages), and its sender's
+    /// language.
     async fn prefetch(&self, inbound: &Inbound) -> Result<(), EngineError> {
         let mut want: Vec<TaskId> = Vec::new();
         if let InboundKind::Text { text } = &inbound.kind
@@ -337,29 +366,87 @@ impl Engine {
         {
             want.push(TaskId(n));
         }
+        let mut answered = Vec::new();
         if let Some(r) = &inbound.reply_to {
             let known = self.lock().posts_by_message.contains_key(&(inbound.channel.clone(), r.clone()));
             if !known {
-                for p in self.store.posts_by_message(&inbound.channel, r).await? {
-                    want.push(p.task);
-                    self.lock().add_post(p);
-                }
+                answered = self.store.posts_by_message(&inbound.channel, r).await?;
+                want.extend(answered.iter().map(|p| p.task));
             }
         }
-        for id in want {
+        self.fault_in(&want, std::slice::from_ref(&inbound.sender)).await?;
+        let mut st = self.lock();
+        for p in answered {
+            if st.tasks.contains_key(&p.task) {
+                st.add_post(p);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads into memory the tasks (with their posts) and the languages of the people
+    /// given and of those tasks' people, where memory does not have them.
+    async fn fault_in(&self, tasks: &[TaskId], people: &[Identity]) -> Result<(), EngineError> {
+        let mut people: Vec<Identity> = people.to_vec();
+        for &id in tasks {
             if id.0 <= 0 || self.lock().tasks.contains_key(&id) {
                 continue;
             }
             if let Some(t) = self.store.task(id).await? {
-                let posts = self.store.posts_of(id).await?;
-                let mut st = self.lock();
-                for p in posts {
-                    st.add_post(p);
+                let mut posts = Vec::new();
+                // With the other tasks of a grouped message it is on: an edit changes
+                // its line only.
+                for p in self.store.posts_of(id).await? {
+                    posts.extend(self.store.posts_by_message(&p.channel, &p.message_id).await?);
                 }
-                st.tasks.entry(t.id).or_insert(t);
+                people.push(t.reporter.clone());
+                people.extend(t.followers.iter().chain(&t.supporters).chain(&t.assignee).cloned());
+                let mut st = self.lock();
+                if st.tasks.contains_key(&id) {
+                    continue;
+                }
+                for p in posts {
+                    if p.task == id {
+                        st.add_post(p);
+                    } else {
+                        st.add_message_post(p);
+                    }
+                }
+                if !t.status.is_active() {
+                    st.note_closed(id);
+                }
+                st.index_task(&t);
+                st.tasks.insert(id, t);
+            }
+        }
+        let missing: Vec<Identity> = {
+            let st = self.lock();
+            people.into_iter().filter(|p| !st.residents.contains_key(p) && !st.no_language.contains(p)).collect()
+        };
+        if !missing.is_empty() {
+            let found = self.store.languages(&missing).await?;
+            let mut st = self.lock();
+            for who in missing {
+                if !found.iter().any(|(w, _)| *w == who) {
+                    st.no_language.insert(who);
+                }
+            }
+            for (who, lang) in found {
+                st.no_language.remove(&who);
+                st.residents.entry(who).or_insert(lang);
             }
         }
         Ok(())
+    }
+
+    /// Reads into memory the tasks these outbox rows are about, where memory does not
+    /// have them (the dispatcher, before it renders them: a post's platform id, whether
+    /// the task may still be seen there).
+    pub async fn fault_in_rows(&self, rows: &[OutboxRow]) -> Result<(), EngineError> {
+        let mut ids: Vec<TaskId> = rows.iter().filter_map(|r| r.message.task).collect();
+        ids.sort();
+        ids.dedup();
+        self.fault_in(&ids, &[]).await
     }
 
     /// Resolves an outbox row into what the adapter sends: the platform ids of the post
@@ -374,7 +461,7 @@ impl Engine {
         };
         let lookup = |kind: Option<PostKind>| -> Option<String> {
             let (kind, task, room) = (kind?, m.task?, room.clone()?);
-            st.posts_by_task.get(&(task, row.channel.clone(), room, kind)).cloned()
+            st.post_of(task, &row.channel, &room, kind).map(str::to_owned)
         };
         if !Self::may_deliver_in(&self.cfg, &st, row) {
             debug!(task = ?m.task, "the task became private before this message left; not sent");
@@ -386,7 +473,7 @@ impl Engine {
             return None;
         }
         if let Some(e) = &edit
-            && st.posts_by_message.get(&(row.channel.clone(), e.clone())).is_some_and(|v| v.len() > 1)
+            && st.is_group(&row.channel, e)
         {
             // An edit of one task in a grouped message: its line (and buttons) change,
             // the others stay; a withdrawn task's line becomes the neutral one.
@@ -441,7 +528,11 @@ impl Engine {
 
     /// Remembers a delivered post, so replies and reactions to it find the task.
     pub fn record_post(&self, p: PostRecord) {
-        self.lock().add_post(p);
+        let mut st = self.lock();
+        // A task no longer in memory has its posts in the store, read when needed.
+        if st.tasks.contains_key(&p.task) {
+            st.add_post(p);
+        }
     }
 
     /// Remembers the lines of a grouped message the dispatcher sent, so that an edit of

@@ -210,11 +210,10 @@ impl<'e, 's> Cx<'e, 's> {
     }
     /// Whether the task's public post was delivered on some channel.
     pub(super) fn has_public_post(&self, id: TaskId) -> bool {
-        self.e.room_channels.get("public").is_some_and(|chans| {
-            chans
-                .iter()
-                .any(|ch| self.st.posts_by_task.contains_key(&(id, ch.clone(), "public".to_owned(), PostKind::Public)))
-        })
+        self.e
+            .room_channels
+            .get("public")
+            .is_some_and(|chans| chans.iter().any(|ch| self.st.post_of(id, ch, "public", PostKind::Public).is_some()))
     }
     /// Brings the public post up to date (nothing for a task the public may not see, and
     /// no edit that changes nothing).

@@ -8,7 +8,7 @@ use crate::dialogue::Dialogue;
 use crate::model::*;
 use crate::store::PostRecord;
 
-use super::SEEN_DAYS;
+use super::{RESIDENTS_KEEP, SEEN_DAYS, SEEN_KEEP};
 
 #[derive(Default)]
 pub(super) struct State {
@@ -42,7 +42,17 @@ pub(super) struct State {
     pub(super) seen_order: VecDeque<(Timestamp, (String, String))>,
     /// A platform message → the task posts it carries (several for a grouped message).
     pub(super) posts_by_message: HashMap<(String, String), Vec<PostRecord>>,
-    pub(super) posts_by_task: HashMap<(TaskId, String, String, PostKind), String>,
+    /// Each task's delivered posts.
+    pub(super) posts_by_task: HashMap<TaskId, Vec<PostRecord>>,
+    /// Tasks no longer active, in the order they stopped being (a number each time, so
+    /// that a task touched again counts from its latest time): the oldest leave memory.
+    pub(super) closed_order: VecDeque<(u64, TaskId)>,
+    pub(super) closed_latest: HashMap<TaskId, u64>,
+    pub(super) closed_count: u64,
+    /// People known to have no language recorded (not asked of the store again).
+    pub(super) no_language: HashSet<Identity>,
+    /// How many residents' languages were kept at the last trim.
+    pub(super) residents_kept: usize,
 }
 
 /// Where an active task is filed in the duplicate indexes.
@@ -106,10 +116,102 @@ impl State {
         }
     }
     pub(super) fn add_post(&mut self, p: PostRecord) {
-        self.posts_by_task.insert((p.task, p.channel.clone(), p.room.clone(), p.kind), p.message_id.clone());
+        let of_task = self.posts_by_task.entry(p.task).or_default();
+        of_task.retain(|q| (&q.channel, &q.room, q.kind) != (&p.channel, &p.room, p.kind));
+        of_task.push(p.clone());
+        self.add_message_post(p);
+    }
+
+    /// Files a post under its platform message only (another task of a grouped message).
+    pub(super) fn add_message_post(&mut self, p: PostRecord) {
         let v = self.posts_by_message.entry((p.channel.clone(), p.message_id.clone())).or_default();
         if !v.contains(&p) {
             v.push(p);
+        }
+    }
+
+    /// The platform id of a task's post of `kind` in `room` on `channel`.
+    pub(super) fn post_of(&self, task: TaskId, channel: &str, room: &str, kind: PostKind) -> Option<&str> {
+        self.posts_by_task
+            .get(&task)?
+            .iter()
+            .find(|p| p.channel == channel && p.room == room && p.kind == kind)
+            .map(|p| p.message_id.as_str())
+    }
+
+    /// Whether a platform message carries several tasks' lines.
+    pub(super) fn is_group(&self, channel: &str, message_id: &str) -> bool {
+        let key = (channel.to_owned(), message_id.to_owned());
+        self.groups.contains_key(&key) || self.posts_by_message.get(&key).is_some_and(|v| v.len() > 1)
+    }
+
+    /// A task stopped being active (or was read from disk closed): it stays in memory
+    /// while it is among the latest `[engine] closed_tasks_in_memory` such, then leaves
+    /// (the store has it): a thanks, a "still broken" or an edit of its posts reads it
+    /// back when it comes.
+    pub(super) fn note_closed(&mut self, id: TaskId) {
+        self.closed_count += 1;
+        self.closed_latest.insert(id, self.closed_count);
+        self.closed_order.push_back((self.closed_count, id));
+    }
+
+    /// Keeps memory to what is open and recent: the oldest closed tasks leave, with their
+    /// posts and indexes, and residents' languages no task in memory needs.
+    pub(super) fn trim(&mut self, closed_keep: usize) {
+        while self.closed_order.len() > closed_keep {
+            let Some((n, id)) = self.closed_order.pop_front() else { break };
+            if self.closed_latest.get(&id) != Some(&n) {
+                continue;
+            }
+            self.closed_latest.remove(&id);
+            if self.tasks.get(&id).is_some_and(|t| t.status.is_active()) {
+                continue;
+            }
+            self.evict(id);
+        }
+        if self.residents.len() > RESIDENTS_KEEP.max(2 * self.residents_kept) {
+            let mut needed: HashSet<&Identity> = self.dialogues.keys().collect();
+            for t in self.tasks.values() {
+                needed.insert(&t.reporter);
+                needed.extend(t.followers.iter().chain(&t.supporters).chain(&t.assignee));
+            }
+            let needed: HashSet<Identity> = needed.into_iter().cloned().collect();
+            self.residents.retain(|who, _| needed.contains(who));
+            self.residents_kept = self.residents.len();
+        }
+        if self.no_language.len() > RESIDENTS_KEEP {
+            self.no_language.clear();
+        }
+    }
+
+    fn evict(&mut self, id: TaskId) {
+        let Some(t) = self.tasks.remove(&id) else { return };
+        self.public_text.remove(&id);
+        self.card_actor.remove(&id);
+        if self.last_task_of.get(&t.reporter) == Some(&id) {
+            self.last_task_of.remove(&t.reporter);
+        }
+        for p in self.posts_by_task.remove(&id).unwrap_or_default() {
+            let key = (p.channel, p.message_id);
+            if let Some(v) = self.posts_by_message.get_mut(&key) {
+                v.retain(|q| q.task != id);
+                if !v.iter().any(|q| self.tasks.contains_key(&q.task)) {
+                    self.posts_by_message.remove(&key);
+                    self.groups.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// What is in memory, for operations and tests.
+    pub(super) fn working_set(&self) -> WorkingSet {
+        WorkingSet {
+            tasks: self.tasks.len(),
+            active_tasks: self.tasks.values().filter(|t| t.status.is_active()).count(),
+            residents: self.residents.len(),
+            dialogues: self.dialogues.len(),
+            seen: self.seen.len(),
+            posts: self.posts_by_task.values().map(Vec::len).sum(),
         }
     }
     pub(super) fn mark_seen(&mut self, key: (String, String), at: Timestamp) {
@@ -118,6 +220,11 @@ impl State {
             if *t >= horizon {
                 break;
             }
+            if let Some((_, k)) = self.seen_order.pop_front() {
+                self.seen.remove(&k);
+            }
+        }
+        while self.seen_order.len() >= SEEN_KEEP as usize {
             if let Some((_, k)) = self.seen_order.pop_front() {
                 self.seen.remove(&k);
             }
@@ -153,6 +260,21 @@ impl State {
             }
         }
     }
+}
+
+/// How much the engine holds in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WorkingSet {
+    /// Tasks in memory, active or recently closed.
+    pub tasks: usize,
+    pub active_tasks: usize,
+    /// Residents whose language is in memory.
+    pub residents: usize,
+    pub dialogues: usize,
+    /// Redelivery keys remembered.
+    pub seen: usize,
+    /// Delivered posts remembered.
+    pub posts: usize,
 }
 
 /// One task's line in a grouped message.

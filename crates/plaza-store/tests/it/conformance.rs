@@ -6,7 +6,7 @@ use std::sync::Arc;
 use plaza_core::channel::{Destination, Outbound, PostKind};
 use plaza_core::dialogue::{Dialogue, Draft};
 use plaza_core::model::*;
-use plaza_core::store::{Batch, DeliveryOutcome, NewOutbox, PostRecord, Store, TaskQuery};
+use plaza_core::store::{Batch, DeliveryOutcome, NewOutbox, PostRecord, SeenWindow, Store, TaskQuery};
 
 fn task(id: i64, status: Status, at: i64) -> Task {
     Task {
@@ -49,6 +49,10 @@ fn dm(who: &str, text: &str) -> NewOutbox {
     }
 }
 
+fn window(since: i64) -> SeenWindow {
+    SeenWindow { since: Timestamp(since), limit: 100_000 }
+}
+
 async fn commit(s: &Arc<dyn Store>, b: Batch) {
     s.submit(b).await.expect("ticket").expect("commit");
 }
@@ -84,13 +88,18 @@ pub async fn round_trip(s: Arc<dyn Store>) {
         },
     )
     .await;
-    let snap = s.load(Timestamp(500)).await.expect("load");
+    let snap = s.load(window(500)).await.expect("load");
     assert_eq!(snap.last_task_id, 3);
-    // Active and recent tasks are loaded; the old closed one is not (but exists).
-    assert_eq!(snap.tasks, vec![t1.clone(), t2.clone()]);
+    // Only active tasks are loaded; closed ones, recent or old, are read when needed.
+    assert_eq!(snap.tasks, vec![t1.clone()]);
+    assert_eq!(s.task(TaskId(2)).await.expect("task"), Some(t2.clone()));
     assert_eq!(s.task(TaskId(3)).await.expect("task"), Some(old));
     assert_eq!(snap.dialogues, vec![(Identity::new("console", "pepe"), d)]);
-    assert_eq!(snap.residents, vec![(Identity::new("console", "tom"), "en".to_string())]);
+    let asked = [Identity::new("console", "nobody"), Identity::new("console", "tom")];
+    assert_eq!(
+        s.languages(&asked).await.expect("languages"),
+        vec![(Identity::new("console", "tom"), "en".to_string())]
+    );
     assert_eq!(snap.seen, vec![("console".to_string(), "m1".to_string())]);
     assert_eq!(s.events(TaskId(1)).await.expect("events").len(), 1);
 
@@ -108,11 +117,22 @@ pub async fn round_trip(s: Arc<dyn Store>) {
         },
     )
     .await;
-    let snap = s.load(Timestamp(500)).await.expect("load");
+    let snap = s.load(window(500)).await.expect("load");
     assert!(snap.dialogues.is_empty());
     assert_eq!(snap.tasks[0], t1b);
     let public = s.tasks(&TaskQuery { public_only: true, ..TaskQuery::default() }).await.expect("tasks");
     assert_eq!(public.iter().map(|t| t.id.0).collect::<Vec<_>>(), vec![1, 3]);
+
+    // Redelivery keys: those in the window, at most the newest `limit`, oldest first.
+    for (i, at) in [(2, 5_000), (3, 6_000), (4, 7_000), (5, 8_000)] {
+        let seen = vec![("console".into(), format!("m{i}"))];
+        commit(&s, Batch { seen, at: Timestamp(at), ..Batch::default() }).await;
+    }
+    let snap = s.load(SeenWindow { since: Timestamp(500), limit: 3 }).await.expect("load");
+    let keys: Vec<&str> = snap.seen.iter().map(|(_, m)| m.as_str()).collect();
+    assert_eq!(keys, vec!["m3", "m4", "m5"]);
+    let snap = s.load(SeenWindow { since: Timestamp(6_500), limit: 3 }).await.expect("load");
+    assert_eq!(snap.seen.len(), 2);
 }
 
 /// The outbox: due rows in order, a row waiting for a retry holds back its destination
@@ -193,7 +213,7 @@ pub async fn concurrent_batches(s: Arc<dyn Store>) {
     for t in tickets {
         t.await.expect("ticket").expect("commit");
     }
-    let snap = s.load(Timestamp(0)).await.expect("load");
+    let snap = s.load(window(0)).await.expect("load");
     assert_eq!(snap.tasks.len(), 50);
     for t in &snap.tasks {
         // The last version written of task k is from i = 1950 + (k - 1).

@@ -38,7 +38,10 @@ async fn outcome(bot: &mut Bot, town: &Town, who: &Identity, message: &str, plac
         let out = bot.say(who, Chat::Direct, None, text.clone()).await;
         let replies = texts_to(&out, who);
         turns += replies.len();
-        let mine = (1..=400).filter_map(|i| bot.engine.task(plaza_core::TaskId(i))).find(|t| t.reporter == *who);
+        // From the database: a duplicate is closed at once, and a town may keep no closed
+        // task in memory.
+        let query = plaza_core::store::TaskQuery { reporter: Some(who.clone()), ..Default::default() };
+        let mine = bot.engine.store().tasks(&query).await.expect("tasks").into_iter().next();
         if let Some(t) = mine {
             let private = t.visibility == Visibility::Private;
             return (Outcome::Task { category: t.category.clone(), private, placed: t.place.is_known() }, turns);

@@ -10,6 +10,7 @@ mod corpus;
 mod disk;
 mod harness;
 mod matrix;
+mod memory;
 mod postgres;
 mod privacy;
 mod telegram;

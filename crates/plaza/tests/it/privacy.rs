@@ -189,21 +189,35 @@ struct Run {
     bot: Bot,
     oracle: Oracle,
     log: Vec<String>,
+    /// The tasks as stored after the last step: the truth the oracle judges by (the
+    /// engine's memory holds only open and recently closed ones).
+    tasks: HashMap<TaskId, plaza_core::model::Task>,
 }
 
 impl Run {
     async fn start(town: Arc<Town>, dir: &std::path::Path) -> Run {
         let bot = Bot::start(&town, dir).await;
-        Run { town, bot, oracle: Oracle::default(), log: vec![] }
+        Run { town, bot, oracle: Oracle::default(), log: vec![], tasks: HashMap::new() }
+    }
+
+    async fn refresh(&mut self) {
+        let all = self.bot.engine.store().tasks(&Default::default()).await.expect("tasks");
+        self.tasks = all.into_iter().map(|t| (t.id, t)).collect();
+    }
+
+    fn task(&self, t: TaskId) -> Option<plaza_core::model::Task> {
+        self.tasks.get(&t).cloned()
     }
 
     async fn say(&mut self, who: &Identity, chat: Chat, reply_to: Option<String>, text: String) -> Vec<Outgoing> {
         self.log.push(format!("{who} {chat:?} {reply_to:?}: {text}"));
-        self.bot.say(who, chat, reply_to, text).await
+        let out = self.bot.say(who, chat, reply_to, text).await;
+        self.refresh().await;
+        out
     }
 
     fn crew_of(&self, t: TaskId) -> Option<String> {
-        self.bot.engine.task(t).and_then(|t| t.crew)
+        self.task(t).and_then(|t| t.crew)
     }
 
     /// The oracle's own judgement: may this task's text be public now?
@@ -211,7 +225,7 @@ impl Run {
         if self.oracle.explicit_public.contains(&t) {
             return true;
         }
-        let Some(task) = self.bot.engine.task(t) else { return false };
+        let Some(task) = self.task(t) else { return false };
         let sensitive = self.oracle.reports.iter().any(|(m, r)| {
             r.sensitive
                 && (task.description.contains(m.as_str())
@@ -242,7 +256,7 @@ impl Run {
         (1..=40)
             .map(TaskId)
             .filter(|t| {
-                self.bot.engine.task(*t).is_some_and(|x| {
+                self.task(*t).is_some_and(|x| {
                     x.description.contains(marker) || x.place.street.as_deref().is_some_and(|s| s.contains(marker))
                 })
             })
@@ -252,7 +266,7 @@ impl Run {
     /// What a resident writes may reach the insiders of the task it is in, or of any of
     /// their own reports (a detail added to it).
     fn author_insider(&self, to: &Destination, marker: &str, r: &Report) -> bool {
-        let own = (1..=40).map(TaskId).filter(|t| self.bot.engine.task(*t).is_some_and(|x| x.reporter == r.author));
+        let own = (1..=40).map(TaskId).filter(|t| self.task(*t).is_some_and(|x| x.reporter == r.author));
         self.insider(to, None, Some(&r.author))
             || self.tasks_with(marker).into_iter().chain(own).any(|t| self.insider(to, Some(t), Some(&r.author)))
     }
@@ -278,7 +292,7 @@ impl Run {
             }
             for (marker, t) in &self.oracle.notes {
                 if o.text.contains(marker.as_str())
-                    && !self.insider(&o.to, Some(*t), self.bot.engine.task(*t).map(|x| x.reporter).as_ref())
+                    && !self.insider(&o.to, Some(*t), self.task(*t).map(|x| x.reporter).as_ref())
                     && !self.may_be_public(*t)
                 {
                     return fail(format!("the note {marker} on private task {t} reached outside"));
@@ -369,7 +383,7 @@ impl Run {
             Step::Assign { task, cat } => {
                 let c = town.cfg.categories[cat % town.cfg.categories.len()].clone();
                 let out = self.say(&d, triage(), None, format!("assign #{task} {}", c.id)).await;
-                if self.bot.engine.task(TaskId(task)).and_then(|t| t.category).as_deref() == Some(c.id.as_str())
+                if self.task(TaskId(task)).and_then(|t| t.category).as_deref() == Some(c.id.as_str())
                     && c.visibility == Visibility::Private
                 {
                     self.oracle.explicit_public.remove(&TaskId(task));
@@ -378,7 +392,7 @@ impl Run {
             }
             Step::Private { task } => {
                 let out = self.say(&d, triage(), None, format!("private #{task}")).await;
-                if self.bot.engine.task(TaskId(task)).is_some() {
+                if self.task(TaskId(task)).is_some() {
                     self.oracle.explicit_private.insert(TaskId(task));
                     self.oracle.explicit_public.remove(&TaskId(task));
                 }
@@ -399,7 +413,7 @@ impl Run {
                     self.oracle.explicit_public.insert(TaskId(task));
                     self.oracle.explicit_private.remove(&TaskId(task));
                 }
-                if private_cat.is_none() && self.bot.engine.task(TaskId(task)).is_some() {
+                if private_cat.is_none() && self.task(TaskId(task)).is_some() {
                     // A task still in triage: public once it gets a category.
                     self.oracle.explicit_public.insert(TaskId(task));
                     self.oracle.explicit_private.remove(&TaskId(task));
@@ -411,7 +425,7 @@ impl Run {
                 let chat = if in_public_room { Chat::Room("public".into()) } else { Chat::Direct };
                 let out = self.say(&me, chat, None, format!("status #{task}")).await;
                 let t = TaskId(task);
-                let outsider = self.bot.engine.task(t).is_none_or(|x| {
+                let outsider = self.task(t).is_none_or(|x| {
                     x.reporter != me && !(x.visibility == Visibility::Public && x.followers.contains(&me))
                 }) && !self.may_be_public(t);
                 if outsider {
@@ -489,7 +503,9 @@ impl Run {
                     media_url: None,
                 };
                 self.log.push(format!("{me} service request: {description}"));
-                self.bot.send(&me, Chat::Direct, None, kind).await
+                let out = self.bot.send(&me, Chat::Direct, None, kind).await;
+                self.refresh().await;
+                out
             }
         };
         self.check(&out)?;

@@ -1,10 +1,14 @@
-//! `plaza bench`: reports per second through the real engine and store, then their
-//! delivery to a channel that takes every message at once (no platform's limits), on
-//! SQLite or PostgreSQL. Each report is classified, routed, and written with its event
-//! and three outbox rows (acknowledgement, crew card, public post) in the store's
-//! group-committed transactions. One JSON object on stdout; progress on a terminal.
-//! In the same run, on the same database: the ceiling, plain batched multi-row inserts
-//! of equally sized rows through sqlx, and Plaza's ratio to it.
+//! `plaza bench`: a town's traffic through the real engine and store, then its delivery
+//! to a channel that takes every message at once (no platform's limits), on SQLite or
+//! PostgreSQL. The traffic, in the town's own words (its config): residents' reports,
+//! one in ten at the place of an earlier one, and the crew marking each task done a
+//! little later, as many closed as received. Each report is classified, routed, and
+//! written with its event and three outbox rows (acknowledgement, crew card, public
+//! post); each "done" with its event and the card, post and resident's notice, in the
+//! store's group-committed transactions. One JSON object on stdout; progress on a
+//! terminal. In the same run, on the same database: the ceiling, plain batched multi-row
+//! inserts of equally sized rows through sqlx (a task row and three outbox rows per
+//! message), and Plaza's ratio to it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -79,9 +83,10 @@ impl Backend {
         }
     }
 
-    /// Tasks in the store, and how many of them are joined to another as duplicates.
-    async fn counts(&self) -> Result<(i64, i64)> {
-        const SQL: &str = "SELECT COUNT(*), COUNT(duplicate_of) FROM tasks";
+    /// Tasks in the store, how many of them are joined to another as duplicates, and
+    /// how many are resolved.
+    async fn counts(&self) -> Result<(i64, i64, i64)> {
+        const SQL: &str = "SELECT COUNT(*), COUNT(duplicate_of), COALESCE(SUM(CASE WHEN status = 'resolved' THEN 1 ELSE 0 END), 0) FROM tasks";
         Ok(match self {
             Backend::Sqlite(s, _) => sqlx::query_as(SQL).fetch_one(s.pool()).await?,
             Backend::Postgres(s) => sqlx::query_as(SQL).fetch_one(s.pool()).await?,
@@ -123,19 +128,91 @@ fn peak_rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// Report `i`: a streetlight out at its own address, except one in ten, which is the
-/// same place as a report a few before it (a neighbour's duplicate).
-fn report(i: usize, residents: usize) -> Inbound {
-    let place = if i % 10 == 9 { i - 5 } else { i };
-    Inbound {
-        channel: "bench".into(),
-        message_id: format!("b{i}"),
-        sender: Identity::new("bench", format!("r{}", i % residents)),
-        sender_name: None,
-        chat: Chat::Direct,
-        kind: InboundKind::Text { text: format!("La farola de la calle Prueba{place} {place} está apagada") },
-        reply_to: None,
+/// What the bench says, in the town's own words: a report of its first public category
+/// that has a crew with members (its first keyword in the town's language, at a street
+/// written the way the town writes its streets), and that crew's first member.
+struct Script {
+    keyword: String,
+    /// A street with `{}` where its name goes: "calle B{}" or "B{} Road".
+    street: String,
+    crew: String,
+    member: Identity,
+}
+
+impl Script {
+    fn of(cfg: &plaza_core::Config) -> Result<Script> {
+        let lang = &cfg.town.default_language;
+        let (cat, crew) = cfg
+            .categories
+            .iter()
+            .filter(|c| c.visibility == plaza_core::model::Visibility::Public)
+            .find_map(|c| {
+                let crew = cfg.crew(&c.crew).filter(|k| !k.members.is_empty())?;
+                c.keywords.get(lang).and_then(|k| k.first()).map(|_| (c, crew))
+            })
+            .context("the benchmark needs a public category with keywords and a crew with members")?;
+        // The town's street type ("calle", "Road"), in the order its streets are written.
+        let forms: Vec<String> = cfg
+            .places
+            .streets
+            .iter()
+            .take(1)
+            .flat_map(|s| {
+                let w: Vec<&str> = s.split_whitespace().collect();
+                [format!("{} B{{}}", w.first().unwrap_or(&"calle")), format!("B{{}} {}", w.last().unwrap_or(&"Road"))]
+            })
+            .chain(["calle B{}".to_owned(), "B{} Road".to_owned()])
+            .collect();
+        let street = forms
+            .into_iter()
+            .find(|f| plaza_core::text::find_street(&f.replace("{}", "7")).is_some_and(|(_, k)| k.contains("b7")))
+            .context("no street form the town's parser reads")?;
+        Ok(Script {
+            keyword: cat.keywords[lang][0].clone(),
+            street,
+            crew: crew.id.clone(),
+            member: crew.members[0].clone(),
+        })
     }
+
+    /// Report `i`: at its own street, except one in ten, at the street of a report a
+    /// few before it (a neighbour's duplicate).
+    fn report(&self, i: usize, residents: usize) -> Inbound {
+        let place = if i % 10 == 9 { i - 5 } else { i };
+        let street = self.street.replace("{}", &place.to_string());
+        self.inbound(
+            format!("b{i}"),
+            Identity::new("bench", format!("r{}", i % residents)),
+            Chat::Direct,
+            format!("{}, {street} {}", self.keyword, place % 90 + 1),
+        )
+    }
+
+    /// The crew marks task `n` done in its room.
+    fn done(&self, n: usize) -> Inbound {
+        self.inbound(format!("c{n}"), self.member.clone(), Chat::Room(self.crew.clone()), format!("done #{n}"))
+    }
+
+    fn inbound(&self, message_id: String, sender: Identity, chat: Chat, text: String) -> Inbound {
+        Inbound {
+            channel: "bench".into(),
+            message_id,
+            sender,
+            sender_name: None,
+            chat,
+            kind: InboundKind::Text { text },
+            reply_to: None,
+        }
+    }
+}
+
+/// How long the delivery phase runs at most.
+const DELIVERY_FOR: Duration = Duration::from_secs(60);
+
+/// How far behind the latest report the crew's "done" comes: far enough that the task
+/// exists whatever the concurrency.
+fn crew_lag(concurrency: usize) -> usize {
+    2 * concurrency + 100
 }
 
 pub async fn run(o: Options) -> Result<serde_json::Value> {
@@ -143,28 +220,41 @@ pub async fn run(o: Options) -> Result<serde_json::Value> {
     let backend = open(&o).await?;
     let store = backend.store();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let script = Arc::new(Script::of(&cfg)?);
     let rooms = cfg.room_names();
     let engine =
         Engine::start(cfg, locales, store.clone(), clock, plugins, &[("bench".to_owned(), rooms.clone())]).await?;
     let sink = Arc::new(Sink { rooms, sent: AtomicUsize::new(0) });
     let dispatcher = Arc::new(Dispatcher::new(engine.clone(), vec![sink.clone()]));
 
+    // A town's day: each report, and the crew closing an earlier one (as many closed as
+    // received, so what is open stays bounded), in alternation.
     let reports = o.reports;
+    let lag = crew_lag(o.concurrency.max(1));
+    let crew_actions = reports.saturating_sub(lag);
+    let messages = reports + crew_actions;
     let residents = o.residents.unwrap_or(reports).max(1);
     let next = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
-    let progress = progress(done.clone(), reports);
+    let progress = progress(done.clone(), messages);
     let start = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..o.concurrency.max(1) {
-        let (engine, next, done, rate) = (engine.clone(), next.clone(), done.clone(), o.rate);
+        let (engine, next, done, rate, script) = (engine.clone(), next.clone(), done.clone(), o.rate, script.clone());
         workers.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= reports {
+                if i >= messages {
                     break;
                 }
+                // The first `lag` messages are reports; then a report and the crew's
+                // done of the task `lag` reports before it, in alternation.
+                let inbound = match i.checked_sub(lag) {
+                    None => script.report(i, residents),
+                    Some(j) if j % 2 == 0 => script.report(lag + j / 2, residents),
+                    Some(j) => script.done(j / 2 + 1),
+                };
                 // At a given rate, report i is offered at i / rate seconds: its latency
                 // counts from then, waiting included.
                 let offered = match rate {
@@ -175,7 +265,7 @@ pub async fn run(o: Options) -> Result<serde_json::Value> {
                     }
                     None => Instant::now(),
                 };
-                engine.handle(report(i, residents)).await?;
+                engine.handle(inbound).await?;
                 lat.push(offered.elapsed());
                 done.fetch_add(1, Ordering::Relaxed);
             }
@@ -187,18 +277,20 @@ pub async fn run(o: Options) -> Result<serde_json::Value> {
         lat.extend(w.await??);
     }
     let elapsed = start.elapsed();
+    let working_set = engine.working_set();
     // Then delivery, on its own (a sink with no platform limits would otherwise compete
     // with the reports for the store's writer at rates no messenger allows): until the
     // outbox is empty.
     let drain = Instant::now();
     let delivery = tokio::spawn(dispatcher.clone().run_channel(sink.clone()));
-    loop {
+    // At most a minute of it: a rate, not the whole of a million reports' backlog.
+    let delivery_left = loop {
         let pending: u64 = store.outbox_figures().await?.iter().map(|(_, n, _)| *n).sum();
-        if pending == 0 {
-            break;
+        if pending == 0 || drain.elapsed() >= DELIVERY_FOR {
+            break pending;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    };
     let delivered_in = drain.elapsed();
     delivery.abort();
     progress.abort();
@@ -209,24 +301,32 @@ pub async fn run(o: Options) -> Result<serde_json::Value> {
             lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or_default();
         (d.as_secs_f64() * 1e4).round() / 10.0
     };
-    let (tasks_created, duplicates) = backend.counts().await?;
+    let (tasks_created, duplicates, resolved) = backend.counts().await?;
     let reports_per_sec = reports as f64 / elapsed.as_secs_f64();
-    let ceiling_per_sec = ceiling(&backend, reports.min(200_000)).await?;
+    let messages_per_sec = messages as f64 / elapsed.as_secs_f64();
+    let ceiling_per_sec = ceiling(&backend, messages.min(200_000)).await?;
     Ok(json!({
         "backend": if matches!(backend, Backend::Sqlite(..)) { "sqlite" } else { "postgres" },
         "reports": reports,
         "residents": residents,
         "concurrency": o.concurrency,
         "rate": o.rate,
+        "crew_actions": crew_actions,
+        "messages": messages,
         "tasks_created": tasks_created,
         "duplicates": duplicates,
+        "resolved": resolved,
+        "open_at_end": working_set.active_tasks,
+        "in_memory_at_end": working_set.tasks,
         "reports_per_sec": reports_per_sec.round(),
+        "messages_per_sec": messages_per_sec.round(),
         "latency_ms": { "p50": ms(0.50), "p90": ms(0.90), "p99": ms(0.99), "max": ms(1.0) },
         "delivered": delivered,
+        "delivery_left": delivery_left,
         "delivered_per_sec": (delivered as f64 / delivered_in.as_secs_f64()).round(),
         "peak_rss_mb": peak_rss_mb().round(),
         "ceiling_per_sec": ceiling_per_sec.round(),
-        "ratio": ((reports_per_sec / ceiling_per_sec) * 10_000.0).round() / 10_000.0,
+        "ratio": ((messages_per_sec / ceiling_per_sec) * 10_000.0).round() / 10_000.0,
     }))
 }
 
@@ -250,9 +350,9 @@ fn progress(done: Arc<AtomicUsize>, total: usize) -> tokio::task::JoinHandle<()>
     })
 }
 
-/// What the database itself takes: per report one task-sized row and three
-/// outbox-sized rows, in transactions of 1,000 reports with multi-row INSERTs (the
-/// store's own shape), same durability. Reports per second.
+/// What the database itself takes: per message one task-sized row and three
+/// outbox-sized rows, in transactions of 1,000 messages with multi-row INSERTs (the
+/// store's own shape), same durability. Messages per second.
 async fn ceiling(backend: &Backend, reports: usize) -> Result<f64> {
     // A task row holds ~30 columns (~350 bytes); an outbox row, its message as JSON.
     let description = "x".repeat(350);

@@ -568,7 +568,7 @@ impl<'e, 's> Cx<'e, 's> {
             return;
         }
         if let Some(e) = self.st.reports_last_hour.get_mut(sender) {
-            e.1 = true;
+            e.warned = true;
         }
         let since = self.now.plus_minutes(-60);
         let mut ids: Vec<i64> =
@@ -669,7 +669,7 @@ impl<'e, 's> Cx<'e, 's> {
         let related = candidate.filter(|_| dup.is_none());
         self.st.last_id += 1;
         let id = TaskId(self.st.last_id);
-        self.st.count_report(sender, self.now);
+        self.st.count_report(sender, self.now, self.cfg().engine.reports_per_hour);
         let lang = draft.language.clone();
         let mut task = Task {
             id,

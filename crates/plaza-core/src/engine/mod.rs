@@ -175,7 +175,7 @@ impl Engine {
         }
         st.dialogues = snap.dialogues.into_iter().collect();
         for k in snap.seen {
-            st.mark_seen(k, now);
+            st.mark_seen(&k, now);
         }
         for p in snap.posts {
             st.add_post(p);
@@ -281,12 +281,12 @@ impl Engine {
         let ticket = {
             let mut st = self.lock();
             let key = (inbound.channel.clone(), inbound.message_id.clone());
-            if st.seen.contains(&key) {
+            if st.was_seen(&key) {
                 debug!("redelivered; ignored");
                 return Ok((Outcome::Duplicate, None, None));
             }
             let now = self.clock.now();
-            st.mark_seen(key.clone(), now);
+            st.mark_seen(&key, now);
             let mut tx = Tx {
                 batch: Batch { at: now, ..Batch::default() },
                 touched: BTreeSet::new(),
@@ -538,7 +538,11 @@ impl Engine {
     /// Remembers the lines of a grouped message the dispatcher sent, so that an edit of
     /// one of its tasks re-renders the message with that line changed.
     pub fn record_group(&self, channel: &str, message_id: &str, lines: Vec<GroupLine>) {
-        self.lock().groups.insert((channel.to_owned(), message_id.to_owned()), lines);
+        let mut st = self.lock();
+        // Only while one of its tasks is in memory: the group leaves with the last of them.
+        if lines.iter().any(|l| st.tasks.contains_key(&l.task)) {
+            st.groups.insert((channel.to_owned(), message_id.to_owned()), lines);
+        }
     }
 
     /// The labels a task's buttons get in a grouped message: "✅ #12".

@@ -18,9 +18,12 @@ pub(super) struct State {
     pub(super) groups: HashMap<(String, String), Vec<GroupLine>>,
     /// Who last moved each task, as their platform calls them (for the crew card).
     pub(super) card_actor: HashMap<TaskId, String>,
-    /// Reports per resident in the last hour (flood control), and when each was made.
-    pub(super) reports_last_hour: HashMap<Identity, (u32, bool)>,
-    pub(super) report_times: VecDeque<(Timestamp, Identity)>,
+    /// Flood control: per resident, the times of their latest reports in the last hour
+    /// (at most the hourly limit's worth: the limit is all it is compared with), and
+    /// whether the dispatchers were told about them.
+    pub(super) reports_last_hour: HashMap<Identity, RecentReports>,
+    /// How many residents `reports_last_hour` held after it was last swept.
+    pub(super) reporters_swept: usize,
     /// The last public post text queued per task: an edit that changes nothing is not sent.
     pub(super) public_text: HashMap<TaskId, String>,
     /// What the town taught the classifier (dispatchers' assignments).
@@ -38,8 +41,10 @@ pub(super) struct State {
     pub(super) last_task_of: HashMap<Identity, TaskId>,
     pub(super) dialogues: HashMap<Identity, Dialogue>,
     pub(super) residents: HashMap<Identity, String>,
-    pub(super) seen: HashSet<(String, String)>,
-    pub(super) seen_order: VecDeque<(Timestamp, (String, String))>,
+    /// Redelivery keys (channel, message id) as 64-bit fingerprints (a false match among
+    /// the 100,000 kept: about one chance in 10^9): a tenth of the memory of the strings.
+    pub(super) seen: HashSet<u64>,
+    pub(super) seen_order: VecDeque<(Timestamp, u64)>,
     /// A platform message → the task posts it carries (several for a grouped message).
     pub(super) posts_by_message: HashMap<(String, String), Vec<PostRecord>>,
     /// Each task's delivered posts.
@@ -53,6 +58,45 @@ pub(super) struct State {
     pub(super) no_language: HashSet<Identity>,
     /// How many residents' languages were kept at the last trim.
     pub(super) residents_kept: usize,
+}
+
+/// A redelivery key's fingerprint (SipHash with fixed keys: the same in every run).
+fn fingerprint((channel, message): &(String, String)) -> u64 {
+    use std::hash::{Hash, Hasher};
+    #[allow(deprecated)]
+    let mut h = std::hash::SipHasher::new();
+    channel.hash(&mut h);
+    message.hash(&mut h);
+    h.finish()
+}
+
+fn unfile<K: std::hash::Hash + Eq>(index: &mut HashMap<K, BTreeSet<TaskId>>, key: &K, id: TaskId) {
+    if let Some(set) = index.get_mut(key) {
+        set.remove(&id);
+        if set.is_empty() {
+            index.remove(key);
+        }
+    }
+}
+
+/// A resident's reports in the last hour.
+#[derive(Default)]
+pub(super) struct RecentReports {
+    pub(super) times: VecDeque<Timestamp>,
+    /// The dispatchers were told this resident went past the limit.
+    pub(super) warned: bool,
+}
+
+impl RecentReports {
+    fn expire(&mut self, at: Timestamp) {
+        let horizon = at.plus_minutes(-60);
+        while self.times.front().is_some_and(|t| *t < horizon) {
+            self.times.pop_front();
+        }
+        if self.times.is_empty() {
+            self.warned = false;
+        }
+    }
 }
 
 /// Where an active task is filed in the duplicate indexes.
@@ -86,14 +130,15 @@ impl State {
         };
         let had = self.filed.get(&t.id).cloned().unwrap_or_default();
         if had != want {
+            // An index key with no task left goes too: a town has a street per report.
             if let Some(c) = &had.category {
-                self.active_by_category.get_mut(c).map(|s| s.remove(&t.id));
+                unfile(&mut self.active_by_category, c, t.id);
             }
             if let Some(k) = &had.street {
-                self.by_street.get_mut(k).map(|s| s.remove(&t.id));
+                unfile(&mut self.by_street, k, t.id);
             }
             if let Some(k) = &had.cell {
-                self.by_cell.get_mut(k).map(|s| s.remove(&t.id));
+                unfile(&mut self.by_cell, k, t.id);
             }
             if let Some(c) = &want.category {
                 self.active_by_category.entry(c.clone()).or_default().insert(t.id);
@@ -214,7 +259,13 @@ impl State {
             posts: self.posts_by_task.values().map(Vec::len).sum(),
         }
     }
-    pub(super) fn mark_seen(&mut self, key: (String, String), at: Timestamp) {
+    /// Whether this (channel, message id) was handled already.
+    pub(super) fn was_seen(&self, key: &(String, String)) -> bool {
+        self.seen.contains(&fingerprint(key))
+    }
+
+    pub(super) fn mark_seen(&mut self, key: &(String, String), at: Timestamp) {
+        let key = fingerprint(key);
         let horizon = at.plus_minutes(-SEEN_DAYS * 24 * 60);
         while let Some((t, _)) = self.seen_order.front() {
             if *t >= horizon {
@@ -229,36 +280,42 @@ impl State {
                 self.seen.remove(&k);
             }
         }
-        self.seen.insert(key.clone());
+        self.seen.insert(key);
         self.seen_order.push_back((at, key));
     }
 
-    /// Counts a report of `who` at `at`; returns how many they made in the last hour and
-    /// whether the dispatchers were already told about them.
-    pub(super) fn count_report(&mut self, who: &Identity, at: Timestamp) -> (u32, bool) {
-        self.expire_reports(at);
-        self.report_times.push_back((at, who.clone()));
-        let e = self.reports_last_hour.entry(who.clone()).or_insert((0, false));
-        e.0 += 1;
-        *e
-    }
-    /// How many reports `who` made in the last hour.
-    pub(super) fn reports_of(&mut self, who: &Identity, at: Timestamp) -> (u32, bool) {
-        self.expire_reports(at);
-        self.reports_last_hour.get(who).copied().unwrap_or((0, false))
-    }
-    fn expire_reports(&mut self, at: Timestamp) {
-        let horizon = at.plus_minutes(-60);
-        while self.report_times.front().is_some_and(|(t, _)| *t < horizon) {
-            if let Some((_, who)) = self.report_times.pop_front()
-                && let Some(e) = self.reports_last_hour.get_mut(&who)
-            {
-                e.0 = e.0.saturating_sub(1);
-                if e.0 == 0 {
-                    self.reports_last_hour.remove(&who);
-                }
-            }
+    /// Counts a report of `who` at `at`, remembering at most `keep` of their times.
+    pub(super) fn count_report(&mut self, who: &Identity, at: Timestamp, keep: u32) {
+        self.sweep_reporters(at);
+        let e = self.reports_last_hour.entry(who.clone()).or_default();
+        e.expire(at);
+        e.times.push_back(at);
+        while e.times.len() > keep.max(1) as usize {
+            e.times.pop_front();
         }
+    }
+    /// How many reports `who` made in the last hour (up to the limit), and whether the
+    /// dispatchers were already told about them.
+    pub(super) fn reports_of(&mut self, who: &Identity, at: Timestamp) -> (u32, bool) {
+        match self.reports_last_hour.get_mut(who) {
+            Some(e) => {
+                e.expire(at);
+                (e.times.len() as u32, e.warned)
+            }
+            None => (0, false),
+        }
+    }
+    /// Forgets residents with no report in the last hour, whenever their number has
+    /// doubled since the last sweep.
+    fn sweep_reporters(&mut self, at: Timestamp) {
+        if self.reports_last_hour.len() < RESIDENTS_KEEP.max(2 * self.reporters_swept) {
+            return;
+        }
+        self.reports_last_hour.retain(|_, e| {
+            e.expire(at);
+            !e.times.is_empty()
+        });
+        self.reporters_swept = self.reports_last_hour.len();
     }
 }
 

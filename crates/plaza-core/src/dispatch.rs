@@ -369,7 +369,7 @@ impl Dispatcher {
         if let Err(e) = self.engine.fault_in_rows(&rows).await {
             return Err(match e {
                 crate::engine::EngineError::Store(e) => e,
-                crate::engine::EngineError::StoreGone => StoreError::Closed,
+                crate::engine::EngineError::StoreGone | crate::engine::EngineError::NoLeader => StoreError::Closed,
             });
         }
         {

@@ -237,6 +237,16 @@ pub trait Store: Send + Sync + 'static {
     async fn ops_figures(&self) -> Result<OpsFigures, StoreError> {
         Ok(OpsFigures { tasks: self.task_counts().await?, outbox: self.outbox_figures().await? })
     }
+    /// Hands an event to the process that runs the engine (a web-only process does, for
+    /// an Open311 POST); returns its number in the inbox.
+    async fn inbox_put(&self, inbound: &crate::channel::Inbound, at: Timestamp) -> Result<i64, StoreError>;
+    /// Events handed over and not handled yet, oldest first.
+    async fn inbox_due(&self, limit: u32) -> Result<Vec<(i64, crate::channel::Inbound)>, StoreError>;
+    /// Marks an inbox event handled, with the task it became: its text and sender are
+    /// cleared at once, the row itself goes an hour later.
+    async fn inbox_done(&self, id: i64, became: Option<TaskId>, at: Timestamp) -> Result<(), StoreError>;
+    /// What became of an inbox event: `None` while it waits, `Some(task)` once handled.
+    async fn inbox_result(&self, id: i64) -> Result<Option<Option<TaskId>>, StoreError>;
     /// Bytes free for the database on its filesystem, where the store can tell.
     fn free_bytes(&self) -> Option<u64> {
         None

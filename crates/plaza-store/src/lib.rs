@@ -8,6 +8,45 @@
 //! PostgreSQL ([`PgStore`], for cities and for more than one process) keeps the same
 //! tables and shares the writer, the row decoding and the rules; only the SQL differs.
 
+/// The inbox's reads and its first write: the same SQL on both backends (`$N`
+/// parameters, which SQLite reads too), as functions of each backend's pool.
+macro_rules! inbox_sql {
+    ($pool:ty) => {
+        async fn inbox_put(pool: &$pool, inbound: &Inbound, at: Timestamp) -> Result<i64, StoreError> {
+            let text = serde_json::to_string(inbound).map_err(corrupt)?;
+            sqlx::query_scalar("INSERT INTO inbox (inbound, at) VALUES ($1, $2) RETURNING id")
+                .bind(text)
+                .bind(at.0)
+                .fetch_one(pool)
+                .await
+                .map_err(db)
+        }
+
+        async fn inbox_due(pool: &$pool, limit: u32) -> Result<Vec<(i64, Inbound)>, StoreError> {
+            let rows: Vec<(i64, String)> =
+                sqlx::query_as("SELECT id, inbound FROM inbox WHERE handled_at IS NULL ORDER BY id LIMIT $1")
+                    .bind(i64::from(limit))
+                    .fetch_all(pool)
+                    .await
+                    .map_err(db)?;
+            rows.into_iter().map(|(id, text)| Ok((id, serde_json::from_str(&text).map_err(corrupt)?))).collect()
+        }
+
+        async fn inbox_result(pool: &$pool, id: i64) -> Result<Option<Option<TaskId>>, StoreError> {
+            let row: Option<(Option<i64>, Option<i64>)> =
+                sqlx::query_as("SELECT handled_at, became FROM inbox WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await
+                    .map_err(db)?;
+            Ok(match row {
+                Some((Some(_), became)) => Some(became.map(TaskId)),
+                _ => None,
+            })
+        }
+    };
+}
+
 mod postgres;
 mod settings;
 pub use postgres::PgStore;
@@ -19,7 +58,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use plaza_core::channel::{Destination, Outbound, PostKind};
+use plaza_core::channel::{Destination, Inbound, Outbound, PostKind};
 use plaza_core::dialogue::Dialogue;
 use plaza_core::model::*;
 use plaza_core::store::{
@@ -34,7 +73,25 @@ use tracing::{debug, error, info};
 /// Most batches grouped into one transaction.
 const MAX_GROUP: usize = 1024;
 /// Rows per multi-row INSERT (SQLite allows 32,766 bound values per statement).
-const ROWS_PER_STATEMENT: usize = 400;
+const ROWS_PER_STATEMENT: usize = 256;
+
+/// Rows in statements of a few fixed sizes (powers of two up to `max`): a multi-row
+/// INSERT's text depends on its row count, and with a handful of shapes every statement
+/// stays prepared in the connection's cache instead of being parsed (and held) anew for
+/// each batch's last, odd-sized chunk.
+pub(crate) fn shaped<T>(rows: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let n = rest.len().min(max);
+        let n = 1 << (usize::BITS - 1 - n.leading_zeros());
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        Some(chunk)
+    })
+}
 
 /// What an outbox row to an erased person becomes: no address, no text.
 macro_rules! blank_outbox_row {
@@ -52,7 +109,10 @@ pub(crate) type Job = (Batch, Reply);
 pub(crate) enum Small {
     Delivery { id: i64, outcome: DeliveryOutcome, at: Timestamp },
     Cursor { key: String, value: String },
+    InboxDone { id: i64, became: Option<TaskId>, at: Timestamp },
 }
+
+inbox_sql!(SqlitePool);
 
 pub struct SqliteStore {
     /// The folder of the database file (for the free space on its filesystem).
@@ -251,6 +311,20 @@ async fn write_small<'a>(conn: &mut SqliteConnection, jobs: impl Iterator<Item =
                 .await
                 .map_err(db)?;
             }
+            Small::InboxDone { id, became, at } => {
+                sqlx::query("UPDATE inbox SET inbound = '', handled_at = ?, became = ? WHERE id = ?")
+                    .bind(at.0)
+                    .bind(became.map(|t| t.0))
+                    .bind(*id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                sqlx::query("DELETE FROM inbox WHERE handled_at < ?")
+                    .bind(at.0 - 3_600_000)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+            }
         }
     }
     tx.commit().await.map_err(db)
@@ -408,7 +482,7 @@ async fn write_group<'a>(
     let Flat { tasks, events, outbox, dialogues, residents: rs, seen, erasures: batches_with_erasure } =
         flatten(batches);
     let mut tx = conn.begin().await.map_err(db)?;
-    for chunk in tasks.chunks(ROWS_PER_STATEMENT) {
+    for chunk in shaped(&tasks, ROWS_PER_STATEMENT) {
         let mut q = QueryBuilder::<Sqlite>::new(INSERT_TASKS);
         let mut err = None;
         q.push_values(chunk, |mut r, t| {
@@ -456,7 +530,7 @@ async fn write_group<'a>(
         q.push(UPSERT_TASKS);
         q.build().execute(&mut *tx).await.map_err(db)?;
     }
-    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+    for chunk in shaped(&events, ROWS_PER_STATEMENT) {
         let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO task_events (task_id, at, actor, kind, detail) ");
         let mut err = None;
         q.push_values(chunk, |mut r, e| {
@@ -475,7 +549,7 @@ async fn write_group<'a>(
         }
         q.build().execute(&mut *tx).await.map_err(db)?;
     }
-    for chunk in outbox.chunks(ROWS_PER_STATEMENT) {
+    for chunk in shaped(&outbox, ROWS_PER_STATEMENT) {
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT INTO outbox (channel, destination, task_id, message, due_at, created_at) ",
         );
@@ -521,7 +595,7 @@ async fn write_group<'a>(
             }
         }
     }
-    for chunk in rs.chunks(ROWS_PER_STATEMENT) {
+    for chunk in shaped(&rs, ROWS_PER_STATEMENT) {
         let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO residents (identity, language) ");
         q.push_values(chunk, |mut r, (who, l)| {
             r.push_bind(who.to_string()).push_bind((*l).clone());
@@ -529,7 +603,7 @@ async fn write_group<'a>(
         q.push(" ON CONFLICT(identity) DO UPDATE SET language=excluded.language");
         q.build().execute(&mut *tx).await.map_err(db)?;
     }
-    for chunk in seen.chunks(ROWS_PER_STATEMENT) {
+    for chunk in shaped(&seen, ROWS_PER_STATEMENT) {
         let mut q = QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO seen (channel, message_id, at) ");
         q.push_values(chunk, |mut r, (c, m, at)| {
             r.push_bind((*c).clone()).push_bind((*m).clone()).push_bind(at.0);
@@ -881,7 +955,7 @@ impl Store for SqliteStore {
 
     async fn languages(&self, who: &[Identity]) -> Result<Vec<(Identity, String)>, StoreError> {
         let mut found = Vec::new();
-        for chunk in who.chunks(ROWS_PER_STATEMENT) {
+        for chunk in shaped(who, ROWS_PER_STATEMENT) {
             let mut q = QueryBuilder::<Sqlite>::new("SELECT identity, language FROM residents WHERE identity IN (");
             let mut list = q.separated(", ");
             for w in chunk {
@@ -958,6 +1032,22 @@ impl Store for SqliteStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(db)
+    }
+
+    async fn inbox_put(&self, inbound: &Inbound, at: Timestamp) -> Result<i64, StoreError> {
+        inbox_put(&self.pool, inbound, at).await
+    }
+
+    async fn inbox_due(&self, limit: u32) -> Result<Vec<(i64, Inbound)>, StoreError> {
+        inbox_due(&self.pool, limit).await
+    }
+
+    async fn inbox_done(&self, id: i64, became: Option<TaskId>, at: Timestamp) -> Result<(), StoreError> {
+        self.small_write(Small::InboxDone { id, became, at }).await
+    }
+
+    async fn inbox_result(&self, id: i64) -> Result<Option<Option<TaskId>>, StoreError> {
+        inbox_result(&self.pool, id).await
     }
 
     async fn set_cursor(&self, key: &str, value: &str) -> Result<(), StoreError> {

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use plaza_core::channel::Destination;
+use plaza_core::channel::{Destination, Inbound};
 use plaza_core::model::*;
 use plaza_core::store::{
     Batch, CommitTicket, DeliveryOutcome, OutboxRow, PersonData, PostRecord, SeenWindow, Snapshot, Store, StoreError,
@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     Backend, Flat, INSERT_TASKS, Job, Reply, Small, UPSERT_TASKS, Writer, backlog, corrupt, destination_key, due_rows,
-    event_from_row, flatten, language_from_row, post_from_row, post_kind_str, task_from_row, visibility_str,
+    event_from_row, flatten, language_from_row, post_from_row, post_kind_str, shaped, task_from_row, visibility_str,
     writer_loop,
 };
 
@@ -27,7 +27,9 @@ use crate::{
 const LEASE_KEY: i64 = 0x50_4c_41_5a_41;
 
 /// Rows per multi-row INSERT (PostgreSQL allows 65,535 bound values per statement).
-const ROWS_PER_STATEMENT: usize = 1000;
+const ROWS_PER_STATEMENT: usize = 512;
+
+inbox_sql!(PgPool);
 
 pub struct PgStore {
     opts: PgConnectOptions,
@@ -72,6 +74,20 @@ impl Backend for PgBackend {
                     .execute(&mut *tx)
                     .await
                     .map_err(db)?;
+                }
+                Small::InboxDone { id, became, at } => {
+                    sqlx::query("UPDATE inbox SET inbound = '', handled_at = $1, became = $2 WHERE id = $3")
+                        .bind(at.0)
+                        .bind(became.map(|t| t.0))
+                        .bind(*id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
+                    sqlx::query("DELETE FROM inbox WHERE handled_at < $1")
+                        .bind(at.0 - 3_600_000)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db)?;
                 }
             }
         }
@@ -227,7 +243,7 @@ fn json(v: Result<String, serde_json::Error>, err: &mut Option<String>) -> Strin
 }
 
 async fn write_flat(tx: &mut PgConnection, flat: Flat<'_>) -> Result<(), StoreError> {
-    for chunk in flat.tasks.chunks(ROWS_PER_STATEMENT) {
+    for chunk in shaped(&flat.tasks, ROWS_PER_STATEMENT) {
         let mut q = QueryBuilder::<Postgres>::new(INSERT_TASKS);
         let mut err = None;
         q.push_values(chunk, |mut r, t| {
@@ -268,7 +284,7 @@ async fn write_flat(tx: &mut PgConnection, flat: Flat<'_>) -> Result<(), StoreEr
         q.push(UPSERT_TASKS);
         q.build().execute(&mut *tx).await.map_err(db)?;
     }
-    for chunk in flat.events.chunks(ROWS_PER_STATEMENT) {
+    for chunk in shaped(&flat.events, ROWS_PER_STATEMENT) {
         let mut q = QueryBuilder::<Postgres>::new("INSERT INTO task_events (task_id, at, actor, kind, detail) ");
         let mut err = None;
         q.push_values(chunk, |mut r, e| {
@@ -283,7 +299,7 @@ async fn write_flat(tx: &mut PgConnection, flat: Flat<'_>) -> Result<(), StoreEr
         }
         q.build().execute(&mut *tx).await.map_err(db)?;
     }
-    for chunk in flat.outbox.chunks(ROWS_PER_STATEMENT) {
+    for chunk in shaped(&flat.outbox, ROWS_PER_STATEMENT) {
         let mut q = QueryBuilder::<Postgres>::new(
             "INSERT INTO outbox (channel, destination, task_id, message, due_at, created_at) ",
         );
@@ -324,7 +340,7 @@ async fn write_flat(tx: &mut PgConnection, flat: Flat<'_>) -> Result<(), StoreEr
             }
         }
     }
-    for chunk in flat.residents.chunks(ROWS_PER_STATEMENT) {
+    for chunk in shaped(&flat.residents, ROWS_PER_STATEMENT) {
         let mut q = QueryBuilder::<Postgres>::new("INSERT INTO residents (identity, language) ");
         q.push_values(chunk, |mut r, (who, l)| {
             r.push_bind(who.to_string()).push_bind((*l).clone());
@@ -332,7 +348,7 @@ async fn write_flat(tx: &mut PgConnection, flat: Flat<'_>) -> Result<(), StoreEr
         q.push(" ON CONFLICT(identity) DO UPDATE SET language=excluded.language");
         q.build().execute(&mut *tx).await.map_err(db)?;
     }
-    for chunk in flat.seen.chunks(ROWS_PER_STATEMENT) {
+    for chunk in shaped(&flat.seen, ROWS_PER_STATEMENT) {
         let mut q = QueryBuilder::<Postgres>::new("INSERT INTO seen (channel, message_id, at) ");
         q.push_values(chunk, |mut r, (c, m, at)| {
             r.push_bind((*c).clone()).push_bind((*m).clone()).push_bind(at.0);
@@ -557,6 +573,22 @@ impl Store for PgStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(db)
+    }
+
+    async fn inbox_put(&self, inbound: &Inbound, at: Timestamp) -> Result<i64, StoreError> {
+        inbox_put(&self.pool, inbound, at).await
+    }
+
+    async fn inbox_due(&self, limit: u32) -> Result<Vec<(i64, Inbound)>, StoreError> {
+        inbox_due(&self.pool, limit).await
+    }
+
+    async fn inbox_done(&self, id: i64, became: Option<TaskId>, at: Timestamp) -> Result<(), StoreError> {
+        self.small_write(Small::InboxDone { id, became, at }).await
+    }
+
+    async fn inbox_result(&self, id: i64) -> Result<Option<Option<TaskId>>, StoreError> {
+        inbox_result(&self.pool, id).await
     }
 
     async fn set_cursor(&self, key: &str, value: &str) -> Result<(), StoreError> {

@@ -539,6 +539,9 @@ pub async fn post_request(
     let lang = lang_of(&s.engine, &q, &headers);
     let became = match s.engine.service_request(inbound).await {
         Ok((_, became)) => became,
+        Err(e @ plaza_core::EngineError::NoLeader) => {
+            return error(StatusCode::SERVICE_UNAVAILABLE, fmt, &format!("{e}; do not send it again"));
+        }
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, fmt, &format!("not taken, try again: {e}")),
     };
     // The new task, or this requester's open one it repeats (that one stands); none when

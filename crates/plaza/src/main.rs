@@ -79,6 +79,16 @@ enum Command {
         #[arg(long)]
         standby: bool,
     },
+    /// A web-only process for a city on PostgreSQL: the public board and the Open311 API,
+    /// beside the leading `plaza serve` (run as many as the load needs); what is posted
+    /// goes to the leader through the database.
+    Web {
+        #[arg(long, default_value = "config/jun.toml")]
+        config: PathBuf,
+        /// Where to listen (overrides `[web] listen`); port 0 picks a free one.
+        #[arg(long)]
+        listen: Option<String>,
+    },
     /// Fill a NEW database with made-up tasks spread over three years (for measuring
     /// the board, the stats and the Open311 API at a city's size; never a town's data).
     BenchSeed {
@@ -145,6 +155,7 @@ fn main() -> ExitCode {
             Command::Serve { config, db, listen, standby } => {
                 wiring::serve(&config, &db, listen.as_deref(), standby).await
             }
+            Command::Web { config, listen } => wiring::web_only(&config, listen.as_deref()).await,
             Command::BenchSeed { config, db, tasks } => {
                 bench::seed(&config, &db, tasks).await?;
                 Ok(ExitCode::SUCCESS)

@@ -11,7 +11,7 @@ use plaza_core::{Channel, Config, Dispatcher, Engine, Locales, Plugin, Runtime, 
 use plaza_matrix::{MatrixChannel, MatrixSettings};
 use plaza_store::{PgStore, SqliteStore, StoreSettings};
 use plaza_telegram::{TelegramChannel, TelegramSettings};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::console::ConsoleChannel;
 
@@ -346,16 +346,12 @@ pub async fn classify(config: &Path, db: &Path, text: Option<&str>) -> Result<Ex
 }
 
 /// Runs the messengers the config names until Ctrl-C or SIGTERM.
-pub async fn serve(config: &Path, db: &Path, listen: Option<&str>, standby: bool) -> Result<ExitCode> {
-    let l = match load(config) {
-        Ok(x) => x,
-        Err(errors) => return Ok(print_problems(errors)),
-    };
-    // The web (board, Open311): from `[web]`, or `--listen` which overrides its address.
+/// The web's settings: `[web]`, with `--listen` overriding its address.
+fn web_settings(l: &Loaded, listen: Option<&str>) -> Result<Option<plaza_web::WebSettings>, ExitCode> {
     let mut web = l.web.clone();
     if let Some(addr) = listen {
         let Ok(a) = addr.parse() else {
-            return Ok(print_problems(vec![format!("--listen: not an address and port like 127.0.0.1:8080: {addr}")]));
+            return Err(print_problems(vec![format!("--listen: not an address and port like 127.0.0.1:8080: {addr}")]));
         };
         let mut w = web.unwrap_or_default();
         if l.web.as_ref().is_none_or(|w| w.public_url == format!("http://{}", w.listen)) {
@@ -364,6 +360,68 @@ pub async fn serve(config: &Path, db: &Path, listen: Option<&str>, standby: bool
         w.listen = a;
         web = Some(w);
     }
+    Ok(web)
+}
+
+/// Binds the web's address and says where it is; an address that cannot be had is a
+/// problem said to the town, not a crash.
+async fn bind_web(w: &plaza_web::WebSettings) -> Result<tokio::net::TcpListener, ExitCode> {
+    match tokio::net::TcpListener::bind(w.listen).await {
+        Ok(l) => Ok(l),
+        Err(e) => Err(print_problems(vec![format!("web: cannot listen on {}: {e}", w.listen)])),
+    }
+}
+
+/// `plaza web`: a web-only process for a city: the board and the Open311 API, read from
+/// PostgreSQL, beside the leading `plaza serve` (any number of them, behind a load
+/// balancer). What it is given to handle (an Open311 POST) goes to the leader through
+/// the database's inbox; the web chat stays with the leader.
+pub async fn web_only(config: &Path, listen: Option<&str>) -> Result<ExitCode> {
+    let l = match load(config) {
+        Ok(x) => x,
+        Err(errors) => return Ok(print_problems(errors)),
+    };
+    let w = match web_settings(&l, listen) {
+        Ok(w) => w.unwrap_or_default(),
+        Err(code) => return Ok(code),
+    };
+    if let Err((k, m)) = w.api_keys() {
+        return Ok(print_problems(vec![format!("{}: {}", config.display(), l.cfg.error_at(&k, m))]));
+    }
+    let Some(store) = open_postgres(&l).await? else {
+        return Ok(print_problems(vec![format!(
+            "{}: plaza web serves beside a leading plaza serve on PostgreSQL ([store] url_env); on SQLite, plaza serve alone serves the web",
+            config.display()
+        )]));
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    // The rooms are the leader's to host.
+    let rooms = vec![("leader".to_owned(), l.cfg.room_names())];
+    let engine = Engine::start(l.cfg, l.locales, store, clock, l.plugins, &rooms).await?;
+    engine.forward_to_leader();
+    let listener = match bind_web(&w).await {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
+    };
+    let addr = listener.local_addr()?;
+    println!(
+        "Plaza's board is on the web: http://{addr}/ (Open311: http://{addr}/open311/v2/services.json); the leading plaza serve handles what is posted"
+    );
+    let app = plaza_web::router(engine, w, None);
+    plaza_web::serve(listener, app, shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn serve(config: &Path, db: &Path, listen: Option<&str>, standby: bool) -> Result<ExitCode> {
+    let l = match load(config) {
+        Ok(x) => x,
+        Err(errors) => return Ok(print_problems(errors)),
+    };
+    // The web (board, Open311): from `[web]`, or `--listen` which overrides its address.
+    let mut web = match web_settings(&l, listen) {
+        Ok(w) => w,
+        Err(code) => return Ok(code),
+    };
     let mut channels: Vec<Arc<dyn Channel>> = Vec::new();
     if let Some(t) = l.telegram.clone() {
         let token = match t.token() {
@@ -386,7 +444,7 @@ pub async fn serve(config: &Path, db: &Path, listen: Option<&str>, standby: bool
         // defaults of `[web]`.
         web = Some(plaza_web::WebSettings::default());
     }
-    let (store, _lease) = open_leading(&l, db, standby).await?;
+    let (store, lease) = open_leading(&l, db, standby).await?;
     // With the web on, residents can also write from a browser (`/chat`), and API
     // clients post service requests (Open311) with their keys.
     let chat = match &web {
@@ -414,9 +472,9 @@ pub async fn serve(config: &Path, db: &Path, listen: Option<&str>, standby: bool
     let (stop_web, web_stopped) = tokio::sync::oneshot::channel::<()>();
     let web_task = match web {
         Some(w) => {
-            let listener = match tokio::net::TcpListener::bind(w.listen).await {
+            let listener = match bind_web(&w).await {
                 Ok(l) => l,
-                Err(e) => return Ok(print_problems(vec![format!("web: cannot listen on {}: {e}", w.listen)])),
+                Err(code) => return Ok(code),
             };
             let addr = listener.local_addr()?;
             println!(
@@ -430,6 +488,18 @@ pub async fn serve(config: &Path, db: &Path, listen: Option<&str>, standby: bool
         }
         None => None,
     };
+    if matches!(lease, Lease::Postgres) {
+        // What web-only processes (`plaza web`) hand over.
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = engine.clone().serve_inbox().await {
+                    warn!(error = %e, "the inbox of web processes could not be read; trying again");
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        });
+    }
     tracing::info!(db = %db.display(), "plaza serving");
     let dispatcher = Arc::new(Dispatcher::new(engine.clone(), channels));
     let runtime = Arc::new(Runtime { engine, dispatcher });

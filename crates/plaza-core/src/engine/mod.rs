@@ -27,7 +27,16 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("the store did not answer")]
     StoreGone,
+    /// A web-only process handed an event over and no leading process took it in time
+    /// (it stays in the inbox and is handled when one does).
+    #[error("no Plaza is leading on this database yet: the request is kept and handled when one starts")]
+    NoLeader,
 }
+
+/// How long a web-only process waits for the leader to handle what it handed over.
+const INBOX_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+/// How often the leader looks at the inbox, and a web-only process at its answer.
+const INBOX_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// What became of one inbound event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +104,9 @@ pub struct Engine {
     store_failing: std::sync::atomic::AtomicBool,
     /// When the retention setting was last applied (engine clock).
     retention_ran: Mutex<Option<Timestamp>>,
+    /// A web-only process: events are handed to the leading process through the
+    /// store's inbox instead of handled here.
+    forwarding: std::sync::atomic::AtomicBool,
     ops: crate::ops::Ops,
 }
 
@@ -143,6 +155,7 @@ impl Engine {
             outbox_signal,
             store_failing: Default::default(),
             retention_ran: Mutex::new(None),
+            forwarding: Default::default(),
             ops: crate::ops::Ops::new(),
         };
         engine.reload().await?;
@@ -245,7 +258,57 @@ impl Engine {
         self.handle_traced(inbound).await.map(|(o, _, created)| (o, created))
     }
 
+    /// Makes this engine a web-only process's: what it is given to handle goes to the
+    /// leading process through the store's inbox ([`Engine::serve_inbox`] there), and
+    /// the answer is what the leader made of it. Pages are read from the store.
+    pub fn forward_to_leader(&self) {
+        self.forwarding.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    async fn forward(&self, inbound: Inbound) -> Result<(Outcome, Option<String>, Option<TaskId>), EngineError> {
+        let id = self.store.inbox_put(&inbound, self.clock.now()).await?;
+        let deadline = tokio::time::Instant::now() + INBOX_WAIT;
+        loop {
+            if let Some(became) = self.store.inbox_result(id).await? {
+                return Ok((Outcome::Handled, None, became));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                warn!(inbox = id, "no leading Plaza took the request in time; it waits in the inbox");
+                return Err(EngineError::NoLeader);
+            }
+            tokio::time::sleep(INBOX_POLL).await;
+        }
+    }
+
+    /// The leading process's side of the inbox: handles, in order, what web-only
+    /// processes hand over, and writes back the task each became. Runs until the store
+    /// fails for good (then returns the error).
+    pub async fn serve_inbox(self: Arc<Self>) -> Result<(), EngineError> {
+        loop {
+            let due = self.store.inbox_due(100).await?;
+            if due.is_empty() {
+                tokio::time::sleep(INBOX_POLL).await;
+                continue;
+            }
+            for (id, inbound) in due {
+                let became = match self.service_request(inbound).await {
+                    Ok((_, became)) => became,
+                    // Stays in the inbox: tried again on the next look.
+                    Err(e) => {
+                        warn!(inbox = id, error = %e, "an event from a web process could not be handled yet");
+                        tokio::time::sleep(INBOX_POLL).await;
+                        break;
+                    }
+                };
+                self.store.inbox_done(id, became, self.clock.now()).await?;
+            }
+        }
+    }
+
     async fn handle_traced(&self, inbound: Inbound) -> Result<(Outcome, Option<String>, Option<TaskId>), EngineError> {
+        if self.forwarding.load(std::sync::atomic::Ordering::Relaxed) {
+            return self.forward(inbound).await;
+        }
         use tracing::Instrument;
         let span = tracing::info_span!("inbound", channel = %inbound.channel, msg = %inbound.message_id);
         let channel = inbound.channel.clone();

@@ -338,6 +338,56 @@ pub async fn erasure(s: Arc<dyn Store>) {
     assert_eq!(s.task(TaskId(7)).await.expect("task").expect("kept").reporter, others.reporter);
 }
 
+/// The inbox a web-only process hands events to the leader through: in order, the
+/// answer written back, nothing of the resident kept once handled.
+pub async fn inbox(s: Arc<dyn Store>) {
+    use plaza_core::channel::{Chat, Inbound, InboundKind};
+    let said = |n: u32| Inbound {
+        channel: "requesters".into(),
+        message_id: format!("r{n}"),
+        sender: Identity::new("requesters", "city-app:maria@example.org"),
+        sender_name: None,
+        chat: Chat::Direct,
+        kind: InboundKind::Text { text: format!("farola {n}") },
+        reply_to: None,
+    };
+    let a = s.inbox_put(&said(1), Timestamp(1_000)).await.expect("put");
+    let b = s.inbox_put(&said(2), Timestamp(1_001)).await.expect("put");
+    assert!(b > a);
+    let due = s.inbox_due(10).await.expect("due");
+    assert_eq!(due, vec![(a, said(1)), (b, said(2))]);
+    assert_eq!(s.inbox_result(a).await.expect("result"), None, "not handled yet");
+    s.inbox_done(a, Some(TaskId(7)), Timestamp(2_000)).await.expect("done");
+    s.inbox_done(b, None, Timestamp(2_000)).await.expect("done");
+    assert_eq!(s.inbox_result(a).await.expect("result"), Some(Some(TaskId(7))));
+    assert_eq!(s.inbox_result(b).await.expect("result"), Some(None));
+    assert!(s.inbox_due(10).await.expect("due").is_empty());
+    // A handled row is deleted an hour later.
+    let c = s.inbox_put(&said(3), Timestamp(2_000 + 3_600_001)).await.expect("put");
+    s.inbox_done(c, None, Timestamp(2_000 + 3_600_001)).await.expect("done");
+    assert_eq!(s.inbox_result(a).await.expect("result"), None, "a handled row an hour old is deleted");
+}
+
+/// Batches of every size up to a thousand rows write every row once (the statements
+/// come in a few fixed shapes).
+pub async fn statement_shapes(s: Arc<dyn Store>) {
+    let mut id = 0;
+    for n in [1usize, 2, 3, 255, 256, 257, 511, 513, 1000] {
+        let tasks: Vec<Task> = (0..n)
+            .map(|_| {
+                id += 1;
+                task(id, Status::Open, 1_000)
+            })
+            .collect();
+        let seen = (0..n).map(|i| ("console".to_owned(), format!("s{id}-{i}"))).collect();
+        commit(&s, Batch { tasks, seen, at: Timestamp(1_000), ..Batch::default() }).await;
+    }
+    let all = s.tasks(&TaskQuery::default()).await.expect("tasks");
+    assert_eq!(all.iter().map(|t| t.id.0).collect::<Vec<_>>(), (1..=id).collect::<Vec<_>>());
+    let snap = s.load(window(0)).await.expect("load");
+    assert_eq!(snap.seen.len(), [1, 2, 3, 255, 256, 257, 511, 513, 1000].iter().sum::<usize>());
+}
+
 macro_rules! sqlite_suite {
     ($($name:ident),*) => {
         mod sqlite {
@@ -366,5 +416,5 @@ macro_rules! postgres_suite {
     };
 }
 
-sqlite_suite!(round_trip, outbox, cursors, concurrent_batches, stats_backlog, erasure);
-postgres_suite!(round_trip, outbox, cursors, concurrent_batches, stats_backlog, erasure);
+sqlite_suite!(round_trip, outbox, cursors, concurrent_batches, stats_backlog, erasure, inbox, statement_shapes);
+postgres_suite!(round_trip, outbox, cursors, concurrent_batches, stats_backlog, erasure, inbox, statement_shapes);

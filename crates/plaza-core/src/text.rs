@@ -1,8 +1,6 @@
 //! Text handling shared by the classifier, the command parser and plugins: cleaning what
 //! came from outside, folding (lower case, no accents) and finding a street in free text.
 
-use unicode_normalization::UnicodeNormalization;
-
 /// Removes control characters (keeping newlines and tabs, which become spaces where they
 /// would break a line protocol), collapses runs of blank space, trims.
 pub fn clean(input: &str) -> String {
@@ -44,7 +42,23 @@ fn is_invisible(ch: char) -> bool {
 
 /// Lower case without diacritics: "Farola Apagada, Calle Álamo" → "farola apagada, calle alamo".
 pub fn fold(input: &str) -> String {
-    input.nfd().filter(|c| !unicode_normalization::char::is_combining_mark(*c)).flat_map(char::to_lowercase).collect()
+    let mut out = String::with_capacity(input.len());
+    for c in input.chars() {
+        // Most of what residents write is ASCII: lowercased as it is.
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+            continue;
+        }
+        // Otherwise this character's canonical decomposition without its marks,
+        // lowercased: the same as decomposing the whole text (marks are dropped, so their
+        // reordering does not matter).
+        unicode_normalization::char::decompose_canonical(c, |d| {
+            if !unicode_normalization::char::is_combining_mark(d) {
+                out.extend(d.to_lowercase());
+            }
+        });
+    }
+    out
 }
 
 /// Folded words: letters and digits, everything else separates.
@@ -362,6 +376,24 @@ mod tests {
     fn folding() {
         assert_eq!(fold("Farola APAGADA en Álamo, Ñu"), "farola apagada en alamo, nu");
         assert_eq!(words("¿Está   apagada?"), vec!["esta", "apagada"]);
+        // Character by character, the same as decomposing the whole text first: composed
+        // and decomposed accents, Arabic with its marks, Hangul, Greek, Cyrillic, emoji.
+        use unicode_normalization::UnicodeNormalization;
+        let reference = |t: &str| -> String {
+            t.nfd()
+                .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+                .flat_map(char::to_lowercase)
+                .collect()
+        };
+        for t in [
+            "Calle Álamo Ñ ü ç ÉÈÊË",
+            "Cafe\u{301} calle\u{0323}\u{0301} a\u{0308}\u{0304}",
+            "الإنارة مُطفأة في الشارع",
+            "한국어 거리 ΣΟΦΊΑ Ὀδυσσεύς Ёлка İstanbul",
+            "💡❌🗑️ ﬁ ǅ Ǆ ẞ",
+        ] {
+            assert_eq!(fold(t), reference(t), "{t}");
+        }
     }
 
     #[test]

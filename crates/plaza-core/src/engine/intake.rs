@@ -141,7 +141,8 @@ impl<'e, 's> Cx<'e, 's> {
     }
 
     /// The language to answer in: the one the text is written in, else the one the
-    /// resident used before, else the town's.
+    /// resident used before, else the town's. (A text clearly in a language — scoring
+    /// [`CLEAR_LANGUAGE`] — decides alone, whatever the resident used before.)
     pub(super) fn classify_lang(&mut self, who: &Identity, text: &str) -> String {
         // A resident's language changes only on clear evidence: one Spanish word ("calle
         // Olivo 7") in an Arabic speaker's answer does not make them Spanish.
@@ -149,7 +150,7 @@ impl<'e, 's> Cx<'e, 's> {
         match self.e.classifier.detect_language_scored(text) {
             Some((l, score))
                 if self.e.locales.has_language(&l)
-                    && (known.is_none() || known.as_ref() == Some(&l) || score >= 2.0) =>
+                    && (known.is_none() || known.as_ref() == Some(&l) || score >= CLEAR_LANGUAGE) =>
             {
                 if self.st.residents.get(who) != Some(&l) {
                     self.st.residents.insert(who.clone(), l.clone());

@@ -50,6 +50,9 @@ pub enum Outcome {
 /// platform redelivers what it was not sure of, not last week's traffic.
 const SEEN_DAYS: i64 = 7;
 const SEEN_KEEP: u32 = 100_000;
+/// How clearly a text must be in a language for it to decide the resident's language
+/// whatever they used before.
+const CLEAR_LANGUAGE: f64 = 2.0;
 /// Residents' languages kept in memory beyond those the tasks in memory need.
 const RESIDENTS_KEEP: usize = 10_000;
 /// How many of the latest dispatchers' assignments the classifier learns from at start.
@@ -437,7 +440,17 @@ impl Engine {
                 want.extend(answered.iter().map(|p| p.task));
             }
         }
-        self.fault_in(&want, std::slice::from_ref(&inbound.sender)).await?;
+        // The sender's language, unless what they wrote says it clearly by itself (the
+        // stored one would not count then: see `classify_lang`).
+        let clear = match &inbound.kind {
+            InboundKind::Text { text } => self
+                .classifier
+                .detect_language_scored(text)
+                .is_some_and(|(l, score)| score >= CLEAR_LANGUAGE && self.locales.has_language(&l)),
+            _ => false,
+        };
+        let sender = if clear { &[][..] } else { std::slice::from_ref(&inbound.sender) };
+        self.fault_in(&want, sender).await?;
         let mut st = self.lock();
         for p in answered {
             if st.tasks.contains_key(&p.task) {

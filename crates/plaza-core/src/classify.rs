@@ -93,10 +93,22 @@ impl Classifier {
             .collect()
     }
 
+    /// Reads a text once: its words and what every category's keywords make of it. The
+    /// `*_read` methods answer from a reading, so a message is scanned once however many
+    /// questions are asked of it.
+    pub fn read(&self, text: &str) -> Reading {
+        let words = words(text);
+        let scores = self.scores(&words);
+        Reading { words, scores }
+    }
+
     pub fn classify(&self, text: &str) -> Classification {
-        let ws = words(text);
+        self.classify_read(&self.read(text))
+    }
+
+    pub fn classify_read(&self, r: &Reading) -> Classification {
         let mut scored: Vec<(usize, f64)> =
-            self.scores(&ws).into_iter().filter(|(_, s, _)| *s > 0.0).map(|(i, s, _)| (i, s)).collect();
+            r.scores.iter().filter(|(_, s, _)| *s > 0.0).map(|(i, s, _)| (*i, *s)).collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         match scored.as_slice() {
             [] => Classification::Unknown,
@@ -117,12 +129,16 @@ impl Classifier {
     /// Privacy wins over majority: if any private category's keywords occur in the text,
     /// however many public ones occur too, the message is private.
     pub fn private_match(&self, text: &str) -> Option<PrivateMatch> {
-        let ws = words(text);
-        let hits: Vec<&str> = self
-            .categories
+        self.private_match_read(&self.read(text))
+    }
+
+    pub fn private_match_read(&self, r: &Reading) -> Option<PrivateMatch> {
+        // A category scores when one of its phrases occurs.
+        let hits: Vec<&str> = r
+            .scores
             .iter()
-            .filter(|c| c.private && c.phrases.iter().any(|(_, p)| contains_phrase(&ws, p)))
-            .map(|c| c.id.as_str())
+            .filter(|(i, s, _)| *s > 0.0 && self.categories[*i].private)
+            .map(|(i, _, _)| self.categories[*i].id.as_str())
             .collect();
         match hits.as_slice() {
             [] => None,
@@ -138,18 +154,21 @@ impl Classifier {
 
     /// The language and how many of its words the text has (markers and keywords).
     pub fn detect_language_scored(&self, text: &str) -> Option<(String, f64)> {
-        let ws = words(text);
+        self.detect_language_read(&self.read(text))
+    }
+
+    pub fn detect_language_read(&self, r: &Reading) -> Option<(String, f64)> {
         let mut score: HashMap<&str, f64> = HashMap::new();
-        for w in &ws {
+        for w in &r.words {
             for (lang, m) in &self.markers {
                 if m.contains(w) || m.contains(stem(w)) {
                     *score.entry(lang.as_str()).or_default() += 1.0;
                 }
             }
         }
-        for (_, _, by_lang) in self.scores(&ws) {
+        for (_, _, by_lang) in &r.scores {
             for (lang, s) in by_lang {
-                if let Some(l) = self.languages.iter().find(|l| **l == lang) {
+                if let Some(l) = self.languages.iter().find(|l| *l == lang) {
                     *score.entry(l.as_str()).or_default() += s;
                 }
             }
@@ -163,6 +182,14 @@ impl Classifier {
             _ => None,
         }
     }
+}
+
+/// A text as the keywords read it (see [`Classifier::read`]).
+#[derive(Debug)]
+pub struct Reading {
+    words: Vec<String>,
+    /// Per category: its index, its score, and the score per language.
+    scores: Vec<(usize, f64, HashMap<String, f64>)>,
 }
 
 /// One category in [`Learned::summary`]: its id, examples (keywords included) and its

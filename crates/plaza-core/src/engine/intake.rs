@@ -147,7 +147,7 @@ impl<'e, 's> Cx<'e, 's> {
         // A resident's language changes only on clear evidence: one Spanish word ("calle
         // Olivo 7") in an Arabic speaker's answer does not make them Spanish.
         let known = self.st.residents.get(who).cloned();
-        match self.e.classifier.detect_language_scored(text) {
+        match self.e.classifier.detect_language_read(&self.reading(text)) {
             Some((l, score))
                 if self.e.locales.has_language(&l)
                     && (known.is_none() || known.as_ref() == Some(&l) || score >= CLEAR_LANGUAGE) =>

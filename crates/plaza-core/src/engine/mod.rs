@@ -337,7 +337,7 @@ impl Engine {
     }
 
     async fn handle_in_span(&self, inbound: Inbound) -> Result<(Outcome, Option<String>, Option<TaskId>), EngineError> {
-        self.prefetch(&inbound).await?;
+        let reading = self.prefetch(&inbound).await?;
         // A data-access request needs what is on disk, read before the state is locked.
         let person: Option<PersonData> = match self.wants_own_data(&inbound) {
             true => Some(self.store.person_data(&inbound.sender).await?),
@@ -362,7 +362,17 @@ impl Engine {
             tx.batch.seen.push(key);
             {
                 let sender_name = inbound.sender_name.clone().filter(|n| !n.trim().is_empty());
-                let mut cx = Cx { e: self, st: &mut st, tx: &mut tx, now, sender_name, understood: Default::default() };
+                let mut cx = Cx {
+                    e: self,
+                    st: &mut st,
+                    tx: &mut tx,
+                    now,
+                    sender_name,
+                    understood: Default::default(),
+                    readings: std::cell::RefCell::new(
+                        reading.map(|(t, r)| (t, std::rc::Rc::new(r))).into_iter().collect(),
+                    ),
+                };
                 cx.apply_retention();
                 match person {
                     Some(p) => cx.send_own_data(&inbound, p),
@@ -415,8 +425,8 @@ impl Engine {
 
     /// Loads into memory what a message refers to that is not there: the tasks it names
     /// or answers (with their posts and their people's languages), and its sender's
-    /// language.
-    async fn prefetch(&self, inbound: &Inbound) -> Result<(), EngineError> {
+    /// language. Returns the keywords' reading of its text (made here, used again).
+    async fn prefetch(&self, inbound: &Inbound) -> Result<Option<(String, crate::classify::Reading)>, EngineError> {
         let mut want: Vec<TaskId> = Vec::new();
         if let InboundKind::Text { text } = &inbound.kind
             && let Some(c) = command::parse(text)
@@ -442,13 +452,15 @@ impl Engine {
         }
         // The sender's language, unless what they wrote says it clearly by itself (the
         // stored one would not count then: see `classify_lang`).
-        let clear = match &inbound.kind {
-            InboundKind::Text { text } => self
-                .classifier
-                .detect_language_scored(text)
-                .is_some_and(|(l, score)| score >= CLEAR_LANGUAGE && self.locales.has_language(&l)),
-            _ => false,
+        let reading = match &inbound.kind {
+            InboundKind::Text { text } => Some((text.clone(), self.classifier.read(text))),
+            _ => None,
         };
+        let clear = reading.as_ref().is_some_and(|(_, r)| {
+            self.classifier
+                .detect_language_read(r)
+                .is_some_and(|(l, score)| score >= CLEAR_LANGUAGE && self.locales.has_language(&l))
+        });
         let sender = if clear { &[][..] } else { std::slice::from_ref(&inbound.sender) };
         self.fault_in(&want, sender).await?;
         let mut st = self.lock();
@@ -457,7 +469,7 @@ impl Engine {
                 st.add_post(p);
             }
         }
-        Ok(())
+        Ok(reading)
     }
 
     /// Reads into memory the tasks (with their posts) and the languages of the people
@@ -644,6 +656,8 @@ pub struct Cx<'e, 's> {
     /// What was made of each text this message brought (a text is read once, however
     /// many questions are asked of it).
     understood: std::cell::RefCell<Vec<(String, std::rc::Rc<Understanding>)>>,
+    /// The keywords' reading of each text this message brought.
+    readings: std::cell::RefCell<Vec<(String, std::rc::Rc<crate::classify::Reading>)>>,
 }
 
 /// What a text says, read once: its street, whether it speaks of something private or
@@ -680,7 +694,7 @@ impl<'e, 's> Cx<'e, 's> {
     /// not, what the town taught (dispatchers' assignments) may, with the same
     /// confidence threshold. Privacy is decided before, by the keywords alone.
     fn classify(&self, text: &str) -> Classification {
-        let by_keywords = self.e.classifier.classify(text);
+        let by_keywords = self.e.classifier.classify_read(&self.reading(text));
         if matches!(by_keywords, Classification::Confident { .. }) || self.st.learned.learned == 0 {
             return by_keywords;
         }
@@ -698,6 +712,16 @@ impl<'e, 's> Cx<'e, 's> {
         }
     }
 
+    /// The keywords' reading of a text, made once per message.
+    fn reading(&self, text: &str) -> std::rc::Rc<crate::classify::Reading> {
+        if let Some((_, r)) = self.readings.borrow().iter().find(|(t, _)| t == text) {
+            return r.clone();
+        }
+        let r = std::rc::Rc::new(self.e.classifier.read(text));
+        self.readings.borrow_mut().push((text.to_owned(), r.clone()));
+        r
+    }
+
     /// The text read once (street, privacy, persons, category), from this message's memo.
     fn understand(&self, text: &str) -> std::rc::Rc<Understanding> {
         if let Some((_, u)) = self.understood.borrow().iter().find(|(t, _)| t == text) {
@@ -705,7 +729,7 @@ impl<'e, 's> Cx<'e, 's> {
         }
         let u = std::rc::Rc::new(Understanding {
             street: self.street_in(text),
-            private: self.e.classifier.private_match(text),
+            private: self.e.classifier.private_match_read(&self.reading(text)),
             person: self.cfg().mentions(text, |h| &h.persons),
             class: self.classify(text),
         });
@@ -721,6 +745,7 @@ impl<'e, 's> Cx<'e, 's> {
             now: self.now,
             sender_name: self.sender_name.clone(),
             understood: Default::default(),
+            readings: Default::default(),
         }
     }
 }

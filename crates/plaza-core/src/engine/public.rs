@@ -56,7 +56,15 @@ impl Engine {
         let mut st = self.lock();
         let mut tx = Tx { batch: Batch::default(), touched: BTreeSet::new(), toast: None, became: None };
         let now = self.clock.now();
-        let cx = Cx { e: self, st: &mut st, tx: &mut tx, now, sender_name: None, understood: Default::default() };
+        let cx = Cx {
+            e: self,
+            st: &mut st,
+            tx: &mut tx,
+            now,
+            sender_name: None,
+            understood: Default::default(),
+            readings: Default::default(),
+        };
         f(&cx)
     }
 

@@ -279,6 +279,7 @@ pub async fn run(o: Options) -> Result<serde_json::Value> {
     }
     let elapsed = start.elapsed();
     let working_set = engine.working_set();
+    let peak_rss_intake = peak_rss_mb();
     // Then delivery, on its own (a sink with no platform limits would otherwise compete
     // with the reports for the store's writer at rates no messenger allows): until the
     // outbox is empty.
@@ -326,6 +327,7 @@ pub async fn run(o: Options) -> Result<serde_json::Value> {
         "delivery_left": delivery_left,
         "delivered_per_sec": (delivered as f64 / delivered_in.as_secs_f64()).round(),
         "peak_rss_mb": peak_rss_mb().round(),
+        "peak_rss_mb_intake": peak_rss_intake.round(),
         "ceiling_per_sec": ceiling_per_sec.round(),
         "ratio": ((messages_per_sec / ceiling_per_sec) * 10_000.0).round() / 10_000.0,
     }))

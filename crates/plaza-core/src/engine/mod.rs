@@ -534,7 +534,11 @@ impl Engine {
         let mut ids: Vec<TaskId> = rows.iter().filter_map(|r| r.message.task).collect();
         ids.sort();
         ids.dedup();
-        self.fault_in(&ids, &[]).await
+        self.fault_in(&ids, &[]).await?;
+        // Delivery alone (no message coming in) keeps memory bounded too, never below
+        // what these rows need.
+        self.lock().trim(self.cfg.engine.closed_tasks_in_memory.max(ids.len()));
+        Ok(())
     }
 
     /// Resolves an outbox row into what the adapter sends: the platform ids of the post

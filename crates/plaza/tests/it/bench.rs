@@ -44,7 +44,15 @@ fn counts_add_up(v: &Value, backend: &str, reports: u64) {
     // new place, and for each task done at least the resident's notice.
     assert_eq!(n("delivery_left"), 0, "{v}");
     assert!(n("delivered") >= reports + 2 * (reports - dups) + resolved, "{v}");
-    for k in ["reports_per_sec", "messages_per_sec", "delivered_per_sec", "ceiling_per_sec", "ratio", "peak_rss_mb"] {
+    for k in [
+        "reports_per_sec",
+        "messages_per_sec",
+        "delivered_per_sec",
+        "ceiling_per_sec",
+        "ratio",
+        "peak_rss_mb",
+        "peak_rss_mb_intake",
+    ] {
         assert!(v[k].as_f64().is_some_and(|x| x > 0.0), "{k} missing or zero: {v}");
     }
     let l = &v["latency_ms"];

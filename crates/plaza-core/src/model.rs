@@ -279,6 +279,12 @@ pub struct Task {
 }
 
 impl Task {
+    /// Everyone the task concerns: its reporter, followers, supporters and assignee
+    /// (whose languages its messages are written in).
+    pub fn people(&self) -> impl Iterator<Item = &Identity> {
+        std::iter::once(&self.reporter).chain(&self.followers).chain(&self.supporters).chain(&self.assignee)
+    }
+
     pub fn me_too(&self) -> usize {
         self.supporters.len()
     }

@@ -198,10 +198,7 @@ impl Engine {
         }
         // The languages of everyone the open tasks and dialogues speak to.
         let mut people: Vec<Identity> = st.dialogues.keys().cloned().collect();
-        for t in st.tasks.values() {
-            people.push(t.reporter.clone());
-            people.extend(t.followers.iter().chain(&t.supporters).chain(&t.assignee).cloned());
-        }
+        people.extend(st.tasks.values().flat_map(Task::people).cloned());
         people.sort();
         people.dedup();
         st.residents = self.store.languages(&people).await?.into_iter().collect();
@@ -425,7 +422,8 @@ impl Engine {
 
     /// Loads into memory what a message refers to that is not there: the tasks it names
     /// or answers (with their posts and their people's languages), and its sender's
-    /// language. Returns the keywords' reading of its text (made here, used again).
+    /// language. Returns the keywords' reading of its text when it was made here (to
+    /// tell whether the text states its language), to be used again.
     async fn prefetch(&self, inbound: &Inbound) -> Result<Option<(String, crate::classify::Reading)>, EngineError> {
         let mut want: Vec<TaskId> = Vec::new();
         if let InboundKind::Text { text } = &inbound.kind
@@ -452,8 +450,12 @@ impl Engine {
         }
         // The sender's language, unless what they wrote says it clearly by itself (the
         // stored one would not count then: see `classify_lang`).
+        let known = {
+            let st = self.lock();
+            st.residents.contains_key(&inbound.sender) || st.no_language.contains(&inbound.sender)
+        };
         let reading = match &inbound.kind {
-            InboundKind::Text { text } => Some((text.clone(), self.classifier.read(text))),
+            InboundKind::Text { text } if !known => Some((text.clone(), self.classifier.read(text))),
             _ => None,
         };
         let clear = reading.as_ref().is_some_and(|(_, r)| {
@@ -461,7 +463,7 @@ impl Engine {
                 .detect_language_read(r)
                 .is_some_and(|(l, score)| score >= CLEAR_LANGUAGE && self.locales.has_language(&l))
         });
-        let sender = if clear { &[][..] } else { std::slice::from_ref(&inbound.sender) };
+        let sender = if clear || known { &[][..] } else { std::slice::from_ref(&inbound.sender) };
         self.fault_in(&want, sender).await?;
         let mut st = self.lock();
         for p in answered {
@@ -487,8 +489,7 @@ impl Engine {
                 for p in self.store.posts_of(id).await? {
                     posts.extend(self.store.posts_by_message(&p.channel, &p.message_id).await?);
                 }
-                people.push(t.reporter.clone());
-                people.extend(t.followers.iter().chain(&t.supporters).chain(&t.assignee).cloned());
+                people.extend(t.people().cloned());
                 let mut st = self.lock();
                 if st.tasks.contains_key(&id) {
                     continue;

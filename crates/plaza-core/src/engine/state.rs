@@ -216,10 +216,7 @@ impl State {
         }
         if self.residents.len() > RESIDENTS_KEEP.max(2 * self.residents_kept) {
             let mut needed: HashSet<&Identity> = self.dialogues.keys().collect();
-            for t in self.tasks.values() {
-                needed.insert(&t.reporter);
-                needed.extend(t.followers.iter().chain(&t.supporters).chain(&t.assignee));
-            }
+            needed.extend(self.tasks.values().flat_map(Task::people));
             let needed: HashSet<Identity> = needed.into_iter().cloned().collect();
             self.residents.retain(|who, _| needed.contains(who));
             self.residents_kept = self.residents.len();

@@ -624,6 +624,20 @@ pub fn task_in(text: &str) -> Option<u32> {
     rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
 }
 
+/// Each resident's acknowledgements name one task, and no two residents share one:
+/// the tasks, and how many residents were acknowledged more than once.
+fn one_task_each(sent: &[Value], residents: &[i64]) -> (std::collections::HashSet<u32>, usize) {
+    let mut tasks = std::collections::HashSet::new();
+    let mut twice = 0;
+    for r in residents {
+        let acks: Vec<u32> = texts_to(sent, *r).iter().filter_map(|t| task_in(t)).collect();
+        assert!(acks.windows(2).all(|w| w[0] == w[1]), "resident {r} was told of two tasks: {acks:?}");
+        assert!(tasks.insert(acks[0]), "two residents were given task #{}", acks[0]);
+        twice += usize::from(acks.len() > 1);
+    }
+    (tasks, twice)
+}
+
 /// Issue 9: Plaza killed (SIGKILL) in the middle of a burst of fifty residents' reports,
 /// then started again: every report is one task, every resident is acknowledged, and
 /// at most the messages that were in flight at the kill go again.
@@ -646,16 +660,7 @@ async fn killed_during_a_burst_every_report_is_one_task() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let sent = if emu.sent().await.len() > sent.len() { emu.sent().await } else { sent };
 
-    let mut tasks = std::collections::HashSet::new();
-    let mut twice = 0;
-    for r in &residents {
-        let acks: Vec<u32> = texts_to(&sent, *r).iter().filter_map(|t| task_in(t)).collect();
-        assert!(acks.windows(2).all(|w| w[0] == w[1]), "resident {r} was told of two tasks: {acks:?}");
-        assert!(tasks.insert(acks[0]), "two residents were given task #{}", acks[0]);
-        if acks.len() > 1 {
-            twice += 1;
-        }
-    }
+    let (tasks, twice) = one_task_each(&sent, &residents);
     assert!(tasks.iter().all(|t| (1..=50).contains(t)), "task numbers beyond the fifty reports: {tasks:?}");
     // At most one message per chat is in flight, and four chats at a time (Telegram's
     // concurrent_chats): that is the most that may go twice.
@@ -708,14 +713,7 @@ async fn a_standby_on_postgres_takes_over_a_burst_and_loses_nothing() {
     let sent = if emu.sent().await.len() > sent.len() { emu.sent().await } else { sent };
     assert!(standby.log().contains(leads), "the standby never took over: {}", standby.log());
 
-    let mut tasks = std::collections::HashSet::new();
-    let mut twice = 0;
-    for r in &residents {
-        let acks: Vec<u32> = texts_to(&sent, *r).iter().filter_map(|t| task_in(t)).collect();
-        assert!(acks.windows(2).all(|w| w[0] == w[1]), "resident {r} was told of two tasks: {acks:?}");
-        assert!(tasks.insert(acks[0]), "two residents were given task #{}", acks[0]);
-        twice += usize::from(acks.len() > 1);
-    }
+    let (tasks, twice) = one_task_each(&sent, &residents);
     assert!(tasks.iter().all(|t| (1..=N as u32).contains(t)), "task numbers beyond the reports: {tasks:?}");
     // At most what was in flight at the kill goes again (one message per chat, four
     // chats at a time on Telegram).

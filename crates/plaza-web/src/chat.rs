@@ -284,6 +284,13 @@ impl WebChat {
     /// Hands what the person said to the engine; false if it could not be taken (not
     /// started yet, or the store failing: the person is asked to send it again).
     async fn deliver(&self, person: &str, kind: InboundKind, nonce: &str, reply_to: Option<String>) -> bool {
+        // The page is served as soon as the server listens; the channel is started a
+        // moment later: a first post waits for it (up to 5 s) instead of being refused.
+        let mut waited = 0;
+        while self.inbox.get().is_none() && waited < 250 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            waited += 1;
+        }
         let Some(inbox) = self.inbox.get() else { return false };
         let inbound = Inbound {
             channel: CHANNEL.to_owned(),

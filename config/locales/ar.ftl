@@ -34,7 +34,7 @@ triage-card =
 public-post =
     📢 #{ $task } · { $category } · { $place }
     «{ $description }»
-    الحالة: { $status } · 👍 { $metoo }
+    الحالة: { $status } · 👍 { $metoo }{ $credit }
     هل تعرف شيئاً؟ رد على هذه الرسالة. هل يؤثر عليك؟ رد «أنا أيضاً».
 status-open = مفتوح
 status-acknowledged = تم الاستلام
@@ -162,6 +162,10 @@ web-stats-private = بلاغات خاصة (تُعدّ فقط)
 web-stats-triage = غير مصنفة بعد
 web-stats-per-crew = سرعة استجابة كل فريق
 web-stats-crew = الفريق
+web-stats-satisfaction = ما يقوله السكان عن الإصلاحات
+web-stats-fixed = عُلّمت مُصلحة
+web-stats-rating = التقييم، من 1 إلى 5 (الردود)
+web-stats-reopened = أعاد السكان فتحها
 web-stats-backlog = المفتوحة في نهاية اليوم
 web-stats-day = اليوم
 web-chat-title = الإبلاغ عن مشكلة
@@ -180,3 +184,19 @@ web-filter-district = الحي
 web-stats-per-day-average = بلاغًا في اليوم (آخر 30 يومًا)
 web-stats-coordinated = مهمة منسقة منذ البداية
 web-chat-too-many-new = بدأت محادثات جديدة كثيرة من شبكتك خلال الساعة الماضية. حاول لاحقًا، أو راسل البلدية عبر تطبيق المراسلة.
+
+# ما يقوله المبلّغ عن الإصلاح
+confirm-ask = هل تم الإصلاح؟ أجب 1 (نعم) أو 2 (لا)، بخصوص البلاغ #{ $task }.
+button-fixed = 1 ✅ نعم، تم الإصلاح
+button-not-fixed = 2 ❌ لا
+confirm-thanks-rate = شكراً لإخبارنا. إن شئت، قيّم العمل في #{ $task } من 1 إلى 5 (5 = جيد جداً).
+rate-thanks = شكراً! تقييمك يساعد الفرق.
+crew-not-fixed = ↩️ #{ $task } لم يُصلح، يقول المبلّغ: «{ $text }»
+crew-not-fixed-plain = ↩️ #{ $task } لم يُصلح، يقول المبلّغ.
+confirm-reopened = أعدت فتح البلاغ #{ $task } وأخبرت { $crew }. نأسف لأنه لم يُصلح بعد.
+confirm-closed-silent = لم يصلني رد بخصوص البلاغ #{ $task }، لذا أغلقته على أنه أُصلح. إن عادت المشكلة، أخبرني.
+crew-thanks = 💐 المبلّغ يشكركم على #{ $task } ({ $category }).
+public-credit = { $who ->
+    [none] ✅ أصلحه { $crew }
+   *[other] ✅ أصلحه { $crew } ({ $who })
+}

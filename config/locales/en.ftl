@@ -33,7 +33,7 @@ triage-card =
 public-post =
     📢 #{ $task } · { $category } · { $place }
     "{ $description }"
-    Status: { $status } · 👍 { $metoo }
+    Status: { $status } · 👍 { $metoo }{ $credit }
     Know something? Reply to this message. Affects you too? Reply "me too".
 status-open = open
 status-acknowledged = acknowledged
@@ -165,6 +165,10 @@ web-stats-private = Private reports (counted only)
 web-stats-triage = Not yet classified
 web-stats-per-crew = How fast each crew answers
 web-stats-crew = Crew
+web-stats-satisfaction = What residents say of the fixes
+web-stats-fixed = Marked fixed
+web-stats-rating = Rating, 1 to 5 (answers)
+web-stats-reopened = Reopened by the resident
 web-stats-backlog = Open at the end of the day
 web-stats-day = Day
 web-chat-title = Report a problem
@@ -183,3 +187,19 @@ web-filter-district = District
 web-stats-per-day-average = reports a day (last 30 days)
 web-stats-coordinated = tasks coordinated since the start
 web-chat-too-many-new = Too many new conversations have started from your network in the last hour. Please try again later, or write to the town on its messenger.
+
+# What the reporter says of a fix (issue 12)
+confirm-ask = Is it fixed? Answer 1 (yes) or 2 (no), about report #{ $task }.
+button-fixed = 1 ✅ Yes, fixed
+button-not-fixed = 2 ❌ No
+confirm-thanks-rate = Thank you for telling us. If you like, rate the work on #{ $task } from 1 to 5 (5 = very good).
+rate-thanks = Thank you! Your rating helps the crews.
+crew-not-fixed = ↩️ #{ $task } is not fixed, says the resident: "{ $text }"
+crew-not-fixed-plain = ↩️ #{ $task } is not fixed, says the resident.
+confirm-reopened = I have reopened report #{ $task } and told the { $crew }. Sorry it is not fixed yet.
+confirm-closed-silent = I had no answer about report #{ $task }, so I have closed it as fixed. If the problem comes back, just tell me.
+crew-thanks = 💐 The resident thanks you for #{ $task } ({ $category }).
+public-credit = { $who ->
+    [none] ✅ Fixed by the { $crew }
+   *[other] ✅ Fixed by the { $crew } ({ $who })
+}

@@ -34,7 +34,7 @@ triage-card =
 public-post =
     📢 #{ $task } · { $category } · { $place }
     «{ $description }»
-    Estado: { $status } · 👍 { $metoo }
+    Estado: { $status } · 👍 { $metoo }{ $credit }
     ¿Sabes algo? Responde a este mensaje. ¿Te afecta? Responde «yo también».
 status-open = abierto
 status-acknowledged = recibido
@@ -166,6 +166,10 @@ web-stats-private = Avisos privados (solo se cuentan)
 web-stats-triage = Sin clasificar
 web-stats-per-crew = Rapidez de cada equipo
 web-stats-crew = Equipo
+web-stats-satisfaction = Qué dicen los vecinos de los arreglos
+web-stats-fixed = Marcados arreglados
+web-stats-rating = Puntuación, 1 a 5 (respuestas)
+web-stats-reopened = Reabiertos por el vecino
 web-stats-backlog = Abiertos al final del día
 web-stats-day = Día
 web-chat-title = Avisar de un problema
@@ -184,3 +188,19 @@ web-filter-district = Barrio
 web-stats-per-day-average = avisos al día (últimos 30 días)
 web-stats-coordinated = tareas coordinadas desde el principio
 web-chat-too-many-new = Se han iniciado demasiadas conversaciones nuevas desde su red en la última hora. Inténtelo más tarde o escriba al ayuntamiento por su mensajería.
+
+# Lo que dice el vecino de un arreglo (issue 12)
+confirm-ask = ¿Está arreglado? Responde 1 (sí) o 2 (no), sobre tu aviso #{ $task }.
+button-fixed = 1 ✅ Sí, arreglado
+button-not-fixed = 2 ❌ No
+confirm-thanks-rate = Gracias por decírnoslo. Si quieres, puntúa el trabajo en el #{ $task } del 1 al 5 (5 = muy bien).
+rate-thanks = ¡Gracias! Tu puntuación ayuda a los equipos.
+crew-not-fixed = ↩️ El #{ $task } no está arreglado, dice el vecino: «{ $text }»
+crew-not-fixed-plain = ↩️ El #{ $task } no está arreglado, dice el vecino.
+confirm-reopened = He reabierto tu aviso #{ $task } y se lo he dicho a { $crew }. Perdona que aún no esté arreglado.
+confirm-closed-silent = No tuve respuesta sobre tu aviso #{ $task }, así que lo he cerrado como arreglado. Si el problema vuelve, dímelo.
+crew-thanks = 💐 El vecino os da las gracias por el #{ $task } ({ $category }).
+public-credit = { $who ->
+    [none] ✅ Arreglado por { $crew }
+   *[other] ✅ Arreglado por { $crew } ({ $who })
+}

@@ -259,6 +259,8 @@ pub struct Capabilities {
     pub edits: bool,
     pub reactions: bool,
     pub location: bool,
+    /// Its senders cannot answer a question (an API client): nothing is asked of them.
+    pub one_way: bool,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

@@ -116,6 +116,9 @@ pub struct EngineSettings {
     /// How many closed tasks stay in memory besides the open ones (the latest closed or
     /// read again); older ones are read from the database when a message names them.
     pub closed_tasks_in_memory: usize,
+    /// When a crew marks a task done its reporter is asked "is it fixed?"; with no answer
+    /// in this many hours it is closed as fixed. 0: not asked.
+    pub confirm_hours: i64,
 }
 
 impl Default for EngineSettings {
@@ -130,6 +133,7 @@ impl Default for EngineSettings {
             attach_window_minutes: 15,
             reports_per_hour: 20,
             closed_tasks_in_memory: 1_000,
+            confirm_hours: 72,
         }
     }
 }
@@ -150,6 +154,10 @@ pub struct Crew {
     pub name: Localized,
     #[serde(default)]
     pub members: Vec<Identity>,
+    /// Members who agreed to be named in public when they fix something: identity →
+    /// the first name shown ("Fixed by the Electricians (Luis)"). Others stay unnamed.
+    #[serde(default)]
+    pub credit: BTreeMap<Identity, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -262,6 +270,9 @@ pub struct LanguageHints {
     /// Answers meaning "yes" to a confirmation.
     #[serde(default)]
     pub yes: Vec<String>,
+    /// Answers meaning "no" to "is it fixed?" ("no", "sigue igual", "still broken").
+    #[serde(default)]
+    pub no: Vec<String>,
     /// Thanks ("gracias", "thank you"): answered kindly, at any point.
     #[serde(default)]
     pub thanks: Vec<String>,
@@ -552,6 +563,9 @@ impl Config {
         if e.duplicate_window_minutes < 0 {
             err("engine.duplicate_window_minutes".into(), "must not be negative".into());
         }
+        if !(0..=24 * 365).contains(&e.confirm_hours) {
+            err("engine.confirm_hours".into(), "must be from 0 (do not ask) to 8760 (a year)".into());
+        }
         if e.dialogue_timeout_minutes <= 0 {
             err("engine.dialogue_timeout_minutes".into(), "must be more than 0".into());
         }
@@ -571,6 +585,14 @@ impl Config {
                 err(format!("crew[{i}].id"), format!("crew `{}` is defined twice", c.id));
             }
             check_localized(&mut err, &format!("crew[{i}].name"), &c.name, &langs);
+            for (who, name) in &c.credit {
+                if !c.members.contains(who) {
+                    err(format!("crew[{i}].credit"), format!("`{who}` is not a member of crew `{}`", c.id));
+                }
+                if name.trim().is_empty() || name.chars().count() > 40 {
+                    err(format!("crew[{i}].credit"), format!("the name for `{who}` must be 1 to 40 characters"));
+                }
+            }
         }
         if self.crews.is_empty() {
             err("crew".into(), "define at least one crew ([[crew]])".into());

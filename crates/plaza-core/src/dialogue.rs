@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Attachment, Place, Timestamp};
+use crate::model::{Attachment, Place, TaskId, Timestamp};
 
 /// A report still being put together.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +41,8 @@ pub enum Dialogue {
     Problem { draft: Draft, since: Timestamp },
     /// The resident asked to erase their data; we asked them to confirm.
     ConfirmErase { since: Timestamp },
+    /// The resident said their task is fixed; we asked for a rating from 1 to 5.
+    Rate { task: TaskId, since: Timestamp },
 }
 
 impl Dialogue {
@@ -49,7 +51,8 @@ impl Dialogue {
             Dialogue::Category { since, .. }
             | Dialogue::Location { since, .. }
             | Dialogue::Problem { since, .. }
-            | Dialogue::ConfirmErase { since } => *since,
+            | Dialogue::ConfirmErase { since }
+            | Dialogue::Rate { since, .. } => *since,
         }
     }
 }

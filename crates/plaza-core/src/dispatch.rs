@@ -27,6 +27,9 @@ use crate::store::{DeliveryOutcome, OutboxRow, PostRecord, StoreError};
 const PROBE_FIRST: Duration = Duration::from_secs(1);
 const PROBE_MAX: Duration = Duration::from_secs(5);
 const BATCH: u32 = 500;
+/// How often the runtime runs the engine's due timers (a reminder or a time-out is at
+/// most this late).
+pub const TICK_EVERY: Duration = Duration::from_secs(5);
 /// Messages one chat sends in a round before the round ends and the outbox is read
 /// again: a round waits for its slowest chat, so a long room backlog must not keep a
 /// resident's new acknowledgement waiting behind it.
@@ -747,6 +750,10 @@ impl Inbox for Runtime {
         self.engine.handle_with_toast(inbound).await.map(|(_, toast)| toast)
     }
     async fn settle(&self) {
+        // Timers due by now run first (the console's `~ 3d` moves their time too).
+        if let Err(e) = self.engine.tick().await {
+            warn!(error = %e, "timers could not run; trying again at the next tick");
+        }
         self.dispatcher.settle().await
     }
     fn now(&self) -> Timestamp {
@@ -768,6 +775,19 @@ impl Runtime {
         for ch in self.dispatcher.channels() {
             delivery.push(tokio::spawn(self.dispatcher.clone().run_channel(ch.clone())));
         }
+        let ticker = {
+            let engine = self.engine.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(TICK_EVERY);
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    every.tick().await;
+                    if let Err(e) = engine.tick().await {
+                        warn!(error = %e, "timers could not run; trying again at the next tick");
+                    }
+                }
+            })
+        };
         let mut loops = tokio::task::JoinSet::new();
         for ch in self.dispatcher.channels().to_vec() {
             let inbox: Arc<dyn Inbox> = self.clone();
@@ -788,6 +808,7 @@ impl Runtime {
             } => r,
         };
         loops.abort_all();
+        ticker.abort();
         for d in delivery {
             d.abort();
         }

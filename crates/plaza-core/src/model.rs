@@ -276,6 +276,64 @@ pub struct Task {
     pub started_at: Option<Timestamp>,
     pub resolved_at: Option<Timestamp>,
     pub closed_at: Option<Timestamp>,
+    /// What the reporter said of the fix: confirmed, reopened, rated.
+    #[serde(default)]
+    pub feedback: Feedback,
+}
+
+/// The reporter's answer to "is it fixed?" after the crew marked the task done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confirmation {
+    /// Asked; no answer yet (the task stays in memory until answered or timed out).
+    Asked,
+    /// "Yes, fixed."
+    Fixed,
+    /// No answer within `[engine] confirm_hours`: closed as fixed.
+    Silent,
+}
+
+impl Confirmation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confirmation::Asked => "asked",
+            Confirmation::Fixed => "fixed",
+            Confirmation::Silent => "silent",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "asked" => Confirmation::Asked,
+            "fixed" => Confirmation::Fixed,
+            "silent" => Confirmation::Silent,
+            _ => return None,
+        })
+    }
+}
+
+/// What the reporter said of the crew's work.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Feedback {
+    /// The answer to the latest "is it fixed?" (None: never asked).
+    pub confirmation: Option<Confirmation>,
+    /// 1 to 5, if the reporter gave one after confirming.
+    pub rating: Option<u8>,
+    /// How many times the reporter said "not fixed" (each reopened the task).
+    pub reopens: u32,
+    /// The first name of the crew member who fixed it, shown in public — only for
+    /// members who agreed to it (`[[crew]] credit`).
+    #[serde(default)]
+    pub credit: Option<String>,
+}
+
+/// A timer: work to do at a time of the engine's clock, kept across restarts. `owner` is
+/// `core` or a plugin's name; (owner, task, key) names it (setting it again moves it).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TimerKey {
+    pub owner: String,
+    /// The task it is about; `TaskId(0)` for none.
+    pub task: TaskId,
+    pub key: String,
 }
 
 impl Task {
@@ -287,6 +345,11 @@ impl Task {
 
     pub fn me_too(&self) -> usize {
         self.supporters.len()
+    }
+
+    /// Marked done, and its reporter was asked "is it fixed?" and has not answered.
+    pub fn awaits_answer(&self) -> bool {
+        self.status == Status::Resolved && self.feedback.confirmation == Some(Confirmation::Asked)
     }
 }
 
@@ -340,6 +403,18 @@ pub enum EventKind {
     /// The reporter's identity and free text were erased (at their request, or by the
     /// retention setting).
     Anonymised,
+    /// The reporter answered "is it fixed?": yes (`fixed`) or no (the task reopened).
+    Confirmed {
+        fixed: bool,
+    },
+    /// No answer to "is it fixed?" in time: closed as fixed.
+    ConfirmTimedOut,
+    /// The reporter's rating of the fix, 1 to 5.
+    Rated {
+        rating: u8,
+    },
+    /// The reporter thanked the crew after the fix (relayed to the crew's room).
+    Thanked,
 }
 
 impl EventKind {
@@ -358,6 +433,10 @@ impl EventKind {
             EventKind::Located => "located",
             EventKind::Attached => "attached",
             EventKind::Anonymised => "anonymised",
+            EventKind::Confirmed { .. } => "confirmed",
+            EventKind::ConfirmTimedOut => "confirm_timed_out",
+            EventKind::Rated { .. } => "rated",
+            EventKind::Thanked => "thanked",
         }
     }
 }

@@ -43,4 +43,7 @@ pub trait Plugin: Send + Sync + 'static {
     }
     fn on_task_created(&self, _ctx: &mut PluginCtx<'_, '_>, _task: TaskId) {}
     fn on_status_change(&self, _ctx: &mut PluginCtx<'_, '_>, _task: TaskId, _from: Status, _to: Status) {}
+    /// A timer the plugin set ([`PluginCtx::set_timer`]) is due: `task` and `key` as
+    /// given then. Timers are kept across restarts and follow the engine's clock.
+    fn on_timer(&self, _ctx: &mut PluginCtx<'_, '_>, _task: Option<TaskId>, _key: &str) {}
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::channel::{Outbound, PostKind};
 use crate::dialogue::Dialogue;
-use crate::model::{Identity, Status, Task, TaskEvent, TaskId, Timestamp};
+use crate::model::{Identity, Status, Task, TaskEvent, TaskId, TimerKey, Timestamp};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -30,7 +30,8 @@ pub enum StoreError {
 /// What the engine loads at start: what is open, never the history.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    /// The active tasks (open, acknowledged, in progress), in number order.
+    /// The active tasks (open, acknowledged, in progress) and those whose reporter was
+    /// asked "is it fixed?" and has not answered, in number order.
     pub tasks: Vec<Task>,
     /// The highest task number ever given (0 for a new town).
     pub last_task_id: i64,
@@ -40,6 +41,8 @@ pub struct Snapshot {
     pub seen: Vec<(String, String)>,
     /// The delivered posts of the loaded tasks.
     pub posts: Vec<PostRecord>,
+    /// Every timer set and not yet run, with when it is due.
+    pub timers: Vec<(TimerKey, Timestamp)>,
 }
 
 /// Which redelivery keys [`Store::load`] returns: those seen since `since`, at most the
@@ -86,6 +89,8 @@ pub struct Batch {
     /// The retention setting: reporters of tasks resolved or closed before this time
     /// are anonymised in the same way.
     pub retention_before: Option<Timestamp>,
+    /// Timers set (`Some(due)`) or done / cancelled (`None`).
+    pub timers: Vec<(TimerKey, Option<Timestamp>)>,
     pub at: Timestamp,
 }
 
@@ -99,6 +104,7 @@ impl Batch {
             && self.seen.is_empty()
             && self.erase.is_empty()
             && self.retention_before.is_none()
+            && self.timers.is_empty()
     }
 }
 
@@ -159,6 +165,9 @@ pub struct Stats {
     pub per_category: Vec<(Option<String>, u64, u64, u64)>,
     /// Per task with a crew: (crew, ms to acknowledge, ms to resolve), for percentiles.
     pub durations: Vec<(String, Option<i64>, Option<i64>)>,
+    /// Per task with a crew that was marked done at least once: (crew, the reporter's
+    /// rating, how many times they said it was not fixed).
+    pub feedback: Vec<(String, Option<u8>, u32)>,
     /// Open tasks at the end of each day: (days since 1970, count).
     pub backlog: Vec<(i64, u64)>,
 }

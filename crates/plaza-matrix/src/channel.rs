@@ -641,7 +641,7 @@ impl Channel for MatrixChannel {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { threads: true, buttons: false, edits: true, reactions: true, location: true }
+        Capabilities { threads: true, buttons: false, edits: true, reactions: true, location: true, one_way: false }
     }
 
     fn rooms(&self) -> Vec<String> {

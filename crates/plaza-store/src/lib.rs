@@ -8,6 +8,27 @@
 //! PostgreSQL ([`PgStore`], for cities and for more than one process) keeps the same
 //! tables and shares the writer, the row decoding and the rules; only the SQL differs.
 
+/// Timers set or gone, each to its latest state: the same SQL on both backends.
+macro_rules! write_timers {
+    ($timers:expr, $tx:ident) => {
+        for (k, due) in $timers {
+            let q = match due {
+                Some(_) => {
+                    "INSERT INTO timers (owner, task_id, key, due_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT(owner, task_id, key) DO UPDATE SET due_at = excluded.due_at"
+                }
+                None => "DELETE FROM timers WHERE owner = $1 AND task_id = $2 AND key = $3",
+            };
+            let q = sqlx::query(q).bind(k.owner.clone()).bind(k.task.0).bind(k.key.clone());
+            let q = match due {
+                Some(d) => q.bind(d.0),
+                None => q,
+            };
+            q.execute(&mut *$tx).await.map_err(db)?;
+        }
+    };
+}
+
 /// The inbox's reads and its first write: the same SQL on both backends (`$N`
 /// parameters, which SQLite reads too), as functions of each backend's pool.
 macro_rules! inbox_sql {
@@ -397,7 +418,7 @@ async fn write_delivery(
 pub(crate) const INSERT_TASKS: &str = "INSERT INTO tasks (id, category, crew, status, close_reason, visibility, \
      description, street, street_key, lat, lon, reporter, reporter_public, language, me_too, supporters, followers, \
      attachments, related, duplicate_of, assignee, created_at, updated_at, acknowledged_at, started_at, resolved_at, \
-     closed_at, sealed, reporter_name, district) ";
+     closed_at, sealed, reporter_name, district, confirmation, rating, reopens, credit) ";
 /// A task written again replaces its row (but its id and creation time).
 pub(crate) const UPSERT_TASKS: &str = " ON CONFLICT(id) DO UPDATE SET category=excluded.category, crew=excluded.crew, \
      status=excluded.status, close_reason=excluded.close_reason, visibility=excluded.visibility, \
@@ -408,7 +429,8 @@ pub(crate) const UPSERT_TASKS: &str = " ON CONFLICT(id) DO UPDATE SET category=e
      duplicate_of=excluded.duplicate_of, assignee=excluded.assignee, updated_at=excluded.updated_at, \
      acknowledged_at=excluded.acknowledged_at, started_at=excluded.started_at, resolved_at=excluded.resolved_at, \
      closed_at=excluded.closed_at, sealed=excluded.sealed, reporter_name=excluded.reporter_name, \
-     district=excluded.district";
+     district=excluded.district, confirmation=excluded.confirmation, rating=excluded.rating, \
+     reopens=excluded.reopens, credit=excluded.credit";
 
 /// A group of batches as rows to write: each task once (its latest version), events and
 /// outbox rows in order, each person's last dialogue state, residents, redelivery keys,
@@ -421,6 +443,8 @@ pub(crate) struct Flat<'a> {
     pub residents: Vec<(&'a Identity, &'a String)>,
     pub seen: Vec<(&'a String, &'a String, Timestamp)>,
     pub erasures: Vec<&'a Batch>,
+    /// Each timer's last state: set to a time, or gone.
+    pub timers: Vec<(&'a TimerKey, Option<Timestamp>)>,
 }
 
 pub(crate) fn flatten<'a>(batches: impl Iterator<Item = &'a Batch>) -> Flat<'a> {
@@ -433,7 +457,11 @@ pub(crate) fn flatten<'a>(batches: impl Iterator<Item = &'a Batch>) -> Flat<'a> 
     let mut seen: Vec<(&String, &String, Timestamp)> = Vec::new();
     let mut order = 0usize;
     let mut erasures: Vec<&Batch> = Vec::new();
+    let mut timers: HashMap<&TimerKey, Option<Timestamp>> = HashMap::new();
     for b in batches {
+        for (k, due) in &b.timers {
+            timers.insert(k, *due);
+        }
         if !b.erase.is_empty() || b.retention_before.is_some() {
             erasures.push(b);
         }
@@ -471,6 +499,7 @@ pub(crate) fn flatten<'a>(batches: impl Iterator<Item = &'a Batch>) -> Flat<'a> 
         residents: residents.into_iter().collect(),
         seen,
         erasures,
+        timers: timers.into_iter().collect(),
     }
 }
 
@@ -479,9 +508,10 @@ async fn write_group<'a>(
     batches: impl Iterator<Item = &'a Batch>,
 ) -> Result<(), StoreError> {
     // Later versions of the same row win; order of events and outbox rows is kept.
-    let Flat { tasks, events, outbox, dialogues, residents: rs, seen, erasures: batches_with_erasure } =
+    let Flat { tasks, events, outbox, dialogues, residents: rs, seen, erasures: batches_with_erasure, timers } =
         flatten(batches);
     let mut tx = conn.begin().await.map_err(db)?;
+    write_timers!(&timers, tx);
     for chunk in shaped(&tasks, ROWS_PER_STATEMENT) {
         let mut q = QueryBuilder::<Sqlite>::new(INSERT_TASKS);
         let mut err = None;
@@ -522,7 +552,11 @@ async fn write_group<'a>(
                 .push_bind(t.closed_at.map(|x| x.0))
                 .push_bind(t.sealed)
                 .push_bind(t.reporter_name.clone())
-                .push_bind(t.place.district.clone());
+                .push_bind(t.place.district.clone())
+                .push_bind(t.feedback.confirmation.map(|c| c.as_str()))
+                .push_bind(t.feedback.rating.map(i64::from))
+                .push_bind(i64::from(t.feedback.reopens))
+                .push_bind(t.feedback.credit.clone());
         });
         if let Some(e) = err {
             return Err(corrupt(e));
@@ -781,7 +815,48 @@ where
         started_at: ts("started_at")?,
         resolved_at: ts("resolved_at")?,
         closed_at: ts("closed_at")?,
+        feedback: Feedback {
+            confirmation: r
+                .try_get::<Option<String>, _>("confirmation")
+                .map_err(g)?
+                .as_deref()
+                .and_then(Confirmation::parse),
+            rating: r.try_get::<Option<i64>, _>("rating").map_err(g)?.and_then(|n| u8::try_from(n).ok()),
+            reopens: u32::try_from(r.try_get::<i64, _>("reopens").map_err(g)?).unwrap_or(0),
+            credit: r.try_get("credit").map_err(g)?,
+        },
     })
+}
+
+/// The per-crew figures of the stats: durations of every task, feedback of those marked
+/// done at least once. Rows: crew, ms to acknowledge, ms to resolve, rating, reopens.
+#[allow(clippy::type_complexity)]
+pub(crate) fn crew_rows<R: Row>(rows: &[R]) -> (Vec<(String, Option<i64>, Option<i64>)>, Vec<(String, Option<u8>, u32)>)
+where
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let mut durations = Vec::with_capacity(rows.len());
+    let mut feedback = Vec::new();
+    for r in rows {
+        let crew: String = r.get(0);
+        let resolve: Option<i64> = r.get(2);
+        let reopens = u32::try_from(r.get::<i64, _>(4)).unwrap_or(0);
+        if resolve.is_some() || reopens > 0 {
+            let rating = r.get::<Option<i64>, _>(3).and_then(|n| u8::try_from(n).ok());
+            feedback.push((crew.clone(), rating, reopens));
+        }
+        durations.push((crew, r.get::<Option<i64>, _>(1), resolve));
+    }
+    (durations, feedback)
+}
+
+pub(crate) fn timers_from_rows(rows: Vec<(String, i64, String, i64)>) -> Vec<(TimerKey, Timestamp)> {
+    rows.into_iter()
+        .map(|(owner, task, key, due)| (TimerKey { owner, task: TaskId(task), key }, Timestamp(due)))
+        .collect()
 }
 
 pub(crate) fn post_from_row<'r, R>(r: &'r R) -> Result<PostRecord, StoreError>
@@ -910,7 +985,7 @@ impl Store for SqliteStore {
     async fn load(&self, seen: SeenWindow) -> Result<Snapshot, StoreError> {
         let mut snap = Snapshot::default();
         let rows =
-            sqlx::query("SELECT * FROM tasks WHERE status IN ('open', 'acknowledged', 'in_progress') ORDER BY id")
+            sqlx::query("SELECT * FROM tasks WHERE status IN ('open', 'acknowledged', 'in_progress') OR confirmation = 'asked' ORDER BY id")
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db)?;
@@ -942,7 +1017,7 @@ impl Store for SqliteStore {
         }
         for r in sqlx::query(
             "SELECT p.* FROM posts p JOIN tasks t ON t.id = p.task_id \
-             WHERE t.status IN ('open', 'acknowledged', 'in_progress')",
+             WHERE t.status IN ('open', 'acknowledged', 'in_progress') OR t.confirmation = 'asked'",
         )
         .fetch_all(&self.pool)
         .await
@@ -950,6 +1025,9 @@ impl Store for SqliteStore {
         {
             snap.posts.push(post_from_row(&r)?);
         }
+        snap.timers = timers_from_rows(
+            sqlx::query_as("SELECT owner, task_id, key, due_at FROM timers").fetch_all(&self.pool).await.map_err(db)?,
+        );
         Ok(snap)
     }
 
@@ -1246,17 +1324,15 @@ impl Store for SqliteStore {
             )
         })
         .collect();
-        let durations = sqlx::query(
-            "SELECT crew, acknowledged_at - created_at, resolved_at - created_at FROM tasks INDEXED BY tasks_by_created \
+        let rows = sqlx::query(
+            "SELECT crew, acknowledged_at - created_at, resolved_at - created_at, rating, reopens FROM tasks INDEXED BY tasks_by_created \
              WHERE created_at >= ? AND crew IS NOT NULL",
         )
         .bind(since.0)
         .fetch_all(&self.pool)
         .await
-        .map_err(db)?
-        .iter()
-        .map(|r| (r.get::<String, _>(0), r.get::<Option<i64>, _>(1), r.get::<Option<i64>, _>(2)))
-        .collect();
+        .map_err(db)?;
+        let (durations, feedback) = crew_rows(&rows);
         // Open at the end of each day E: created before E and not ended (resolved or
         // closed) before E. In one pass over the recent rows (created or ended in the
         // period, both indexed) and one count of all that never ended:
@@ -1279,7 +1355,7 @@ impl Store for SqliteStore {
         .map(|r| (r.get::<i64, _>(0), r.get::<Option<i64>, _>(1)))
         .collect();
         let backlog = backlog(never_ended, &recent, since, until);
-        Ok(plaza_core::store::Stats { per_day, per_category, durations, backlog })
+        Ok(plaza_core::store::Stats { per_day, per_category, durations, feedback, backlog })
     }
 
     async fn events(&self, id: TaskId) -> Result<Vec<TaskEvent>, StoreError> {

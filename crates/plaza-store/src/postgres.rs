@@ -18,9 +18,9 @@ use sqlx::{Connection, PgExecutor, Postgres, QueryBuilder, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    Backend, Flat, INSERT_TASKS, Job, Reply, Small, UPSERT_TASKS, Writer, backlog, corrupt, destination_key, due_rows,
-    event_from_row, flatten, language_from_row, post_from_row, post_kind_str, shaped, task_from_row, visibility_str,
-    writer_loop,
+    Backend, Flat, INSERT_TASKS, Job, Reply, Small, UPSERT_TASKS, Writer, backlog, corrupt, crew_rows, destination_key,
+    due_rows, event_from_row, flatten, language_from_row, post_from_row, post_kind_str, shaped, task_from_row,
+    timers_from_rows, visibility_str, writer_loop,
 };
 
 /// The advisory lock that is the leader's lease ("PLAZA" in ASCII).
@@ -243,6 +243,7 @@ fn json(v: Result<String, serde_json::Error>, err: &mut Option<String>) -> Strin
 }
 
 async fn write_flat(tx: &mut PgConnection, flat: Flat<'_>) -> Result<(), StoreError> {
+    write_timers!(&flat.timers, tx);
     for chunk in shaped(&flat.tasks, ROWS_PER_STATEMENT) {
         let mut q = QueryBuilder::<Postgres>::new(INSERT_TASKS);
         let mut err = None;
@@ -276,7 +277,11 @@ async fn write_flat(tx: &mut PgConnection, flat: Flat<'_>) -> Result<(), StoreEr
                 .push_bind(t.closed_at.map(|x| x.0))
                 .push_bind(t.sealed)
                 .push_bind(t.reporter_name.clone())
-                .push_bind(t.place.district.clone());
+                .push_bind(t.place.district.clone())
+                .push_bind(t.feedback.confirmation.map(|c| c.as_str()))
+                .push_bind(t.feedback.rating.map(i64::from))
+                .push_bind(i64::from(t.feedback.reopens))
+                .push_bind(t.feedback.credit.clone());
         });
         if let Some(e) = err {
             return Err(corrupt(e));
@@ -456,7 +461,7 @@ impl Store for PgStore {
     async fn load(&self, seen: SeenWindow) -> Result<Snapshot, StoreError> {
         let mut snap = Snapshot {
             tasks: sqlx::query(
-                "SELECT * FROM tasks WHERE status IN ('open', 'acknowledged', 'in_progress') ORDER BY id",
+                "SELECT * FROM tasks WHERE status IN ('open', 'acknowledged', 'in_progress') OR confirmation = 'asked' ORDER BY id",
             )
             .fetch_all(&self.pool)
             .await
@@ -491,7 +496,7 @@ impl Store for PgStore {
         }
         for r in sqlx::query(
             "SELECT p.* FROM posts p JOIN tasks t ON t.id = p.task_id \
-             WHERE t.status IN ('open', 'acknowledged', 'in_progress')",
+             WHERE t.status IN ('open', 'acknowledged', 'in_progress') OR t.confirmation = 'asked'",
         )
         .fetch_all(&self.pool)
         .await
@@ -499,6 +504,9 @@ impl Store for PgStore {
         {
             snap.posts.push(post_from_row(&r)?);
         }
+        snap.timers = timers_from_rows(
+            sqlx::query_as("SELECT owner, task_id, key, due_at FROM timers").fetch_all(&self.pool).await.map_err(db)?,
+        );
         Ok(snap)
     }
 
@@ -775,17 +783,15 @@ impl Store for PgStore {
             )
         })
         .collect();
-        let durations = sqlx::query(
-            "SELECT crew, acknowledged_at - created_at, resolved_at - created_at FROM tasks \
+        let rows = sqlx::query(
+            "SELECT crew, acknowledged_at - created_at, resolved_at - created_at, rating, reopens FROM tasks \
              WHERE created_at >= $1 AND crew IS NOT NULL",
         )
         .bind(since.0)
         .fetch_all(&self.pool)
         .await
-        .map_err(db)?
-        .iter()
-        .map(|r| (r.get::<String, _>(0), r.get::<Option<i64>, _>(1), r.get::<Option<i64>, _>(2)))
-        .collect();
+        .map_err(db)?;
+        let (durations, feedback) = crew_rows(&rows);
         let never_ended: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE COALESCE(resolved_at, closed_at) IS NULL")
                 .fetch_one(&self.pool)
@@ -804,7 +810,7 @@ impl Store for PgStore {
         .map(|r| (r.get::<i64, _>(0), r.get::<Option<i64>, _>(1)))
         .collect();
         let backlog = backlog(never_ended, &recent, since, until);
-        Ok(plaza_core::store::Stats { per_day, per_category, durations, backlog })
+        Ok(plaza_core::store::Stats { per_day, per_category, durations, feedback, backlog })
     }
 
     async fn events(&self, id: TaskId) -> Result<Vec<TaskEvent>, StoreError> {

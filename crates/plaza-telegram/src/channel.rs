@@ -385,7 +385,7 @@ impl Channel for TelegramChannel {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { threads: true, buttons: true, edits: true, reactions: false, location: true }
+        Capabilities { threads: true, buttons: true, edits: true, reactions: false, location: true, one_way: false }
     }
 
     /// Telegram's limits for bots, with a margin: ~30 messages a second overall, one a

@@ -317,7 +317,7 @@ impl Channel for WebChat {
         CHANNEL
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { threads: false, buttons: true, edits: false, reactions: false, location: true }
+        Capabilities { threads: false, buttons: true, edits: false, reactions: false, location: true, one_way: false }
     }
     fn limits(&self) -> Limits {
         // Sending is a write to memory: many people at once.

@@ -387,7 +387,7 @@ impl plaza_core::Channel for Requesters {
         CHANNEL
     }
     fn capabilities(&self) -> plaza_core::channel::Capabilities {
-        plaza_core::channel::Capabilities::default()
+        plaza_core::channel::Capabilities { one_way: true, ..Default::default() }
     }
     fn limits(&self) -> plaza_core::channel::Limits {
         plaza_core::channel::Limits { concurrent_chats: 16, ..Default::default() }

@@ -109,6 +109,30 @@ pub async fn stats(
         })
         .collect();
     crews.sort_by(|a, b| a.0.cmp(&b.0));
+    // Per crew: what residents said of the fixes — mean rating, and how many of the
+    // tasks marked done a resident reopened ("it is not fixed").
+    let mut said: HashMap<String, (u64, u64, u64, u64)> = HashMap::new();
+    for (crew, rating, reopens) in &st.feedback {
+        let e = said.entry(crew.clone()).or_default();
+        e.0 += 1;
+        if let Some(r) = rating {
+            e.1 += 1;
+            e.2 += u64::from(*r);
+        }
+        if *reopens > 0 {
+            e.3 += 1;
+        }
+    }
+    let crew_name = |id: &str| cfg.crew(id).map(|c| cfg.name_in(&c.name, &lang).to_owned()).unwrap_or(id.to_owned());
+    let mut satisfaction: Vec<(String, u64, String, String)> = said
+        .into_iter()
+        .map(|(crew, (done, rated, sum, reopened))| {
+            let mean = if rated > 0 { format!("{:.1} ({rated})", sum as f64 / rated as f64) } else { "—".into() };
+            let rate = format!("{:.0} % ({reopened})", reopened as f64 * 100.0 / done.max(1) as f64);
+            (crew_name(&crew), done, mean, rate)
+        })
+        .collect();
+    satisfaction.sort();
     let dur = |v: Option<i64>| v.map(span).unwrap_or_else(|| "—".into());
     let cat_bars: Vec<(String, u64)> = cats.iter().map(|c| (c.0.clone(), c.1)).collect();
     let body = html! {
@@ -140,6 +164,17 @@ pub async fn stats(
             tbody {
                 @for (name, n, p) in &crews {
                     tr { td { (name) } td { (n) } td { (dur(p[0])) } td { (dur(p[1])) } td { (dur(p[2])) } td { (dur(p[3])) } }
+                }
+            }
+        } }
+        h2 { (t("web-stats-satisfaction")) }
+        div.scroll { table.satisfaction {
+            thead { tr {
+                th { (t("web-stats-crew")) } th { (t("web-stats-fixed")) } th { (t("web-stats-rating")) } th { (t("web-stats-reopened")) }
+            } }
+            tbody {
+                @for (name, done, mean, rate) in &satisfaction {
+                    tr { td { (name) } td { (done) } td { (mean) } td { (rate) } }
                 }
             }
         } }

@@ -52,7 +52,7 @@ impl Channel for Sink {
         "bench"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { threads: true, buttons: true, edits: true, reactions: false, location: false }
+        Capabilities { threads: true, buttons: true, edits: true, reactions: false, location: false, one_way: false }
     }
     fn limits(&self) -> Limits {
         Limits { concurrent_chats: 16, ..Limits::default() }
@@ -488,6 +488,7 @@ pub async fn seed(config: &Path, db: &Path, tasks: usize) -> Result<()> {
             started_at: None,
             resolved_at: (status == Status::Resolved).then_some(Timestamp(done)),
             closed_at: over.then_some(Timestamp(done)),
+            feedback: Default::default(),
         };
         let ev = |at: i64, kind: EventKind| TaskEvent { task: TaskId(id), at: Timestamp(at), actor: None, kind };
         batch.events.push(ev(created, EventKind::Created));

@@ -6,6 +6,8 @@
 //!   SENDER in ROOM: TEXT           a message in a room (a crew id, public, triage)
 //!   SENDER in ROOM re #N: TEXT     a reply in the thread of task N's post in ROOM
 //!   SENDER at LAT,LON              SENDER shares a location in their direct chat
+//!   SENDER presses DATA            SENDER presses a button (e.g. `fixed:1`) in their chat
+//!   SENDER in ROOM presses DATA    ... or on a post in ROOM (e.g. `claim:3`)
 //!   ~ 3m                           the clock moves on (s, m, h, d)
 //! A `#` at the start of a line or followed by a space starts a comment (`#12` does not).
 //! Output: `ROOM <- TEXT` or `@SENDER <- TEXT`, newlines inside TEXT written as ` / `.
@@ -81,6 +83,27 @@ pub fn parse_line(raw: &str) -> Result<Line, String> {
             return Err(format!("`~ {rest}` is more than a hundred years: write e.g. `~ 3d`"));
         }
         return Ok(Line::Advance { millis });
+    }
+    // SENDER [in ROOM] presses DATA (before the `:` split: DATA has one)
+    if let Some((head, data)) = line.split_once(" presses ") {
+        let ws: Vec<&str> = head.split_whitespace().collect();
+        let (sender, chat) = match ws.as_slice() {
+            [s] => (*s, None),
+            [s, "in", room] => (*s, Some((*room).to_owned())),
+            _ => {
+                return Err(format!(
+                    "cannot read `{head}`: write `SENDER presses DATA` or `SENDER in ROOM presses DATA`"
+                ));
+            }
+        };
+        if is_sender(sender) && !data.trim().is_empty() {
+            return Ok(Line::Event {
+                sender: sender.into(),
+                chat,
+                re: None,
+                kind: InboundKind::Button { data: data.trim().into() },
+            });
+        }
     }
     // SENDER at LAT,LON
     if let Some((sender, rest)) = line.split_once(" at ").filter(|_| !line.contains(':'))
@@ -173,7 +196,7 @@ impl Channel for ConsoleChannel {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { threads: true, buttons: false, edits: true, reactions: false, location: true }
+        Capabilities { threads: true, buttons: false, edits: true, reactions: false, location: true, one_way: false }
     }
 
     fn rooms(&self) -> Vec<String> {
@@ -204,6 +227,8 @@ impl Channel for ConsoleChannel {
                 Ok(Line::Nothing) => continue,
                 Ok(Line::Advance { millis }) => {
                     self.clock.advance_millis(millis);
+                    // What falls due meanwhile (timers) happens now.
+                    inbox.settle().await;
                     continue;
                 }
                 Ok(Line::Event { sender, chat, re, kind }) => (sender, chat, re, kind),
@@ -308,5 +333,15 @@ mod tests {
         assert!(parse_line("ana in: x").is_err());
         assert!(parse_line("~ 3y").is_err());
         assert!(parse_line("~ 9223372036854775807d").is_err());
+        assert_eq!(
+            parse_line("ana presses fixed:1"),
+            Ok(Line::Event {
+                sender: "ana".into(),
+                chat: None,
+                re: None,
+                kind: InboundKind::Button { data: "fixed:1".into() }
+            })
+        );
+        assert!(parse_line("ana in x y presses fixed:1").is_err());
     }
 }

@@ -13,6 +13,9 @@ impl<'e, 's> Cx<'e, 's> {
         let Some((action, n)) = data.split_once(':') else { return };
         let Ok(n) = n.parse::<i64>() else { return };
         let task = TaskId(n);
+        if inb.chat == Chat::Direct && self.feedback_button(inb, action, task) {
+            return;
+        }
         let lang = self.lang_of(&inb.sender);
         let verb = match action {
             "claim" => Verb::Claim,

@@ -12,6 +12,10 @@ impl<'e, 's> Cx<'e, 's> {
     pub(super) fn small_talk(&mut self, sender: &Identity, lang: &str, text: &str) -> bool {
         let cfg = self.cfg();
         if cfg.is_phrase(text, |h| &h.thanks) || (self.is_greeting(text) && cfg.mentions(text, |h| &h.thanks)) {
+            // After a fix, the crew hears of it (not who said it).
+            if let Some(id) = self.thanked_task(sender) {
+                self.relay_thanks(sender, id);
+            }
             let m = self.t(lang, "thanks-reply", &[]);
             self.dm(sender, m, None);
             return true;
@@ -32,11 +36,19 @@ impl<'e, 's> Cx<'e, 's> {
 
     /// The status of each of the sender's active reports (newest first, at most five).
     fn own_reports_status(&mut self, sender: &Identity, lang: &str) {
-        let mut mine: Vec<&Task> =
-            self.st.tasks.values().filter(|t| t.reporter == *sender && t.status.is_active()).collect();
+        let mut mine: Vec<&Task> = self
+            .st
+            .tasks
+            .values()
+            .filter(|t| t.reporter == *sender && (t.status.is_active() || t.awaits_answer()))
+            .collect();
         mine.sort_by_key(|t| std::cmp::Reverse(t.id));
-        let lines: Vec<String> =
+        let mut lines: Vec<String> =
             mine.iter().take(5).filter_map(|t| self.status_text(t, Viewer::Reporter, lang)).collect();
+        // A fix waiting for their word: asked again.
+        if let Some(id) = self.awaiting_answer(sender) {
+            lines.push(self.t(lang, "confirm-ask", &[("task", Arg::Str(&id.0.to_string()))]));
+        }
         let m = if lines.is_empty() { self.t(lang, "status-none-open", &[]) } else { lines.join("\n") };
         self.dm(sender, m, None);
     }

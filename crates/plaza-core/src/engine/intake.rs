@@ -216,6 +216,11 @@ impl<'e, 's> Cx<'e, 's> {
             self.dm(sender, m, None);
             return;
         }
+        // "Is it fixed?" is answered when no other question is pending (a number then
+        // answers that one).
+        if pending.is_none() && self.answer_fixed(sender, lang, text) {
+            return;
+        }
         // Thanks, greetings, "any news?": understood at any point, a pending question
         // stays pending.
         if self.small_talk(sender, lang, text) || self.not_a_report(sender, lang, text) {
@@ -308,6 +313,12 @@ impl<'e, 's> Cx<'e, 's> {
                     let m = self.t(lang, "ask-location-vague", &[]);
                     self.set_dialogue(sender, Dialogue::Location { draft, category, since, repeats: 1, offered });
                     self.dm(sender, m, None);
+                }
+                Dialogue::Rate { task, .. } => {
+                    if !self.answer_rating(sender, lang, task, text) {
+                        // Not a rating: the question is dropped and the text read afresh.
+                        self.on_direct_text(sender, lang, text);
+                    }
                 }
                 Dialogue::ConfirmErase { .. } => {
                     self.end_dialogue(sender);
@@ -697,6 +708,7 @@ impl<'e, 's> Cx<'e, 's> {
             started_at: None,
             resolved_at: None,
             closed_at: None,
+            feedback: Default::default(),
         };
         self.event(id, Some(sender), EventKind::Created);
         self.tx.became = Some(id);
@@ -838,7 +850,7 @@ impl<'e, 's> Cx<'e, 's> {
                 self.set_dialogue(sender, Dialogue::Category { draft, choices, since, repeats });
                 self.dm(sender, m, None);
             }
-            Some(Dialogue::ConfirmErase { .. }) | None => match self
+            Some(Dialogue::ConfirmErase { .. } | Dialogue::Rate { .. }) | None => match self
                 .recent_own_task(sender)
                 .filter(|id| self.st.tasks.get(id).is_some_and(|t| t.place.point.is_none()))
             {
@@ -915,7 +927,7 @@ impl<'e, 's> Cx<'e, 's> {
                 let m = self.t(&lang, "ask-problem-for-attachment", &[]);
                 self.dm(sender, m, None);
             }
-            Some(Dialogue::ConfirmErase { .. }) | None => match self.recent_own_task(sender) {
+            Some(Dialogue::ConfirmErase { .. } | Dialogue::Rate { .. }) | None => match self.recent_own_task(sender) {
                 Some(id) => {
                     let line = format!("📎 {}: {}", a.kind, a.reference);
                     if let Some(t) = self.st.tasks.get_mut(&id) {

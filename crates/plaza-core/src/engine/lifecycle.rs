@@ -10,6 +10,8 @@ use crate::text::ellipsize;
 impl<'e, 's> Cx<'e, 's> {
     pub(super) fn set_status(&mut self, id: TaskId, to: Status, actor: Option<&Identity>, note: Option<String>) {
         let now = self.now;
+        let crew = self.st.tasks.get(&id).and_then(|t| t.crew.clone());
+        let credit = actor.and_then(|a| self.credit_name(crew.as_deref(), a));
         let Some(t) = self.st.tasks.get_mut(&id) else { return };
         let from = t.status;
         t.status = to;
@@ -20,14 +22,25 @@ impl<'e, 's> Cx<'e, 's> {
                 t.acknowledged_at.get_or_insert(now);
                 t.started_at = Some(now);
             }
-            Status::Resolved => t.resolved_at = Some(now),
+            Status::Resolved => {
+                t.resolved_at = Some(now);
+                t.feedback.credit = credit;
+            }
             Status::Closed(_) => t.closed_at = Some(now),
             Status::Open => {
                 t.resolved_at = None;
                 t.closed_at = None;
             }
         }
+        if to != Status::Resolved {
+            // A question about a fix that is no longer the latest word goes unanswered.
+            t.feedback.confirmation = t.feedback.confirmation.filter(|c| *c != Confirmation::Asked);
+            t.feedback.credit = None;
+        }
         let t = t.clone();
+        if to != Status::Resolved {
+            self.cancel_timer(&super::feedback::confirm_timer(id));
+        }
         self.st.index_task(&t);
         self.touch(id);
         self.event(id, actor, EventKind::Status { from, to, note: note.clone() });
@@ -75,6 +88,9 @@ impl<'e, 's> Cx<'e, 's> {
             }
             m
         });
+        if to == Status::Resolved && from != Status::Resolved && actor.is_some() {
+            self.ask_fixed(id);
+        }
         self.edit_public(id);
         for p in self.e.plugins.clone() {
             let mut pc = PluginCtx { cx: self.sub(), plugin: p.name() };

@@ -59,10 +59,13 @@ const RESIDENTS_KEEP: usize = 10_000;
 const LEARN_FROM: u32 = 20_000;
 /// How often (by the engine's clock) the retention setting is applied.
 const RETENTION_EVERY_MINUTES: i64 = 60;
+/// Timers run in one transaction at most.
+const TIMERS_PER_TX: usize = 100;
 
 mod actions;
 mod audience;
 mod conversation;
+mod feedback;
 mod intake;
 mod lifecycle;
 mod outbox;
@@ -79,6 +82,7 @@ use state::*;
 pub use state::{GroupLine, WorkingSet};
 
 /// The writes and messages one inbound causes.
+#[derive(Default)]
 struct Tx {
     batch: Batch,
     touched: BTreeSet<TaskId>,
@@ -88,6 +92,9 @@ struct Tx {
     /// The task a report became: the one it made, or the open one it repeats (told to an
     /// API client at once). None: no task (past the sender's limit, not a report).
     became: Option<TaskId>,
+    /// Someone answered in person about this change: the usual notice to a task's
+    /// audience skips them (a reporter who said "not fixed" is not told "reopened").
+    answered_in_person: Option<Identity>,
 }
 
 pub struct Engine {
@@ -195,6 +202,9 @@ impl Engine {
         }
         for p in snap.posts {
             st.add_post(p);
+        }
+        for (k, due) in snap.timers {
+            st.set_timer(k, due);
         }
         // The languages of everyone the open tasks and dialogues speak to.
         let mut people: Vec<Identity> = st.dialogues.keys().cloned().collect();
@@ -350,12 +360,7 @@ impl Engine {
             }
             let now = self.clock.now();
             st.mark_seen(&key, now);
-            let mut tx = Tx {
-                batch: Batch { at: now, ..Batch::default() },
-                touched: BTreeSet::new(),
-                toast: None,
-                became: None,
-            };
+            let mut tx = Tx { batch: Batch { at: now, ..Batch::default() }, ..Tx::default() };
             tx.batch.seen.push(key);
             {
                 let sender_name = inbound.sender_name.clone().filter(|n| !n.trim().is_empty());
@@ -376,23 +381,73 @@ impl Engine {
                     None => cx.process(&inbound),
                 }
             }
-            for id in std::mem::take(&mut tx.touched) {
-                if let Some(t) = st.tasks.get_mut(&id) {
-                    // Where it is in the town follows its place, however that changed.
-                    t.place.district = self.cfg.district_of(&t.place).map(|d| d.id.clone());
-                    let t = t.clone();
-                    st.index_task(&t);
-                    if !t.status.is_active() {
-                        st.note_closed(t.id);
-                    }
-                    tx.batch.tasks.push(t);
-                }
-            }
-            st.trim(self.cfg.engine.closed_tasks_in_memory);
             toast = tx.toast.take();
             created = tx.became;
-            self.store.submit(tx.batch)
+            self.finish(&mut st, tx)
         };
+        self.committed(ticket).await?;
+        Ok((Outcome::Handled, toast, created))
+    }
+
+    /// The end of a transaction, under the lock: the touched tasks' rows (and indexes),
+    /// memory trimmed, the batch handed to the store.
+    fn finish(&self, st: &mut State, mut tx: Tx) -> crate::store::CommitTicket {
+        for id in std::mem::take(&mut tx.touched) {
+            if let Some(t) = st.tasks.get_mut(&id) {
+                // Where it is in the town follows its place, however that changed.
+                t.place.district = self.cfg.district_of(&t.place).map(|d| d.id.clone());
+                let t = t.clone();
+                st.index_task(&t);
+                if !t.status.is_active() {
+                    st.note_closed(t.id);
+                }
+                tx.batch.tasks.push(t);
+            }
+        }
+        st.trim(self.cfg.engine.closed_tasks_in_memory);
+        self.store.submit(tx.batch)
+    }
+
+    /// Runs the timers that are due by the engine's clock (the core's "is it fixed?"
+    /// time-outs, plugins' reminders), each once, in one transaction per hundred.
+    /// Returns how many ran. The runtime calls it every few seconds; the console after
+    /// each line (so that `~ 3d` moves time for them too).
+    pub async fn tick(&self) -> Result<usize, EngineError> {
+        if self.forwarding.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(0);
+        }
+        let mut ran = 0;
+        loop {
+            let now = self.clock.now();
+            let due = self.lock().due_timers(now, TIMERS_PER_TX);
+            if due.is_empty() {
+                return Ok(ran);
+            }
+            let tasks: Vec<TaskId> = due.iter().map(|k| k.task).collect();
+            self.fault_in(&tasks, &[]).await?;
+            let ticket = {
+                let mut st = self.lock();
+                let mut tx = Tx { batch: Batch { at: now, ..Batch::default() }, ..Tx::default() };
+                {
+                    let mut cx = Cx::system(self, &mut st, &mut tx, now);
+                    for key in &due {
+                        // Still set (a message may have cancelled it meanwhile): run once.
+                        if cx.st.timers.get(key).is_some_and(|d| *d <= now) {
+                            cx.cancel_timer(key);
+                            cx.run_timer(key);
+                            ran += 1;
+                        }
+                    }
+                }
+                self.finish(&mut st, tx)
+            };
+            self.committed(ticket).await?;
+        }
+    }
+
+    /// Waits for a batch's commit: on success the dispatcher is woken; on failure the
+    /// state is reloaded from the store (which has the truth).
+    async fn committed(&self, ticket: crate::store::CommitTicket) -> Result<(), EngineError> {
         let res = match ticket.await {
             Ok(r) => r.map_err(EngineError::from),
             Err(_) => Err(EngineError::StoreGone),
@@ -403,7 +458,7 @@ impl Engine {
                     info!("the store takes messages again");
                 }
                 self.outbox_signal.send_modify(|n| *n = n.wrapping_add(1));
-                Ok((Outcome::Handled, toast, created))
+                Ok(())
             }
             Err(e) => {
                 // Said once while the store keeps failing (a full disk fails every try).
@@ -439,6 +494,10 @@ impl Engine {
             && let Ok(n) = n.parse()
         {
             want.push(TaskId(n));
+        }
+        // The task a resident is rating, which may have left memory since.
+        if let Some(crate::dialogue::Dialogue::Rate { task, .. }) = self.lock().dialogues.get(&inbound.sender) {
+            want.push(*task);
         }
         let mut answered = Vec::new();
         if let Some(r) = &inbound.reply_to {
@@ -676,6 +735,10 @@ struct Understanding {
 }
 
 impl<'e, 's> Cx<'e, 's> {
+    /// A context with no message being handled (timers, renders).
+    fn system(e: &'e Engine, st: &'s mut State, tx: &'s mut Tx, now: Timestamp) -> Cx<'e, 's> {
+        Cx { e, st, tx, now, sender_name: None, understood: Default::default(), readings: Default::default() }
+    }
     fn cfg(&self) -> &'e Config {
         &self.e.cfg
     }

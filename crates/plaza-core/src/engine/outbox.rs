@@ -41,7 +41,7 @@ impl<'e, 's> Cx<'e, 's> {
         let out = Outbound { only_if_open: true, ..Outbound::new(Destination::Direct(who.clone()), text, task) };
         self.dm_out(who, out);
     }
-    fn dm_out(&mut self, who: &Identity, out: Outbound) {
+    pub(super) fn dm_out(&mut self, who: &Identity, out: Outbound) {
         if who.is_erased() {
             return;
         }
@@ -87,6 +87,9 @@ impl<'e, 's> Cx<'e, 's> {
     pub(super) fn tell_audience(&mut self, task: TaskId, build: impl Fn(&Cx<'e, 's>, &str, Viewer) -> String) {
         let Some(t) = self.st.tasks.get(&task) else { return };
         for (who, v) in self.recipients(t) {
+            if self.tx.answered_in_person.as_ref() == Some(&who) {
+                continue;
+            }
             let lang = self.lang_of(&who);
             let text = build(self, &lang, v);
             // The reporter wrote to the bot; a follower may only have reacted to a post.

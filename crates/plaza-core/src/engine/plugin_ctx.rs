@@ -87,6 +87,17 @@ impl PluginCtx<'_, '_> {
             .map(|s| s.iter().rev().filter_map(|id| self.cx.st.tasks.get(id)).map(PluginTask::of).collect())
             .unwrap_or_default()
     }
+    /// Sets (or moves) this plugin's timer `key` about `task` (or none) to `at`; when it
+    /// is due, [`Plugin::on_timer`](crate::plugin::Plugin::on_timer) runs.
+    pub fn set_timer(&mut self, task: Option<TaskId>, key: &str, at: Timestamp) {
+        let k = TimerKey { owner: self.plugin.to_owned(), task: task.unwrap_or(TaskId(0)), key: key.to_owned() };
+        self.cx.set_timer(k, at);
+    }
+    /// Removes this plugin's timer, if set.
+    pub fn cancel_timer(&mut self, task: Option<TaskId>, key: &str) {
+        let k = TimerKey { owner: self.plugin.to_owned(), task: task.unwrap_or(TaskId(0)), key: key.to_owned() };
+        self.cx.cancel_timer(&k);
+    }
     /// Records that two tasks are related (both ways).
     pub fn link_related(&mut self, a: TaskId, b: TaskId) {
         self.cx.link_related(a, b);

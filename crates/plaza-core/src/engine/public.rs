@@ -54,17 +54,9 @@ impl Engine {
     /// Runs `f` with a read-only view of the engine's state (renders, no changes).
     fn reading<R>(&self, f: impl FnOnce(&Cx<'_, '_>) -> R) -> R {
         let mut st = self.lock();
-        let mut tx = Tx { batch: Batch::default(), touched: BTreeSet::new(), toast: None, became: None };
+        let mut tx = Tx::default();
         let now = self.clock.now();
-        let cx = Cx {
-            e: self,
-            st: &mut st,
-            tx: &mut tx,
-            now,
-            sender_name: None,
-            understood: Default::default(),
-            readings: Default::default(),
-        };
+        let cx = Cx::system(self, &mut st, &mut tx, now);
         f(&cx)
     }
 

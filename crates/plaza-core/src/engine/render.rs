@@ -102,6 +102,15 @@ impl<'e, 's> Cx<'e, 's> {
     pub(super) fn render_public(&self, t: &Task) -> Option<String> {
         let lang = self.room_lang();
         let v = self.view(t, Viewer::Public, &lang)?;
+        // Who fixed it: the crew, and the first name of a member who agreed to be named.
+        let credit = match (t.status, t.crew.as_deref()) {
+            (Status::Resolved, Some(crew)) => {
+                let crew = self.crew_name(Some(crew), &lang);
+                let who = t.feedback.credit.clone().unwrap_or_else(|| "none".into());
+                format!(" · {}", self.t(&lang, "public-credit", &[("crew", Arg::Str(&crew)), ("who", Arg::Str(&who))]))
+            }
+            _ => String::new(),
+        };
         Some(self.t(
             &lang,
             "public-post",
@@ -112,6 +121,7 @@ impl<'e, 's> Cx<'e, 's> {
                 ("description", Arg::Str(&ellipsize(&v.description, 600))),
                 ("status", Arg::Str(&v.status)),
                 ("metoo", Arg::Num(t.me_too() as i64)),
+                ("credit", Arg::Str(&credit)),
             ],
         ))
     }

@@ -111,7 +111,7 @@ impl<'e, 's> Cx<'e, 's> {
                 Dialogue::Category { draft, .. }
                 | Dialogue::Location { draft, .. }
                 | Dialogue::Problem { draft, .. } => draft.text.clone(),
-                Dialogue::ConfirmErase { .. } => String::new(),
+                Dialogue::ConfirmErase { .. } | Dialogue::Rate { .. } => String::new(),
             };
             lines.push(self.t(&lang, "data-export-dialogue", &[("text", Arg::Str(&what))]));
         }
@@ -164,6 +164,7 @@ impl<'e, 's> Cx<'e, 's> {
             self.edit_public(*id);
         }
         self.st.last_task_of.remove(who);
+        self.st.awaiting.remove(who);
         self.st.residents.remove(who);
         self.end_dialogue(who);
         self.tx.batch.erase.push(who.clone());

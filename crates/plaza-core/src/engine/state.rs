@@ -58,6 +58,12 @@ pub(super) struct State {
     pub(super) no_language: HashSet<Identity>,
     /// How many residents' languages were kept at the last trim.
     pub(super) residents_kept: usize,
+    /// Reporters asked "is it fixed?" who have not answered → those tasks (kept in memory
+    /// until answered or timed out).
+    pub(super) awaiting: HashMap<Identity, BTreeSet<TaskId>>,
+    /// Timers set and not yet run → when due; and the same ordered by time.
+    pub(super) timers: HashMap<TimerKey, Timestamp>,
+    pub(super) timer_queue: BTreeSet<(Timestamp, TimerKey)>,
 }
 
 /// A redelivery key's fingerprint (SipHash with fixed keys: the same in every run).
@@ -159,6 +165,38 @@ impl State {
         if *last < t.id {
             *last = t.id;
         }
+        if t.awaits_answer() {
+            self.awaiting.entry(t.reporter.clone()).or_default().insert(t.id);
+        } else {
+            self.unawait(&t.reporter, t.id);
+        }
+    }
+    fn unawait(&mut self, who: &Identity, id: TaskId) {
+        if let Some(set) = self.awaiting.get_mut(who) {
+            set.remove(&id);
+            if set.is_empty() {
+                self.awaiting.remove(who);
+            }
+        }
+    }
+
+    /// Sets (or moves) a timer.
+    pub(super) fn set_timer(&mut self, key: TimerKey, due: Timestamp) {
+        if let Some(old) = self.timers.insert(key.clone(), due) {
+            self.timer_queue.remove(&(old, key.clone()));
+        }
+        self.timer_queue.insert((due, key));
+    }
+    /// Removes a timer; true if it was set.
+    pub(super) fn cancel_timer(&mut self, key: &TimerKey) -> bool {
+        match self.timers.remove(key) {
+            Some(due) => self.timer_queue.remove(&(due, key.clone())),
+            None => false,
+        }
+    }
+    /// The timers due at `now`, soonest first, at most `limit`.
+    pub(super) fn due_timers(&self, now: Timestamp, limit: usize) -> Vec<TimerKey> {
+        self.timer_queue.iter().take_while(|(d, _)| *d <= now).take(limit).map(|(_, k)| k.clone()).collect()
     }
     pub(super) fn add_post(&mut self, p: PostRecord) {
         let of_task = self.posts_by_task.entry(p.task).or_default();
@@ -209,7 +247,7 @@ impl State {
                 continue;
             }
             self.closed_latest.remove(&id);
-            if self.tasks.get(&id).is_some_and(|t| t.status.is_active()) {
+            if self.tasks.get(&id).is_some_and(|t| t.status.is_active() || t.awaits_answer()) {
                 continue;
             }
             self.evict(id);
@@ -233,6 +271,7 @@ impl State {
         if self.last_task_of.get(&t.reporter) == Some(&id) {
             self.last_task_of.remove(&t.reporter);
         }
+        self.unawait(&t.reporter, id);
         for p in self.posts_by_task.remove(&id).unwrap_or_default() {
             let key = (p.channel, p.message_id);
             if let Some(v) = self.posts_by_message.get_mut(&key) {

@@ -39,6 +39,7 @@ fn task(id: i64, status: Status, at: i64) -> Task {
         started_at: None,
         resolved_at: None,
         closed_at: None,
+        feedback: Default::default(),
     }
 }
 
@@ -388,8 +389,66 @@ pub async fn statement_shapes(s: Arc<dyn Store>) {
     assert_eq!(snap.seen.len(), [1, 2, 3, 255, 256, 257, 511, 513, 1000].iter().sum::<usize>());
 }
 
-macro_rules! sqlite_suite {
-    ($($name:ident),*) => {
+/// What a reporter said of a fix, and timers: written, read back, and a task waiting for
+/// its reporter's answer loaded at start like an open one (issue 12).
+pub async fn feedback_and_timers(s: Arc<dyn Store>) {
+    let mut asked = task(1, Status::Resolved, 1_000);
+    asked.resolved_at = Some(Timestamp(2_000));
+    asked.feedback =
+        Feedback { confirmation: Some(Confirmation::Asked), rating: None, reopens: 2, credit: Some("Luis".into()) };
+    let mut rated = task(2, Status::Resolved, 1_000);
+    rated.resolved_at = Some(Timestamp(2_000));
+    rated.feedback = Feedback { confirmation: Some(Confirmation::Fixed), rating: Some(4), reopens: 0, credit: None };
+    let key = |owner: &str, task: i64, key: &str| TimerKey { owner: owner.into(), task: TaskId(task), key: key.into() };
+    commit(
+        &s,
+        Batch {
+            tasks: vec![asked.clone(), rated.clone()],
+            timers: vec![
+                (key("core", 1, "confirm"), Some(Timestamp(9_000))),
+                (key("deadlines", 2, "remind"), Some(Timestamp(5_000))),
+                (key("digest", 0, "daily"), Some(Timestamp(7_000))),
+            ],
+            at: Timestamp(2_000),
+            ..Batch::default()
+        },
+    )
+    .await;
+    // Moved, and one done: the latest state of each is what is kept.
+    commit(
+        &s,
+        Batch {
+            timers: vec![
+                (key("digest", 0, "daily"), Some(Timestamp(8_000))),
+                (key("deadlines", 2, "remind"), None),
+                (key("deadlines", 2, "remind"), Some(Timestamp(6_000))),
+                (key("core", 1, "confirm"), None),
+            ],
+            at: Timestamp(3_000),
+            ..Batch::default()
+        },
+    )
+    .await;
+    assert_eq!(s.task(TaskId(1)).await.expect("read"), Some(asked.clone()));
+    assert_eq!(s.task(TaskId(2)).await.expect("read"), Some(rated.clone()));
+    let snap = s.load(window(0)).await.expect("load");
+    // The resolved task still waiting for an answer is in the working set; the rated one not.
+    assert_eq!(snap.tasks, vec![asked]);
+    let mut timers = snap.timers;
+    timers.sort();
+    assert_eq!(
+        timers,
+        vec![(key("deadlines", 2, "remind"), Timestamp(6_000)), (key("digest", 0, "daily"), Timestamp(8_000))]
+    );
+    let stats = s.stats(Timestamp(0), Timestamp(10_000)).await.expect("stats");
+    let mut fb = stats.feedback;
+    fb.sort();
+    assert_eq!(fb, vec![("electricians".to_owned(), None, 2), ("electricians".to_owned(), Some(4), 0)]);
+}
+
+/// Every check above, on SQLite and on PostgreSQL.
+macro_rules! suites {
+    ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -399,11 +458,6 @@ macro_rules! sqlite_suite {
                 }
             )*
         }
-    };
-}
-
-macro_rules! postgres_suite {
-    ($($name:ident),*) => {
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -416,5 +470,14 @@ macro_rules! postgres_suite {
     };
 }
 
-sqlite_suite!(round_trip, outbox, cursors, concurrent_batches, stats_backlog, erasure, inbox, statement_shapes);
-postgres_suite!(round_trip, outbox, cursors, concurrent_batches, stats_backlog, erasure, inbox, statement_shapes);
+suites!(
+    round_trip,
+    outbox,
+    cursors,
+    concurrent_batches,
+    stats_backlog,
+    erasure,
+    inbox,
+    statement_shapes,
+    feedback_and_timers,
+);

@@ -163,4 +163,6 @@ conversations! {
     residents_jun_en => "19-residents-jun-en",
     small_faults => "20-small-faults-en",
     flood => "21-flood-en",
+    fixed_es => "22-fixed-es",
+    fixed_en => "23-fixed-en",
 }

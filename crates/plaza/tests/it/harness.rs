@@ -27,7 +27,7 @@ impl Channel for Capture {
         "console"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { threads: true, buttons: false, edits: true, reactions: false, location: true }
+        Capabilities { threads: true, buttons: false, edits: true, reactions: false, location: true, one_way: false }
     }
     fn rooms(&self) -> Vec<String> {
         self.rooms.clone()
@@ -61,6 +61,9 @@ pub struct Town {
     pub dispatcher: Identity,
     pub lang: String,
     pub yes: String,
+    /// A "no" (to "is it fixed?") and a "thank you", in the town's default language.
+    pub no: String,
+    pub thanks: String,
     pub me_too: String,
     /// "¿ya han venido?" and "no perdona" in the town's default language.
     pub status_question: String,
@@ -96,6 +99,8 @@ impl Town {
             animals,
             dispatcher: cfg.roles.dispatchers[0].clone(),
             yes: hints.yes[0].clone(),
+            no: hints.no[0].clone(),
+            thanks: hints.thanks[0].clone(),
             me_too: hints.me_too[0].clone(),
             status_question: hints.status_questions[0].clone(),
             correction: hints.corrections[0].clone(),
@@ -163,6 +168,16 @@ impl Bot {
             reply_to,
         };
         self.engine.handle(inb).await.expect("handled");
+        self.drain().await
+    }
+
+    /// Runs the timers due by the clock now; everything they send out.
+    pub async fn settle_timers(&mut self) -> Vec<Outgoing> {
+        self.engine.tick().await.expect("timers");
+        self.drain().await
+    }
+
+    async fn drain(&mut self) -> Vec<Outgoing> {
         loop {
             let r = self.dispatcher.deliver_due(self.channel.as_ref()).await.expect("delivered");
             if r.attempted == 0 {

@@ -43,6 +43,7 @@ fn old_task(id: i64) -> Task {
         started_at: None,
         resolved_at: Some(Timestamp(created + 3_600_000)),
         closed_at: Some(Timestamp(created + 3_600_000)),
+        feedback: Default::default(),
     }
 }
 

@@ -121,6 +121,21 @@ enum Step {
     Later {
         minutes: i64,
     },
+    /// The answers to "is it fixed?" (issue 12): "no" with the resident's own words (they
+    /// go to the crew), "yes" or thanks (relayed to the crew), a button from anyone
+    /// (the reporter, or someone who is not: refused), a rating.
+    NotFixed {
+        who: usize,
+    },
+    Fixed {
+        who: usize,
+        thanks: bool,
+    },
+    Press {
+        who: usize,
+        task: i64,
+        which: usize,
+    },
     /// A report from an API client (Open311 POST) with its kind chosen by the client.
     ServiceRequest {
         who: usize,
@@ -156,6 +171,11 @@ fn step() -> impl Strategy<Value = Step> {
         2 => who.clone().prop_map(|who| Step::Detail { who }),
         1 => (who.clone(), 0..STREETS.len()).prop_map(|(who, street)| Step::Correction { who, street }),
         1 => (1i64..120).prop_map(|minutes| Step::Later { minutes }),
+        // Past the time to answer "is it fixed?" (72 h in Jun, 48 h in Kilbride).
+        1 => (4000i64..5000).prop_map(|minutes| Step::Later { minutes }),
+        1 => who.clone().prop_map(|who| Step::NotFixed { who }),
+        1 => (who.clone(), any::<bool>()).prop_map(|(who, thanks)| Step::Fixed { who, thanks }),
+        1 => (who.clone(), task.clone(), 0usize..4).prop_map(|(who, task, which)| Step::Press { who, task, which }),
         2 => (who.clone(), prop_oneof![Just(Kind::Public), Just(Kind::Private), Just(Kind::Mixed)], 0usize..8,
               proptest::option::of(0..STREETS.len()), any::<bool>())
             .prop_map(|(who, kind, cat, street, phone)| Step::ServiceRequest { who, kind, cat, street, phone }),
@@ -475,7 +495,30 @@ impl Run {
             }
             Step::Later { minutes } => {
                 self.bot.clock.advance_millis(minutes * 60_000);
-                vec![]
+                // What falls due meanwhile (the "is it fixed?" time-out) runs, and what
+                // it says is judged like the rest.
+                self.bot.settle_timers().await
+            }
+            Step::NotFixed { who } => {
+                let me = resident(who);
+                let marker = format!("zf{i}k");
+                self.oracle
+                    .reports
+                    .insert(marker.clone(), Report { author: me.clone(), sensitive: false, personal: vec![] });
+                self.say(&me, Chat::Direct, None, format!("{}, {marker} still the same", town.no)).await
+            }
+            Step::Fixed { who, thanks } => {
+                let text = if thanks { town.thanks.clone() } else { "1".into() };
+                self.say(&resident(who), Chat::Direct, None, text).await
+            }
+            Step::Press { who, task, which } => {
+                let data = ["fixed", "notfixed", "rate4", "rate1"][which % 4];
+                let me = resident(who);
+                self.log.push(format!("{me} presses {data}:{task}"));
+                let kind = InboundKind::Button { data: format!("{data}:{task}") };
+                let out = self.bot.send(&me, Chat::Direct, None, kind).await;
+                self.refresh().await;
+                out
             }
             Step::ServiceRequest { who, kind, cat, street, phone } => {
                 let me = resident(who);

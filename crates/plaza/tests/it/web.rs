@@ -76,6 +76,11 @@ async fn site(case: &Case) -> Site {
     let t2 = bot.engine.task(plaza_core::model::TaskId(2)).expect("task 2");
     assert_eq!(t1.category.as_deref(), Some(case.public_cat), "{t1:?}");
     assert_eq!(t2.category.as_deref(), Some(case.private_cat), "{t2:?}");
+    serve(bot, dir).await
+}
+
+/// The web of `bot`'s town on a loopback port.
+async fn serve(bot: Bot, dir: tempfile::TempDir) -> Site {
     let settings = plaza_web::WebSettings::default();
     let app = plaza_web::router(bot.engine.clone(), settings, None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -347,4 +352,49 @@ async fn board_by_district_in_a_second_town() {
         located: None,
     })
     .await;
+}
+
+/// Issue 12: what residents said of the fixes, per crew, on the stats page: tasks marked
+/// done, the mean of the ratings given (and how many), and how many a resident reopened.
+async fn stats_of_what_residents_said(case: &Case) {
+    let town = Arc::new(Town::load(&repo().join(case.file)));
+    let dir = fast_tempdir("plaza-web-said");
+    let mut bot = Bot::start(&town, dir.path()).await;
+    let cfg = town.cfg.clone();
+    let crew = cfg.crew(&cfg.category(case.public_cat).expect("cat").crew).expect("crew").clone();
+    let member = crew.members[0].clone();
+    let room = Chat::Room(crew.id.clone());
+    let people: Vec<Identity> = (0..3).map(|i| Identity::new("console", format!("r{i}"))).collect();
+    for (i, who) in people.iter().enumerate() {
+        // Three places in one street (house numbers differ): three tasks.
+        let text = case.public.replacen(" 3", &format!(" {}", 10 + i), 1);
+        bot.say(who, Chat::Direct, None, text).await;
+        bot.say(&member, room.clone(), None, format!("done #{}", i + 1)).await;
+    }
+    // #1: fixed, rated 5. #2: not fixed, done again, fixed, rated 3. #3: no answer.
+    bot.say(&people[0], Chat::Direct, None, "1".into()).await;
+    bot.say(&people[0], Chat::Direct, None, "5".into()).await;
+    bot.say(&people[1], Chat::Direct, None, "2".into()).await;
+    let t2 = bot.engine.task(plaza_core::model::TaskId(2)).expect("task 2");
+    assert_eq!((t2.status, t2.feedback.reopens), (plaza_core::model::Status::Open, 1), "{t2:?}");
+    bot.say(&member, room.clone(), None, "done #2".into()).await;
+    bot.say(&people[1], Chat::Direct, None, "1".into()).await;
+    bot.say(&people[1], Chat::Direct, None, "3".into()).await;
+    let s = serve(bot, dir).await;
+    let (st, _, stats) = s.get("/stats").await;
+    assert_eq!(st, 200);
+    let lang = &cfg.town.default_language;
+    assert!(stats.contains(&s._bot.engine.text(lang, "web-stats-satisfaction")), "{stats}");
+    let row = format!("<td>{}</td><td>3</td><td>4.0 (2)</td><td>33 % (1)</td>", cfg.name_in(&crew.name, lang));
+    assert!(stats.contains(&row), "{row} not in the stats: {stats}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_of_what_residents_said_in_jun() {
+    stats_of_what_residents_said(&JUN).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_of_what_residents_said_in_a_second_town() {
+    stats_of_what_residents_said(&KILBRIDE).await;
 }

@@ -1,0 +1,17 @@
+-- Issue 12: what the reporter says of a fix ("is it fixed?": confirmed, reopened, rated),
+-- and timers (work at a time of the engine's clock: the question's time-out, plugins'
+-- reminders), kept across restarts.
+ALTER TABLE tasks ADD COLUMN confirmation TEXT;
+ALTER TABLE tasks ADD COLUMN rating INTEGER;
+ALTER TABLE tasks ADD COLUMN reopens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE tasks ADD COLUMN credit TEXT;
+-- Tasks waiting for their reporter's answer are part of the working set at start.
+CREATE INDEX tasks_awaiting_answer ON tasks (id) WHERE confirmation = 'asked';
+
+CREATE TABLE timers (
+    owner   TEXT    NOT NULL,
+    task_id INTEGER NOT NULL,
+    key     TEXT    NOT NULL,
+    due_at  INTEGER NOT NULL,
+    PRIMARY KEY (owner, task_id, key)
+);

@@ -456,6 +456,40 @@ async fn streetlight_story_in_an_encrypted_dm() {
         })
         .await;
 
+    // "Is it fixed?" (issue 12), answered in words on Matrix (no buttons there): "no" with
+    // Ana's words reopens it — the crew reads them in the card's thread, the post says open
+    // again; a ✅ from Luis closes it again; "sí" and a rating of 4.
+    t.ana.wait_for("is it fixed?", &dm, |s| s.body.starts_with("¿Está arreglado? Responde 1 (sí) o 2 (no)")).await;
+    t.ana.say(&dm, "no, sigue apagada por la noche").await;
+    t.ana.wait_for("reopened", &dm, |s| s.body.starts_with("He reabierto tu aviso #1")).await;
+    t.luis
+        .wait_for("ana's words for the crew", &elec, |s| {
+            s.sender == t.bot && s.body.contains("«no, sigue apagada por la noche»")
+        })
+        .await;
+    t.bea
+        .wait_for("the post open again", &public, |s| {
+            s.replaces.as_ref() == Some(&post.event_id) && s.body.contains("Estado: abierto")
+        })
+        .await;
+    t.luis.react(&elec, &card.event_id, "✅").await;
+    let asked = |s: &Seen| s.body.starts_with("¿Está arreglado?");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while t.ana.seen().iter().filter(|s| s.room == dm && asked(s)).count() < 2 {
+        assert!(Instant::now() < deadline, "Ana was not asked again after the second fix");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    t.ana.say(&dm, "sí").await;
+    t.ana.wait_for("asked for a rating", &dm, |s| s.body.contains("puntúa el trabajo en el #1 del 1 al 5")).await;
+    t.ana.say(&dm, "4").await;
+    t.ana.wait_for("the rating thanked", &dm, |s| s.body.starts_with("¡Gracias! Tu puntuación")).await;
+    t.bea
+        .wait_for("the post credits the crew", &public, |s| {
+            s.replaces.as_ref() == Some(&post.event_id)
+                && s.body.contains("Estado: resuelto · 👍 1 · ✅ Arreglado por Electricistas")
+        })
+        .await;
+
     // A neighbour's reply in the public thread reaches the reporter.
     t.bea.reply_in_thread(&public, &post.event_id, "Gracias, ya se ve bien la calle").await;
     t.ana.wait_for("the neighbour's reply", &dm, |s| s.body.contains("«Gracias, ya se ve bien la calle»")).await;

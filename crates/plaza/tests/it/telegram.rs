@@ -157,6 +157,8 @@ pub fn telegram_config(dir: &Path, api_url: &str, extra: &str) -> PathBuf {
             "members = [\"console:luis\", \"console:eva\"]",
             &format!("members = [\"console:luis\", \"telegram:{LUIS}\"]"),
         )
+        // Luis agreed to be named in public when he fixes something.
+        .replace("credit = { \"console:luis\" = \"Luis\" }", &format!("credit = {{ \"telegram:{LUIS}\" = \"Luis\" }}"))
         .replace("members = [\"console:guardia\"]", &format!("members = [\"console:guardia\", \"telegram:{GUARDIA}\"]"))
         .replace("dispatchers = [\"console:alcaldesa\"]", "dispatchers = [\"console:alcaldesa\", \"telegram:9001\"]");
     let section = format!(
@@ -335,6 +337,68 @@ async fn streetlight_story_in_spanish() {
         let buttons = m["reply_markup"]["inline_keyboard"].as_array().map_or(0, |rows| rows.len());
         assert_eq!(buttons, 0, "buttons left on a resolved task in {chat}: {}", m["reply_markup"]);
     }
+}
+
+/// Issue 12 on Telegram: "is it fixed?" with its buttons. "No" reopens the task (the card
+/// gets its buttons back, the crew hears it, the post says open); "yes" asks a rating,
+/// given with a button; the public post then credits the crew and Luis, who agreed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn is_it_fixed_answered_with_the_buttons() {
+    let (_dir, emu, cfg, db) = setup("");
+    let _plaza = Plaza::start(&cfg, &db, &[]);
+    emu.send(dm(ANA, "Ana", "La farola de la calle Alemania 5 está apagada")).await;
+    let sent = emu.wait_for("the crew card", 30, |s| has(s, ELECTRICIANS)).await;
+    let card = last_to(&sent, ELECTRICIANS).clone();
+    let question =
+        |s: &[Value]| s.iter().filter(to(ANA)).filter(|m| callback_data(m) == ["fixed:1", "notfixed:1"]).count();
+
+    emu.press(LUIS, "Luis", &card, "done:1").await;
+    let sent = emu.wait_for("ana asked whether it is fixed", 30, |s| question(s) == 1).await;
+    let asked = sent.iter().filter(to(ANA)).find(|m| !callback_data(m).is_empty()).expect("question").clone();
+    assert!(asked["text"].as_str().unwrap_or("").starts_with("¿Está arreglado? Responde 1 (sí) o 2 (no)"), "{asked}");
+
+    // No: reopened; the crew told; the card back to open with its buttons; the post open.
+    emu.press(ANA, "Ana", &asked, "notfixed:1").await;
+    let sent = emu
+        .wait_for("reopened for the crew and on the board", 30, |s| {
+            texts_to(s, ANA).iter().any(|t| t.starts_with("He reabierto tu aviso #1"))
+                && texts_to(s, ELECTRICIANS).iter().any(|t| t.contains("El #1 no está arreglado"))
+                && texts_to(s, PUBLIC).iter().any(|t| t.contains("Estado: abierto"))
+        })
+        .await;
+    let card_now = sent
+        .iter()
+        .filter(to(ELECTRICIANS))
+        .find(|m| m["text"].as_str().unwrap_or("").contains("«La farola"))
+        .expect("the card");
+    assert_eq!(callback_data(card_now), vec!["claim:1", "done:1", "note:1"], "the card is open again");
+    assert!(!texts_to(&sent, ANA).iter().any(|t| t.contains("se ha reabierto")), "told twice: {sent:?}");
+
+    // Done again: asked again; yes; then a rating with a button.
+    emu.press(LUIS, "Luis", &card, "done:1").await;
+    let sent = emu.wait_for("asked again", 30, |s| question(s) == 2).await;
+    let asked = sent.iter().filter(to(ANA)).rev().find(|m| !callback_data(m).is_empty()).expect("question").clone();
+    emu.press(ANA, "Ana", &asked, "fixed:1").await;
+    let rate = |s: &[Value]| {
+        s.iter()
+            .filter(to(ANA))
+            .find(|m| callback_data(m) == ["rate1:1", "rate2:1", "rate3:1", "rate4:1", "rate5:1"])
+            .cloned()
+    };
+    let sent = emu.wait_for("the rating question", 30, |s| rate(s).is_some()).await;
+    let rating = rate(&sent).expect("rating question");
+    emu.press(ANA, "Ana", &rating, "rate5:1").await;
+    let sent = emu
+        .wait_for("the rating thanked, the post credits Luis", 30, |s| {
+            texts_to(s, ANA).iter().any(|t| t.starts_with("¡Gracias! Tu puntuación"))
+                && texts_to(s, PUBLIC).iter().any(|t| t.contains("Arreglado por Electricistas (Luis)"))
+        })
+        .await;
+    assert!(!texts_to(&sent, PUBLIC).iter().any(|t| t.contains("Ana")), "the public post names the reporter");
+    let stored = plaza_store::SqliteStore::open(&db).await.expect("db");
+    let t = plaza_core::store::Store::task(&stored, plaza_core::model::TaskId(1)).await.expect("read").expect("task 1");
+    assert_eq!((t.feedback.rating, t.feedback.reopens), (Some(5), 1), "{t:?}");
+    assert_eq!(t.feedback.confirmation, Some(plaza_core::model::Confirmation::Fixed));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

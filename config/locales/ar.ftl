@@ -200,3 +200,12 @@ public-credit = { $who ->
     [none] ✅ أصلحه { $crew }
    *[other] ✅ أصلحه { $crew } ({ $who })
 }
+
+# إضافة: المهل
+deadline-remind-ack = ⏰ #{ $task } ({ $category }) ينتظر منذ { $waited } ساعة ولم يتولّه أحد بعد؛ هدف البلدة { $hours } ساعة.
+deadline-remind-resolve = ⏰ #{ $task } ({ $category }) لم يُصلح بعد { $waited } ساعة؛ هدف البلدة { $hours } ساعة.
+deadline-escalate-ack = 🚨 #{ $task } ({ $category }) ينتظر منذ { $waited } ساعة دون أن يتولاه أحد (الهدف: { $hours } ساعة). تم تذكير الفريق.
+deadline-escalate-resolve = 🚨 #{ $task } ({ $category }) لم يُصلح بعد { $waited } ساعة (الهدف: { $hours } ساعة). تم تذكير الفريق.
+deadline-late-ack = ⏳ بلاغك #{ $task } ({ $category }) يتأخر أكثر مما ينبغي: تهدف البلدة إلى أن يتولاه أحد خلال { $hours } ساعة. ذكّرت الفريق.
+deadline-late-resolve = ⏳ بلاغك #{ $task } ({ $category }) يتأخر أكثر مما ينبغي: تهدف البلدة إلى إصلاحه خلال { $hours } ساعة. ذكّرت الفريق.
+deadline-escalated = البلدية تتابع الآن بنفسها بلاغك #{ $task } ({ $category })، لأنه متأخر.

@@ -203,3 +203,12 @@ public-credit = { $who ->
     [none] ✅ Fixed by the { $crew }
    *[other] ✅ Fixed by the { $crew } ({ $who })
 }
+
+# Plugin: deadlines
+deadline-remind-ack = ⏰ #{ $task } ({ $category }) has waited { $waited } h and nobody has taken it yet; the town aims for { $hours } h.
+deadline-remind-resolve = ⏰ #{ $task } ({ $category }) is still not fixed after { $waited } h; the town aims for { $hours } h.
+deadline-escalate-ack = 🚨 #{ $task } ({ $category }) has waited { $waited } h without anyone taking it (aim: { $hours } h). Its crew was reminded.
+deadline-escalate-resolve = 🚨 #{ $task } ({ $category }) is still not fixed after { $waited } h (aim: { $hours } h). Its crew was reminded.
+deadline-late-ack = ⏳ Your report #{ $task } ({ $category }) is taking longer than it should: the town aims to have someone on it within { $hours } h. I have reminded the crew.
+deadline-late-resolve = ⏳ Your report #{ $task } ({ $category }) is taking longer than it should: the town aims to fix it within { $hours } h. I have reminded the crew.
+deadline-escalated = The town hall is now following report #{ $task } ({ $category }) itself, as it is late.

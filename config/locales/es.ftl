@@ -204,3 +204,12 @@ public-credit = { $who ->
     [none] ✅ Arreglado por { $crew }
    *[other] ✅ Arreglado por { $crew } ({ $who })
 }
+
+# Plugin: plazos (deadlines)
+deadline-remind-ack = ⏰ El #{ $task } ({ $category }) lleva { $waited } h esperando y nadie lo ha tomado aún; el objetivo del pueblo es { $hours } h.
+deadline-remind-resolve = ⏰ El #{ $task } ({ $category }) sigue sin arreglar tras { $waited } h; el objetivo del pueblo es { $hours } h.
+deadline-escalate-ack = 🚨 El #{ $task } ({ $category }) lleva { $waited } h sin que nadie lo tome (objetivo: { $hours } h). Ya se le recordó al equipo.
+deadline-escalate-resolve = 🚨 El #{ $task } ({ $category }) sigue sin arreglar tras { $waited } h (objetivo: { $hours } h). Ya se le recordó al equipo.
+deadline-late-ack = ⏳ Tu aviso #{ $task } ({ $category }) está tardando más de lo debido: el pueblo se propone que alguien se ocupe en { $hours } h. Se lo he recordado al equipo.
+deadline-late-resolve = ⏳ Tu aviso #{ $task } ({ $category }) está tardando más de lo debido: el pueblo se propone arreglarlo en { $hours } h. Se lo he recordado al equipo.
+deadline-escalated = El ayuntamiento sigue ya en persona tu aviso #{ $task } ({ $category }), porque va con retraso.

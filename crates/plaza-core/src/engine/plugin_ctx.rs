@@ -23,6 +23,8 @@ pub struct PluginCtx<'e, 's> {
 pub struct PluginTask {
     pub id: TaskId,
     pub category: Option<String>,
+    /// The crew it is with (None while it waits in triage).
+    pub crew: Option<String>,
     pub status: Status,
     pub visibility: Visibility,
     /// The folded words of the report (lower case, no accents), for matching.
@@ -39,6 +41,7 @@ impl PluginTask {
         PluginTask {
             id: t.id,
             category: t.category.clone(),
+            crew: t.crew.clone(),
             status: t.status,
             visibility: t.visibility,
             words: words(&t.description),
@@ -62,6 +65,8 @@ pub enum PluginArg {
     TaskText(TaskId),
     /// A task's place as the recipient may know it.
     TaskPlace(TaskId),
+    /// A task's category, named in the recipient's language.
+    TaskCategory(TaskId),
 }
 
 impl PluginCtx<'_, '_> {
@@ -98,6 +103,14 @@ impl PluginCtx<'_, '_> {
         let k = TimerKey { owner: self.plugin.to_owned(), task: task.unwrap_or(TaskId(0)), key: key.to_owned() };
         self.cx.cancel_timer(&k);
     }
+    /// Removes every timer of this plugin's about `task`.
+    pub fn cancel_timers(&mut self, task: TaskId) {
+        let mine: Vec<TimerKey> =
+            self.cx.st.timers.keys().filter(|k| k.owner == self.plugin && k.task == task).cloned().collect();
+        for k in mine {
+            self.cx.cancel_timer(&k);
+        }
+    }
     /// Records that two tasks are related (both ways).
     pub fn link_related(&mut self, a: TaskId, b: TaskId) {
         self.cx.link_related(a, b);
@@ -114,6 +127,13 @@ impl PluginCtx<'_, '_> {
                     PluginArg::TaskText(t) => {
                         let text = self.cx.st.tasks.get(t).and_then(|t| audience::description_for(t, v_of(t)));
                         (text.unwrap_or_else(|| self.cx.t(lang, "private-text", &[])), None)
+                    }
+                    PluginArg::TaskCategory(t) => {
+                        let name = match self.cx.st.tasks.get(t) {
+                            Some(t) if t.category.is_some() => self.cx.category_name(t, lang),
+                            _ => self.cx.t(lang, "web-stats-triage", &[]),
+                        };
+                        (name, None)
                     }
                     PluginArg::TaskPlace(t) => {
                         let place = self.cx.st.tasks.get(t).and_then(|t| {

@@ -34,7 +34,7 @@ fn jun_config_is_valid() {
     assert!(ok, "{out}");
     assert!(
         out.contains(
-            "OK — Jun: 6 categories, 6 crews, languages es, en, ar, plugins: lost-and-found, channels: console"
+            "OK — Jun: 6 categories, 6 crews, languages es, en, ar, plugins: deadlines, lost-and-found, channels: console"
         ),
         "{out}"
     );
@@ -90,7 +90,7 @@ fn missing_locale_message_and_unknown_plugin_are_reported() {
     let dir = broken(|t| t.replace("[plugins.lost-and-found]", "[plugins.lost-and-fund]"), |t| t.to_owned());
     let (ok, out) = check(&dir.path().join("town.toml"));
     assert!(!ok);
-    assert!(out.contains("plugins.lost-and-fund: unknown plugin (known: lost-and-found)"), "{out}");
+    assert!(out.contains("plugins.lost-and-fund: unknown plugin (known: lost-and-found, deadlines)"), "{out}");
 }
 
 #[test]
@@ -167,6 +167,44 @@ fn people_keywords_radii_and_plugins_are_checked() {
         out.contains(&format!("line {line}: plugins.lost-and-found.category: `security` is a private category")),
         "{out}"
     );
+
+    // Deadlines: an unknown category, hours that are not hours, a key it does not know.
+    let dir = broken(
+        |t| {
+            t.replacen("[plugins.deadlines.category.water]", "[plugins.deadlines.category.agua]", 1)
+                .replacen("acknowledge_hours = 24", "acknowledge_hours = 0", 1)
+                .replacen("resolve_hours = 168", "resolve_hours = 168\nremind_twice = true", 1)
+        },
+        |t| t.to_owned(),
+    );
+    let (ok, out) = check(&dir.path().join("town.toml"));
+    assert!(!ok, "{out}");
+    for expected in [
+        format!(
+            "line {}: plugins.deadlines.category.agua: unknown category `agua`",
+            // One line further down: `remind_twice` was added above it.
+            line_of(&jun, "[plugins.deadlines.category.water]") + 1
+        ),
+        format!(
+            "line {}: plugins.deadlines.acknowledge_hours: must be a whole number of hours, 1 to 8760",
+            line_of(&jun, "acknowledge_hours = 24")
+        ),
+        "plugins.deadlines.remind_twice: unknown key".to_owned(),
+    ] {
+        assert!(out.contains(&expected), "missing «{expected}» in:\n{out}");
+    }
+    // A crew's credit for someone who is not in it.
+    let dir = broken(
+        |t| t.replacen("credit = { \"console:luis\" = \"Luis\" }", "credit = { \"console:pedro\" = \"Pedro\" }", 1),
+        |t| t.to_owned(),
+    );
+    let (ok, out) = check(&dir.path().join("town.toml"));
+    assert!(!ok, "{out}");
+    let expected = format!(
+        "line {}: crew[0].credit: `console:pedro` is not a member of crew `electricians`",
+        line_of(&jun, "credit = { \"console:luis\"")
+    );
+    assert!(out.contains(&expected), "missing «{expected}» in:\n{out}");
 }
 
 #[test]

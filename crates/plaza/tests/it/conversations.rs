@@ -165,4 +165,6 @@ conversations! {
     flood => "21-flood-en",
     fixed_es => "22-fixed-es",
     fixed_en => "23-fixed-en",
+    deadlines_es => "24-deadlines-es",
+    deadlines_en => "25-deadlines-en",
 }

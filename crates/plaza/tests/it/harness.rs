@@ -133,7 +133,11 @@ impl Bot {
         let clock = Arc::new(ManualClock::at(Timestamp(1_790_000_000_000)));
         let rooms = town.cfg.room_names();
         let channel = Arc::new(Capture { rooms: rooms.clone(), sent: Mutex::new(vec![]), seq: Mutex::new(0) });
-        let plugins: Vec<Arc<dyn Plugin>> = vec![Arc::new(plaza_plugin_lost_and_found::LostAndFound)];
+        // The plugins the town's config enables, as `plaza serve` runs them.
+        let known: Vec<Arc<dyn Plugin>> =
+            vec![Arc::new(plaza_plugin_lost_and_found::LostAndFound), Arc::new(plaza_plugin_deadlines::Deadlines)];
+        let plugins: Vec<Arc<dyn Plugin>> =
+            known.into_iter().filter(|p| town.cfg.plugins.contains_key(p.name())).collect();
         let c: Arc<dyn Clock> = clock.clone();
         let engine =
             Engine::start(town.cfg.clone(), town.locales.clone(), store, c, plugins, &[("console".into(), rooms)])

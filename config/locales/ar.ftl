@@ -209,3 +209,7 @@ deadline-escalate-resolve = 🚨 #{ $task } ({ $category }) لم يُصلح بع
 deadline-late-ack = ⏳ بلاغك #{ $task } ({ $category }) يتأخر أكثر مما ينبغي: تهدف البلدة إلى أن يتولاه أحد خلال { $hours } ساعة. ذكّرت الفريق.
 deadline-late-resolve = ⏳ بلاغك #{ $task } ({ $category }) يتأخر أكثر مما ينبغي: تهدف البلدة إلى إصلاحه خلال { $hours } ساعة. ذكّرت الفريق.
 deadline-escalated = البلدية تتابع الآن بنفسها بلاغك #{ $task } ({ $category })، لأنه متأخر.
+
+# Districts
+refuse-other-district = البلاغ #{ $task } في { $district }: لا يمكن ذلك إلا لمسؤولي الحي أو لمنسقي البلدية.
+district-none = لا حي

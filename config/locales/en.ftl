@@ -212,3 +212,7 @@ deadline-escalate-resolve = 🚨 #{ $task } ({ $category }) is still not fixed a
 deadline-late-ack = ⏳ Your report #{ $task } ({ $category }) is taking longer than it should: the town aims to have someone on it within { $hours } h. I have reminded the crew.
 deadline-late-resolve = ⏳ Your report #{ $task } ({ $category }) is taking longer than it should: the town aims to fix it within { $hours } h. I have reminded the crew.
 deadline-escalated = The town hall is now following report #{ $task } ({ $category }) itself, as it is late.
+
+# Districts
+refuse-other-district = Report #{ $task } is in { $district }: only its ward officers or the town's dispatchers can do that.
+district-none = no district

@@ -213,3 +213,7 @@ deadline-escalate-resolve = 🚨 El #{ $task } ({ $category }) sigue sin arregla
 deadline-late-ack = ⏳ Tu aviso #{ $task } ({ $category }) está tardando más de lo debido: el pueblo se propone que alguien se ocupe en { $hours } h. Se lo he recordado al equipo.
 deadline-late-resolve = ⏳ Tu aviso #{ $task } ({ $category }) está tardando más de lo debido: el pueblo se propone arreglarlo en { $hours } h. Se lo he recordado al equipo.
 deadline-escalated = El ayuntamiento sigue ya en persona tu aviso #{ $task } ({ $category }), porque va con retraso.
+
+# Districts
+refuse-other-district = El aviso #{ $task } es de { $district }: eso solo pueden hacerlo sus responsables o los del ayuntamiento.
+district-none = ningún distrito

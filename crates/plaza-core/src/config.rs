@@ -212,29 +212,109 @@ pub struct District {
     /// The area, as [latitude, longitude] corners in order (at least three).
     #[serde(default)]
     pub polygon: Vec<[f64; 2]>,
+    /// The area from a GeoJSON file (a Polygon or MultiPolygon, or Features of them;
+    /// coordinates [longitude, latitude] as GeoJSON has them), relative to the config.
+    #[serde(default)]
+    pub geojson: Option<String>,
+    /// The district's own triage room (a room like a crew's): its unclassified reports
+    /// and late tasks go there. None: the town's `triage`.
+    #[serde(default)]
+    pub triage: Option<String>,
+    /// The district's dispatchers: they act on its tasks only (the town's `[roles]
+    /// dispatchers` act everywhere).
+    #[serde(default)]
+    pub dispatchers: Vec<Identity>,
+    /// Category id → the crew that handles it here, instead of the category's own.
+    #[serde(default)]
+    pub crews: BTreeMap<String, String>,
     /// `streets` folded as a place's `street_key` is, read once with the config.
     #[serde(skip)]
     street_keys: Vec<String>,
+    /// Every ring of the area, [latitude, longitude]: `polygon` and the GeoJSON file's.
+    #[serde(skip)]
+    rings: Vec<Vec<[f64; 2]>>,
 }
 
 impl District {
-    /// Whether `p` is inside the polygon (ray casting; a point on an edge may go either way).
+    /// Whether `p` is inside the area (ray casting over every ring, even-odd: a hole in a
+    /// GeoJSON polygon is outside; a point on an edge may go either way).
     pub fn contains(&self, p: &crate::model::GeoPoint) -> bool {
-        let poly = &self.polygon;
-        if poly.len() < 3 {
-            return false;
-        }
         let mut inside = false;
-        let mut j = poly.len() - 1;
-        for i in 0..poly.len() {
-            let ([yi, xi], [yj, xj]) = (poly[i], poly[j]);
-            if (yi > p.lat) != (yj > p.lat) && p.lon < (xj - xi) * (p.lat - yi) / (yj - yi) + xi {
-                inside = !inside;
+        let own = (self.polygon.len() >= 3).then_some(&self.polygon);
+        for poly in own.into_iter().chain(self.rings.iter()) {
+            if poly.len() < 3 {
+                continue;
             }
-            j = i;
+            let mut j = poly.len() - 1;
+            for i in 0..poly.len() {
+                let ([yi, xi], [yj, xj]) = (poly[i], poly[j]);
+                if (yi > p.lat) != (yj > p.lat) && p.lon < (xj - xi) * (p.lat - yi) / (yj - yi) + xi {
+                    inside = !inside;
+                }
+                j = i;
+            }
         }
         inside
     }
+}
+
+/// The rings of a GeoJSON text, as [latitude, longitude]: a Polygon, a MultiPolygon, a
+/// Feature or a FeatureCollection of them. `Err` says what is wrong.
+pub fn geojson_rings(text: &str) -> Result<Vec<Vec<[f64; 2]>>, String> {
+    fn ring(v: &serde_json::Value) -> Result<Vec<[f64; 2]>, String> {
+        let pts = v.as_array().ok_or("a ring is a list of [longitude, latitude] points")?;
+        let mut out = Vec::with_capacity(pts.len());
+        for p in pts {
+            let (lon, lat) = match p.as_array().map(Vec::as_slice) {
+                Some([lon, lat, ..]) => (lon.as_f64(), lat.as_f64()),
+                _ => (None, None),
+            };
+            let (Some(lon), Some(lat)) = (lon, lat) else {
+                return Err(format!("`{p}` is not a [longitude, latitude] point"));
+            };
+            if !(crate::model::GeoPoint { lat, lon }).is_valid() {
+                return Err(format!("[{lon}, {lat}] is not a point on Earth ([longitude, latitude])"));
+            }
+            out.push([lat, lon]);
+        }
+        if out.len() < 4 {
+            return Err("a ring needs at least four points (the first repeated at the end)".into());
+        }
+        Ok(out)
+    }
+    fn walk(v: &serde_json::Value, out: &mut Vec<Vec<[f64; 2]>>) -> Result<(), String> {
+        let coords = || v.get("coordinates").and_then(|c| c.as_array()).ok_or("no `coordinates` list");
+        match v.get("type").and_then(|t| t.as_str()) {
+            Some("Polygon") => {
+                for r in coords()? {
+                    out.push(ring(r)?);
+                }
+            }
+            Some("MultiPolygon") => {
+                for poly in coords()? {
+                    for r in poly.as_array().ok_or("a MultiPolygon is a list of polygons")? {
+                        out.push(ring(r)?);
+                    }
+                }
+            }
+            Some("Feature") => walk(v.get("geometry").ok_or("a Feature without `geometry`")?, out)?,
+            Some("FeatureCollection") => {
+                for f in v.get("features").and_then(|f| f.as_array()).ok_or("no `features` list")? {
+                    walk(f, out)?;
+                }
+            }
+            Some(t) => return Err(format!("a `{t}` is not an area: use a Polygon or a MultiPolygon")),
+            None => return Err("not GeoJSON: no `type`".into()),
+        }
+        Ok(())
+    }
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let mut out = Vec::new();
+    walk(&v, &mut out)?;
+    if out.is_empty() {
+        return Err("no area in it".into());
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -487,8 +567,23 @@ impl Config {
             file: file.clone(),
             errors: vec![ConfigError { key: String::new(), line: None, message: format!("cannot read the file: {e}") }],
         })?;
-        let mut cfg = Config::parse(&text).map_err(|errors| ConfigErrors { file, errors })?;
+        let mut cfg = Config::parse(&text).map_err(|errors| ConfigErrors { file: file.clone(), errors })?;
         cfg.source = Some(path.to_owned());
+        // Districts' GeoJSON files, relative to the config.
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut errors = Vec::new();
+        for (i, d) in cfg.districts.iter_mut().enumerate() {
+            let Some(f) = &d.geojson else { continue };
+            let read = std::fs::read_to_string(base.join(f)).map_err(|e| format!("cannot read `{f}`: {e}"));
+            match read.and_then(|t| geojson_rings(&t).map_err(|e| format!("`{f}`: {e}"))) {
+                Ok(rings) => d.rings = rings,
+                Err(message) => errors.push((format!("district[{i}].geojson"), message)),
+            }
+        }
+        if !errors.is_empty() {
+            let errors = errors.into_iter().map(|(k, m)| cfg.error_at(&k, m)).collect();
+            return Err(ConfigErrors { file, errors });
+        }
         Ok(cfg)
     }
 
@@ -655,8 +750,54 @@ impl Config {
                 err(format!("district[{i}].id"), format!("`{}` is used by another district", d.id));
             }
             check_localized(&mut err, &format!("district[{i}].name"), &d.name, &langs);
-            if d.streets.is_empty() && d.polygon.is_empty() {
-                err(format!("district[{i}]"), "give its `streets`, its `polygon`, or both".into());
+            if d.streets.is_empty() && d.polygon.is_empty() && d.geojson.is_none() {
+                err(format!("district[{i}]"), "give its `streets`, its `polygon` or `geojson`, or both".into());
+            }
+            for (k, s) in d.streets.iter().enumerate() {
+                // A street in two districts would be routed by chance.
+                let key = crate::text::find_street(s).map(|(_, k)| k);
+                if let Some(other) = self.districts[..i]
+                    .iter()
+                    .find(|o| o.streets.iter().any(|t| crate::text::find_street(t).map(|(_, k)| k) == key))
+                {
+                    err(format!("district[{i}].streets[{k}]"), format!("`{s}` is also in district `{}`", other.id));
+                }
+                if !self.places.streets.is_empty()
+                    && key.is_some()
+                    && !self.places.streets.iter().any(|t| crate::text::find_street(t).map(|(_, k)| k) == key)
+                {
+                    err(format!("district[{i}].streets[{k}]"), format!("`{s}` is not in `[places] streets`"));
+                }
+            }
+            if let Some(room) = &d.triage {
+                if !room.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') || room.is_empty() {
+                    err(format!("district[{i}].triage"), format!("`{room}`: use lower-case letters, digits and -"));
+                } else if ["public", "triage"].contains(&room.as_str()) || self.crew(room).is_some() {
+                    err(
+                        format!("district[{i}].triage"),
+                        format!("`{room}` is already a room (a crew's, public or triage)"),
+                    );
+                } else if self.districts[..i].iter().any(|o| o.triage.as_ref() == Some(room)) {
+                    err(format!("district[{i}].triage"), format!("`{room}` is another district's triage room"));
+                }
+            }
+            for (cat, crew) in &d.crews {
+                if self.category(cat).is_none() {
+                    err(format!("district[{i}].crews.{cat}"), format!("unknown category `{cat}`"));
+                }
+                if self.crew(crew).is_none() {
+                    let known: Vec<&str> = self.crews.iter().map(|c| c.id.as_str()).collect();
+                    err(
+                        format!("district[{i}].crews.{cat}"),
+                        format!("unknown crew `{crew}` (crews: {})", known.join(", ")),
+                    );
+                }
+            }
+            if !d.dispatchers.is_empty() && d.triage.is_none() {
+                err(
+                    format!("district[{i}].dispatchers"),
+                    "a district with its own dispatchers needs its own `triage` room".into(),
+                );
             }
             for (k, s) in d.streets.iter().enumerate() {
                 if crate::text::find_street(s).is_none() {
@@ -718,6 +859,9 @@ impl Config {
         }
         people("roles.dispatchers", &self.roles.dispatchers);
         people("roles.admins", &self.roles.admins);
+        for (i, d) in self.districts.iter().enumerate() {
+            people(&format!("district[{i}].dispatchers"), &d.dispatchers);
+        }
         for (i, c) in self.crews.iter().enumerate() {
             if c.members.is_empty() {
                 err(
@@ -780,8 +924,34 @@ impl Config {
     pub fn crew(&self, id: &str) -> Option<&Crew> {
         self.crews.iter().find(|c| c.id == id)
     }
+    /// A dispatcher of the whole town (`[roles]`): acts on every task.
     pub fn is_dispatcher(&self, who: &Identity) -> bool {
         self.roles.dispatchers.contains(who) || self.roles.admins.contains(who)
+    }
+    /// A dispatcher for tasks in `district`: the town's, or that district's own.
+    pub fn is_dispatcher_in(&self, who: &Identity, district: Option<&str>) -> bool {
+        self.is_dispatcher(who) || district.and_then(|d| self.district(d)).is_some_and(|d| d.dispatchers.contains(who))
+    }
+    /// The districts `who` dispatches for (not the town's dispatchers).
+    pub fn districts_of(&self, who: &Identity) -> Vec<&District> {
+        self.districts.iter().filter(|d| d.dispatchers.contains(who)).collect()
+    }
+    pub fn district(&self, id: &str) -> Option<&District> {
+        self.districts.iter().find(|d| d.id == id)
+    }
+    /// The crew for `category` in `district`: the district's own, else the category's.
+    pub fn crew_for(&self, category: &str, district: Option<&str>) -> Option<&str> {
+        let own = district.and_then(|d| self.district(d)).and_then(|d| d.crews.get(category));
+        own.map(String::as_str).or_else(|| self.category(category).map(|c| c.crew.as_str()))
+    }
+    /// Where a task in `district` waits for the town hall: its district's triage room, or
+    /// the town's.
+    pub fn triage_room(&self, district: Option<&str>) -> &str {
+        district.and_then(|d| self.district(d)).and_then(|d| d.triage.as_deref()).unwrap_or("triage")
+    }
+    /// Whether `room` is a triage room (the town's or a district's).
+    pub fn is_triage_room(&self, room: &str) -> bool {
+        room == "triage" || self.districts.iter().any(|d| d.triage.as_deref() == Some(room))
     }
     /// The crews `who` is a member of.
     pub fn crews_of(&self, who: &Identity) -> Vec<&str> {
@@ -822,6 +992,7 @@ impl Config {
         let mut v: Vec<String> = self.crews.iter().map(|c| c.id.clone()).collect();
         v.push("public".into());
         v.push("triage".into());
+        v.extend(self.districts.iter().filter_map(|d| d.triage.clone()));
         v
     }
 }

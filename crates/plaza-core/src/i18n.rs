@@ -101,6 +101,8 @@ pub const REQUIRED: &[&str] = &[
     "confirm-closed-silent",
     "crew-thanks",
     "public-credit",
+    "refuse-other-district",
+    "district-none",
     "ok-reply",
     "status-none-open",
     "not-a-report",

@@ -1,7 +1,7 @@
 //! Deadlines: per category, how long a task may wait to be acknowledged (someone in the
 //! crew saw it or took it) and to be resolved. A task past its time reminds its crew once,
 //! in the card's thread; if it is still late half that time again later, it goes to the
-//! town hall's triage room. Its reporter (and followers) are told honestly that it is
+//! town hall's triage room (its district's, where the district has one). Its reporter (and followers) are told honestly that it is
 //! late. Works in the engine's time through timers, so restarts and the console's `~ 3h`
 //! keep it right.
 //!
@@ -228,7 +228,7 @@ impl Plugin for Deadlines {
         if !escalate {
             tracing::info!(task = id.0, stage = s, "a task is late; its crew is reminded");
             // A task still in triage has no crew: the town hall is the one to remind.
-            let room = t.crew.clone().unwrap_or_else(|| "triage".into());
+            let room = t.crew.clone().unwrap_or_else(|| ctx.triage_room(id));
             ctx.post_in_thread(&room, id, &format!("deadline-remind-{s}"), &args);
             ctx.tell_audience(id, &format!("deadline-late-{s}"), &args);
             // Half its time again, and it goes to the town hall.
@@ -236,7 +236,8 @@ impl Plugin for Deadlines {
             ctx.set_timer(Some(id), &self::key(stage, true, since), now.plus_millis(grace));
         } else {
             tracing::info!(task = id.0, stage = s, "a task is still late; the town hall is told");
-            ctx.post_in_thread("triage", id, &format!("deadline-escalate-{s}"), &args);
+            let room = ctx.triage_room(id);
+            ctx.post_in_thread(&room, id, &format!("deadline-escalate-{s}"), &args);
             ctx.tell_audience(id, "deadline-escalated", &args);
         }
     }

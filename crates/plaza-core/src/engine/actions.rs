@@ -66,7 +66,7 @@ impl<'e, 's> Cx<'e, 's> {
 
     /// A dispatcher, or a member of the crew of the task's category.
     pub(super) fn may_act(&self, who: &Identity, task: TaskId) -> bool {
-        self.cfg().is_dispatcher(who) || self.st.tasks.get(&task).is_some_and(|t| self.viewer(t, who) >= Viewer::Crew)
+        self.st.tasks.get(&task).is_some_and(|t| self.viewer(t, who) >= Viewer::Crew)
     }
 
     pub(super) fn on_command(&mut self, inb: &Inbound, thread: Option<&PostRecord>, lang: &str, cmd: Command) {
@@ -114,7 +114,7 @@ impl<'e, 's> Cx<'e, 's> {
             self.answer(inb, thread, unknown);
             return;
         }
-        let dispatcher = self.cfg().is_dispatcher(sender);
+        let dispatcher = self.cfg().is_dispatcher_in(sender, task.place.district.as_deref());
         if cmd.verb == Verb::Status {
             // Written where others read it: answer for the room; if the room may not
             // know the task, answer the sender privately.
@@ -130,6 +130,17 @@ impl<'e, 's> Cx<'e, 's> {
             return;
         }
         if cmd.verb.is_dispatcher_action() {
+            if !dispatcher && !self.cfg().districts_of(sender).is_empty() {
+                // A district's dispatcher, on a task of another district (or of none).
+                let name = match task.place.district.as_deref().and_then(|d| self.cfg().district(d)) {
+                    Some(d) => self.cfg().name_in(&d.name, lang).to_owned(),
+                    None => self.t(lang, "district-none", &[]),
+                };
+                let m =
+                    self.t(lang, "refuse-other-district", &[("task", Arg::Str(&ids)), ("district", Arg::Str(&name))]);
+                self.answer(inb, thread, m);
+                return;
+            }
             if !dispatcher {
                 let m = self.t(lang, "refuse-not-dispatcher", &[]);
                 self.answer(inb, thread, m);
@@ -284,17 +295,15 @@ impl<'e, 's> Cx<'e, 's> {
                 let sealed = task.sealed;
                 // Assigned the category it already has: the crew does not get the card twice.
                 let unchanged = task.category.as_deref() == Some(cat.id.as_str());
+                // The district's own crew for the category, where it has one.
+                let crew = self.cfg().crew_for(&cat.id, task.place.district.as_deref()).map(str::to_owned);
                 if let Some(t) = self.st.tasks.get_mut(&id) {
                     t.category = Some(cat.id.clone());
-                    t.crew = Some(cat.crew.clone());
+                    t.crew = crew.clone();
                     t.updated_at = self.now;
                 }
                 self.touch(id);
-                self.event(
-                    id,
-                    Some(&inb.sender),
-                    EventKind::Assigned { category: Some(cat.id.clone()), crew: Some(cat.crew.clone()) },
-                );
+                self.event(id, Some(&inb.sender), EventKind::Assigned { category: Some(cat.id.clone()), crew });
                 // A dispatcher's assignment is a labelled example: the classifier learns it.
                 self.st.learned.learn(&task.description, &cat.id);
                 // A private category makes the task private; a public one makes it public

@@ -11,7 +11,8 @@
 //! - followers (neighbours who said "me too", reporters of merged duplicates) hear of a
 //!   task only while it is public, and see what the public sees;
 //! - the reporter sees their own report whole;
-//! - the crew of the task's category and the dispatchers see everything;
+//! - the crew of the task's category and the dispatchers see everything (a district's
+//!   dispatchers and triage room, the tasks in that district);
 //! - anyone else sees nothing of a private task, not even that it exists.
 
 use super::*;
@@ -58,7 +59,7 @@ pub(super) fn is_public(t: &Task) -> bool {
 
 /// Who `who` is to `t`.
 pub(super) fn viewer(cfg: &Config, t: &Task, who: &Identity) -> Viewer {
-    if cfg.is_dispatcher(who) {
+    if cfg.is_dispatcher_in(who, t.place.district.as_deref()) {
         Viewer::Dispatcher
     } else if t.crew.as_deref().is_some_and(|c| cfg.crews_of(who).contains(&c)) {
         Viewer::Crew
@@ -73,9 +74,10 @@ pub(super) fn viewer(cfg: &Config, t: &Task, who: &Identity) -> Viewer {
     }
 }
 
-/// Who a room is to `t`: everyone in it reads what is posted there.
-pub(super) fn room_viewer(t: &Task, room: &str) -> Viewer {
-    if room == "triage" {
+/// Who a room is to `t`: everyone in it reads what is posted there. The town's triage
+/// room is the mayor's office for every task; a district's, for the tasks in it.
+pub(super) fn room_viewer(cfg: &Config, t: &Task, room: &str) -> Viewer {
+    if room == "triage" || (cfg.is_triage_room(room) && cfg.triage_room(t.place.district.as_deref()) == room) {
         Viewer::Dispatcher
     } else if t.crew.as_deref() == Some(room) {
         Viewer::Crew
@@ -90,7 +92,7 @@ pub(super) fn room_viewer(t: &Task, room: &str) -> Viewer {
 pub(super) fn may_receive(cfg: &Config, t: &Task, to: &Destination) -> bool {
     match to {
         Destination::Direct(who) => viewer(cfg, t, who) != Viewer::Nobody,
-        Destination::Room(r) => room_viewer(t, r) != Viewer::Nobody,
+        Destination::Room(r) => room_viewer(cfg, t, r) != Viewer::Nobody,
     }
 }
 

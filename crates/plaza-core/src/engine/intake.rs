@@ -666,8 +666,12 @@ impl<'e, 's> Cx<'e, 's> {
 
     /// Creates the task for a complete report. `sealed`: private by a decision (a
     /// private word in it), whatever its category.
-    pub(super) fn create_task(&mut self, sender: &Identity, draft: Draft, category: Option<&str>, sealed: bool) {
+    pub(super) fn create_task(&mut self, sender: &Identity, mut draft: Draft, category: Option<&str>, sealed: bool) {
         let cat = category.and_then(|c| self.cfg().category(c));
+        // Where it is decides who handles it: the district's own crew, triage room and
+        // dispatchers, where it has them.
+        draft.place.district = self.cfg().district_of(&draft.place).map(|d| d.id.clone());
+        let crew = cat.and_then(|c| self.cfg().crew_for(&c.id, draft.place.district.as_deref())).map(str::to_owned);
         let visibility = match cat {
             Some(c) if !sealed => c.visibility,
             _ => Visibility::Private,
@@ -686,7 +690,7 @@ impl<'e, 's> Cx<'e, 's> {
         let mut task = Task {
             id,
             category: cat.map(|c| c.id.clone()),
-            crew: cat.map(|c| c.crew.clone()),
+            crew,
             status: Status::Open,
             visibility,
             description: draft.text,
@@ -799,11 +803,10 @@ impl<'e, 's> Cx<'e, 's> {
         } else {
             let m = self.t(&lang, "ack-triage", &[("task", Arg::Str(&idn))]);
             self.dm(sender, m, Some(id));
-            let out = Outbound {
-                post: Some(PostKind::Triage),
-                ..self.plain_room("triage", self.render_triage(&t), Some(id))
-            };
-            self.room("triage", out);
+            let room = self.cfg().triage_room(t.place.district.as_deref()).to_owned();
+            let out =
+                Outbound { post: Some(PostKind::Triage), ..self.plain_room(&room, self.render_triage(&t), Some(id)) };
+            self.room(&room, out);
         }
         info!(task = id.0, category = ?t.category, "task created");
         for p in self.e.plugins.clone() {

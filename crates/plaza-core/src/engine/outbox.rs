@@ -78,7 +78,7 @@ impl<'e, 's> Cx<'e, 's> {
     /// a crew or triage room), else the sender.
     pub(super) fn answer_viewer(&self, inb: &Inbound, t: &Task) -> Viewer {
         match &inb.chat {
-            Chat::Room(r) if r != "public" => audience::room_viewer(t, r),
+            Chat::Room(r) if r != "public" => audience::room_viewer(self.cfg(), t, r),
             _ => self.viewer(t, &inb.sender),
         }
     }

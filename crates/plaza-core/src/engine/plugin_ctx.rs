@@ -103,6 +103,11 @@ impl PluginCtx<'_, '_> {
         let k = TimerKey { owner: self.plugin.to_owned(), task: task.unwrap_or(TaskId(0)), key: key.to_owned() };
         self.cx.cancel_timer(&k);
     }
+    /// Where `task` waits for the town hall: its district's triage room, or the town's.
+    pub fn triage_room(&self, task: TaskId) -> String {
+        let district = self.cx.st.tasks.get(&task).and_then(|t| t.place.district.clone());
+        self.cx.cfg().triage_room(district.as_deref()).to_owned()
+    }
     /// Removes every timer of this plugin's about `task`.
     pub fn cancel_timers(&mut self, task: TaskId) {
         let mine: Vec<TimerKey> =
@@ -176,11 +181,12 @@ impl PluginCtx<'_, '_> {
     /// the task's post there; nothing if the room may not see the task.
     pub fn post_in_thread(&mut self, room: &str, task: TaskId, id: &str, args: &[(&str, PluginArg)]) {
         let Some(t) = self.cx.st.tasks.get(&task) else { return };
-        if audience::room_viewer(t, room) == Viewer::Nobody {
+        let cfg = self.cx.cfg();
+        if audience::room_viewer(cfg, t, room) == Viewer::Nobody {
             return;
         }
         let lang = self.cx.room_lang();
-        let text = self.render(&lang, id, args, |other| audience::room_viewer(other, room));
+        let text = self.render(&lang, id, args, |other| audience::room_viewer(cfg, other, room));
         let kind = if room == "public" { PostKind::Public } else { PostKind::Card };
         self.cx.room(room, Outbound { thread: Some(kind), ..self.cx.plain_room(room, text, Some(task)) });
     }

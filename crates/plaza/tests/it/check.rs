@@ -285,3 +285,53 @@ fn districts_are_checked() {
     assert!(out.contains(&format!("line {poly}: district[1].polygon: an area needs at least three corners")), "{out}");
     assert!(out.contains(&format!("line {poly}: district[1].polygon: corner 2 is not [latitude, longitude]")), "{out}");
 }
+
+/// A city's districts (issue 12): their triage rooms, dispatchers and crews, a street in
+/// two districts, and a GeoJSON area that is not one, each named with its key and line.
+#[test]
+fn city_districts_are_checked() {
+    let town = repo().join("tests/towns/villaluz.toml");
+    let (ok, out) = check(&town);
+    assert!(ok, "{out}");
+    let text = std::fs::read_to_string(&town).expect("config");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, body: &str| std::fs::write(dir.path().join(name), body).expect("write");
+    write("puerto.geojson", r#"{"type": "LineString", "coordinates": [[-2.47, 36.83], [-2.46, 36.83]]}"#);
+    let broken = text
+        .replace(
+            "locales = \"../../config/locales\"",
+            &format!("locales = {:?}", repo().join("config/locales").display().to_string()),
+        )
+        .replace("geojson = \"villaluz-puerto.geojson\"", "geojson = \"puerto.geojson\"")
+        .replace("triage = \"mesa-puerto\"", "triage = \"limpieza\"")
+        .replace("crews = { alumbrado = \"luz-puerto\" }", "crews = { alumbrado = \"luz-norte\", agua = \"limpieza\" }")
+        .replace("streets = [\"paseo Marítimo\"", "streets = [\"calle Ancha\", \"paseo Marítimo\"");
+    write("town.toml", &broken);
+    let (ok, out) = check(&dir.path().join("town.toml"));
+    assert!(!ok, "{out}");
+    let line = |needle: &str| line_of(&broken, needle);
+    for expected in [
+        format!("line {}: district[1].triage: `limpieza` is already a room", line("triage = \"limpieza\"")),
+        format!("line {}: district[1].crews.alumbrado: unknown crew `luz-norte`", line("crews = {")),
+        format!("line {}: district[1].crews.agua: unknown category `agua`", line("crews = {")),
+        format!(
+            "line {}: district[1].streets[0]: `calle Ancha` is also in district `centro`",
+            line("streets = [\"calle Ancha\", \"paseo")
+        ),
+    ] {
+        assert!(out.contains(&expected), "missing «{expected}» in:\n{out}");
+    }
+    // The GeoJSON file is read once the rest is right.
+    let fixed = broken
+        .replace("triage = \"limpieza\"", "triage = \"mesa-puerto\"")
+        .replace("crews = { alumbrado = \"luz-norte\", agua = \"limpieza\" }", "crews = { alumbrado = \"luz-puerto\" }")
+        .replace("streets = [\"calle Ancha\", \"paseo Marítimo\"", "streets = [\"paseo Marítimo\"");
+    write("town.toml", &fixed);
+    let (ok, out) = check(&dir.path().join("town.toml"));
+    assert!(!ok, "{out}");
+    let expected = format!(
+        "line {}: district[1].geojson: `puerto.geojson`: a `LineString` is not an area: use a Polygon or a MultiPolygon",
+        line_of(&fixed, "geojson = ")
+    );
+    assert!(out.contains(&expected), "missing «{expected}» in:\n{out}");
+}

@@ -167,4 +167,6 @@ conversations! {
     fixed_en => "23-fixed-en",
     deadlines_es => "24-deadlines-es",
     deadlines_en => "25-deadlines-en",
+    districts_es => "26-districts-es",
+    districts_en => "27-districts-en",
 }

@@ -71,6 +71,17 @@ pub struct Town {
 }
 
 impl Town {
+    /// The answer about a task that does not exist, in each of the town's languages
+    /// (what an outsider must get about a private task, whoever they are).
+    pub fn unknown_task(&self, task: i64) -> Vec<String> {
+        let n = task.to_string();
+        self.cfg
+            .town
+            .languages
+            .iter()
+            .map(|l| self.locales.text(l, "unknown-task", &[("task", plaza_core::i18n::Arg::Str(&n))]))
+            .collect()
+    }
     pub fn load(path: &std::path::Path) -> Town {
         let mut cfg = Config::load(path).expect("config");
         cfg.source = Some(path.to_owned());

@@ -23,7 +23,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use plaza_core::channel::{Chat, Destination, InboundKind, Outgoing};
-use plaza_core::i18n::Arg;
 use plaza_core::model::{Identity, TaskId, Visibility};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PtConfig, TestCaseError};
@@ -32,7 +31,8 @@ use crate::harness::{Bot, Town, fast_tempdir};
 use crate::repo;
 
 const RESIDENTS: usize = 6;
-const STREETS: &[&str] = &["calle Real 3", "calle Luna 8", "Mill Road 4"];
+// Jun's old town, nowhere, and Kilbride's two wards (with their own desks and officers).
+const STREETS: &[&str] = &["calle Real 3", "calle Luna 8", "Mill Road 4", "Harbour Road 2", "Church Street 5"];
 
 #[derive(Debug, Clone)]
 enum Kind {
@@ -136,6 +136,14 @@ enum Step {
         task: i64,
         which: usize,
     },
+    /// A district's dispatcher (where the town has them) acts on any task, in their
+    /// district's triage room or in their direct chat (issue 12).
+    WardOfficer {
+        officer: usize,
+        task: i64,
+        action: usize,
+        in_room: bool,
+    },
     /// A report from an API client (Open311 POST) with its kind chosen by the client.
     ServiceRequest {
         who: usize,
@@ -176,6 +184,8 @@ fn step() -> impl Strategy<Value = Step> {
         1 => who.clone().prop_map(|who| Step::NotFixed { who }),
         1 => (who.clone(), any::<bool>()).prop_map(|(who, thanks)| Step::Fixed { who, thanks }),
         1 => (who.clone(), task.clone(), 0usize..4).prop_map(|(who, task, which)| Step::Press { who, task, which }),
+        2 => (0usize..4, task.clone(), 0usize..5, any::<bool>())
+            .prop_map(|(officer, task, action, in_room)| Step::WardOfficer { officer, task, action, in_room }),
         2 => (who.clone(), prop_oneof![Just(Kind::Public), Just(Kind::Private), Just(Kind::Mixed)], 0usize..8,
               proptest::option::of(0..STREETS.len()), any::<bool>())
             .prop_map(|(who, kind, cat, street, phone)| Step::ServiceRequest { who, kind, cat, street, phone }),
@@ -261,12 +271,20 @@ impl Run {
 
     fn insider(&self, to: &Destination, t: Option<TaskId>, author: Option<&Identity>) -> bool {
         let crew = t.and_then(|t| self.crew_of(t));
+        // The district by the config from where the task is, not from what the engine
+        // recorded: its desk and officers are insiders, no other district's.
+        let cfg = &self.town.cfg;
+        let district = t.and_then(|t| self.task(t)).and_then(|t| cfg.district_of(&t.place).map(|d| d.id.clone()));
+        let desk = district.as_deref().and_then(|d| cfg.district(d)).and_then(|d| d.triage.clone());
         match to {
-            Destination::Room(r) => r == "triage" || crew.as_deref() == Some(r.as_str()),
+            Destination::Room(r) => {
+                r == "triage" || desk.as_deref() == Some(r.as_str()) || crew.as_deref() == Some(r.as_str())
+            }
             Destination::Direct(who) => {
-                self.town.cfg.is_dispatcher(who)
+                cfg.is_dispatcher(who)
+                    || district.as_deref().and_then(|d| cfg.district(d)).is_some_and(|d| d.dispatchers.contains(who))
                     || Some(who) == author
-                    || crew.as_deref().is_some_and(|c| self.town.cfg.crews_of(who).contains(&c))
+                    || crew.as_deref().is_some_and(|c| cfg.crews_of(who).contains(&c))
             }
         }
     }
@@ -449,14 +467,7 @@ impl Run {
                     x.reporter != me && !(x.visibility == Visibility::Public && x.followers.contains(&me))
                 }) && !self.may_be_public(t);
                 if outsider {
-                    // In whichever of the town's languages the resident is answered.
-                    let unknown: Vec<String> = town
-                        .cfg
-                        .town
-                        .languages
-                        .iter()
-                        .map(|l| town.locales.text(l, "unknown-task", &[("task", Arg::Str(&task.to_string()))]))
-                        .collect();
+                    let unknown = town.unknown_task(task);
                     let mine: Vec<&Outgoing> = out.iter().filter(|o| o.to == Destination::Direct(me.clone())).collect();
                     if mine.len() != 1 || !unknown.contains(&mine[0].text) {
                         return Err(format!(
@@ -510,6 +521,73 @@ impl Run {
             Step::Fixed { who, thanks } => {
                 let text = if thanks { town.thanks.clone() } else { "1".into() };
                 self.say(&resident(who), Chat::Direct, None, text).await
+            }
+            Step::WardOfficer { officer, task, action, in_room } => {
+                let officers: Vec<(Identity, String)> = town
+                    .cfg
+                    .districts
+                    .iter()
+                    .flat_map(|d| d.dispatchers.iter().map(|w| (w.clone(), d.triage.clone().unwrap_or_default())))
+                    .collect();
+                let Some((who, desk)) = officers.get(officer % officers.len().max(1)).cloned() else {
+                    return Ok(());
+                };
+                let cat = town.public_cats[action % town.public_cats.len()].clone();
+                let text = match action {
+                    0 => format!("status #{task}"),
+                    1 => format!("private #{task}"),
+                    2 => format!("public #{task}"),
+                    3 => format!("assign #{task} {cat}"),
+                    _ => format!("done #{task}"),
+                };
+                let chat = if in_room && !desk.is_empty() { Chat::Room(desk.clone()) } else { Chat::Direct };
+                let before = self.task(TaskId(task));
+                let out = self.say(&who, chat.clone(), None, text).await;
+                // Outside their district a private task does not exist for them: whatever
+                // they write, the answer is the one for a task that does not exist.
+                let district = before.as_ref().and_then(|b| town.cfg.district_of(&b.place)).map(|d| d.id.clone());
+                // The oracle's own reading of the config (not the engine's helpers).
+                let officer_here = |d: Option<&str>| {
+                    town.cfg.is_dispatcher(&who)
+                        || d.and_then(|d| town.cfg.districts.iter().find(|x| x.id == d))
+                            .is_some_and(|x| x.dispatchers.contains(&who))
+                };
+                let outsider = before.as_ref().is_none_or(|b| {
+                    !officer_here(district.as_deref())
+                        && !b.crew.as_deref().is_some_and(|c| town.cfg.crews_of(&who).contains(&c))
+                }) && !self.may_be_public(TaskId(task));
+                if outsider {
+                    let unknown = town.unknown_task(task);
+                    let here = match &chat {
+                        Chat::Room(r) => Destination::Room(r.clone()),
+                        _ => Destination::Direct(who.clone()),
+                    };
+                    let answers: Vec<&Outgoing> = out.iter().filter(|o| o.to == here).collect();
+                    if answers.len() != 1 || !unknown.contains(&answers[0].text) {
+                        return Err(format!(
+                            "{who} outside the district of private task #{task} was told: {:?}",
+                            out.iter().map(|o| (&o.to, &o.text)).collect::<Vec<_>>()
+                        ));
+                    }
+                }
+                // An officer's "public"/"private" counts like the town's dispatchers', in
+                // their own district only: anywhere else it must change nothing.
+                let after = self.task(TaskId(task));
+                if let (Some(b), Some(a)) = (before, after)
+                    && b.visibility != a.visibility
+                {
+                    if !officer_here(district.as_deref()) {
+                        return Err(format!("{who} changed task #{task} outside their district ({district:?})"));
+                    }
+                    if a.visibility == Visibility::Public {
+                        self.oracle.explicit_public.insert(TaskId(task));
+                        self.oracle.explicit_private.remove(&TaskId(task));
+                    } else {
+                        self.oracle.explicit_private.insert(TaskId(task));
+                        self.oracle.explicit_public.remove(&TaskId(task));
+                    }
+                }
+                out
             }
             Step::Press { who, task, which } => {
                 let data = ["fixed", "notfixed", "rate4", "rate1"][which % 4];

@@ -220,8 +220,12 @@ async fn board_and_open311(case: &Case) {
     // (both reports, the private one counted).
     assert!(stats.contains("<strong>0.1</strong>"), "2 reports in 30 days is 0.1 a day");
     assert!(stats.contains(&format!("<strong>2</strong> {}", s._bot.engine.text(lang, "web-stats-coordinated"))));
-    // Each crew's count is of its tasks, answered or not.
-    let crew = cfg.crew(&cfg.category(case.public_cat).expect("cat").crew).expect("crew");
+    // Each crew's count is of its tasks, answered or not (the crew of its district, where
+    // the district has its own: Kilbride's harbour lights).
+    let t1 = s._bot.engine.task(plaza_core::model::TaskId(1)).expect("task 1");
+    let crew_id = cfg.crew_for(case.public_cat, t1.place.district.as_deref()).expect("crew");
+    assert_eq!(t1.crew.as_deref(), Some(crew_id));
+    let crew = cfg.crew(crew_id).expect("crew");
     let crew_row = format!("<td>{}</td><td>1</td>", cfg.name_in(&crew.name, lang));
     assert!(stats.contains(&crew_row), "{crew_row} not in the stats");
 }
@@ -361,15 +365,19 @@ async fn stats_of_what_residents_said(case: &Case) {
     let dir = fast_tempdir("plaza-web-said");
     let mut bot = Bot::start(&town, dir.path()).await;
     let cfg = town.cfg.clone();
-    let crew = cfg.crew(&cfg.category(case.public_cat).expect("cat").crew).expect("crew").clone();
-    let member = crew.members[0].clone();
-    let room = Chat::Room(crew.id.clone());
     let people: Vec<Identity> = (0..3).map(|i| Identity::new("console", format!("r{i}"))).collect();
     for (i, who) in people.iter().enumerate() {
         // Three places in one street (house numbers differ): three tasks.
         let text = case.public.replacen(" 3", &format!(" {}", 10 + i), 1);
         bot.say(who, Chat::Direct, None, text).await;
-        bot.say(&member, room.clone(), None, format!("done #{}", i + 1)).await;
+    }
+    // The crew the street's district gives them.
+    let crew_id = bot.engine.task(plaza_core::model::TaskId(1)).and_then(|t| t.crew).expect("a crew");
+    let crew = cfg.crew(&crew_id).expect("crew").clone();
+    let member = crew.members[0].clone();
+    let room = Chat::Room(crew.id.clone());
+    for i in 1..=3 {
+        bot.say(&member, room.clone(), None, format!("done #{i}")).await;
     }
     // #1: fixed, rated 5. #2: not fixed, done again, fixed, rated 3. #3: no answer.
     bot.say(&people[0], Chat::Direct, None, "1".into()).await;

@@ -213,3 +213,15 @@ deadline-escalated = البلدية تتابع الآن بنفسها بلاغك 
 # Districts
 refuse-other-district = البلاغ #{ $task } في { $district }: لا يمكن ذلك إلا لمسؤولي الحي أو لمنسقي البلدية.
 district-none = لا حي
+
+# إضافة: الحوادث
+incident-opened = ⚠️ نُشر الحادث #{ $task } وهو على اللوحة { $until ->
+    [none] حتى إشعار آخر
+   *[other] حتى { $until }
+}. البلاغات عن المشكلة نفسها هناك تُضم إليه؛ اكتبوا «done #{ $task }» عند انتهائه.
+incident-known = ⚠️ نعلم بذلك: «{ $notice }» (#{ $task })، { $until ->
+    [none] حتى إشعار آخر
+   *[other] متوقع حتى { $until }
+}. سجلتك وسأخبرك عند انتهائه.
+incident-ended = ✅ انتهى: «{ $notice }» (#{ $task }). شكراً لصبرك؛ إن بقي شيء على غير ما يرام، أخبرني.
+incident-which-category = ما نوع المشكلة؟ اذكره في الإعلان (الفئات: { $categories }).

@@ -216,3 +216,15 @@ deadline-escalated = The town hall is now following report #{ $task } ({ $catego
 # Districts
 refuse-other-district = Report #{ $task } is in { $district }: only its ward officers or the town's dispatchers can do that.
 district-none = no district
+
+# Plugin: incidents
+incident-opened = ⚠️ Incident #{ $task } is published and on the board { $until ->
+    [none] until further notice
+   *[other] until { $until }
+}. Reports of the same problem there are joined to it; write "done #{ $task }" when it is over.
+incident-known = ⚠️ We already know about this: "{ $notice }" (#{ $task }), { $until ->
+    [none] until further notice
+   *[other] expected until { $until }
+}. I have noted you and will tell you when it is over.
+incident-ended = ✅ Over: "{ $notice }" (#{ $task }). Thank you for your patience; if anything is still wrong, tell me.
+incident-which-category = Which kind of problem is it? Name it in the announcement (categories: { $categories }).

@@ -217,3 +217,15 @@ deadline-escalated = El ayuntamiento sigue ya en persona tu aviso #{ $task } ({ 
 # Districts
 refuse-other-district = El aviso #{ $task } es de { $district }: eso solo pueden hacerlo sus responsables o los del ayuntamiento.
 district-none = ningún distrito
+
+# Plugin: incidencias
+incident-opened = ⚠️ La incidencia #{ $task } está publicada y en el tablón { $until ->
+    [none] hasta nuevo aviso
+   *[other] hasta las { $until }
+}. Los avisos del mismo problema allí se le suman; escribid «hecho #{ $task }» cuando termine.
+incident-known = ⚠️ Ya lo sabemos: «{ $notice }» (#{ $task }), { $until ->
+    [none] hasta nuevo aviso
+   *[other] previsto hasta las { $until }
+}. Te he apuntado y te avisaré cuando termine.
+incident-ended = ✅ Terminado: «{ $notice }» (#{ $task }). Gracias por la paciencia; si algo sigue mal, dímelo.
+incident-which-category = ¿Qué tipo de problema es? Nómbralo en el aviso (categorías: { $categories }).

@@ -75,6 +75,10 @@ pub struct Town {
     /// Folder with `LANG.ftl` files, relative to the config file.
     #[serde(default = "default_locales")]
     pub locales: String,
+    /// The town's time zone (IANA name, e.g. `Europe/Madrid`): "until 14:00" and "each
+    /// morning" are in it. UTC if unset.
+    #[serde(default)]
+    pub timezone: Option<String>,
 }
 
 fn yes() -> bool {
@@ -634,6 +638,11 @@ impl Config {
             let line = loc.line_of(&key);
             errs.push(ConfigError { key, line, message });
         };
+        if let Some(tz) = &self.town.timezone
+            && jiff::tz::TimeZone::get(tz).is_err()
+        {
+            err("town.timezone".into(), format!("`{tz}` is not a time zone: use an IANA name such as Europe/Madrid"));
+        }
         let langs: BTreeSet<&str> = self.town.languages.iter().map(String::as_str).collect();
         if langs.is_empty() {
             err("town.languages".into(), "list at least one language, e.g. [\"es\"]".into());
@@ -923,6 +932,48 @@ impl Config {
     }
     pub fn crew(&self, id: &str) -> Option<&Crew> {
         self.crews.iter().find(|c| c.id == id)
+    }
+    /// The town's time zone (UTC if unset or unknown: `plaza check` refuses unknown ones).
+    pub fn time_zone(&self) -> jiff::tz::TimeZone {
+        self.town.timezone.as_deref().and_then(|t| jiff::tz::TimeZone::get(t).ok()).unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+    /// The first moment at or after `after` when the town's clocks show `hour:minute`.
+    pub fn next_local(&self, after: crate::model::Timestamp, hour: i8, minute: i8) -> crate::model::Timestamp {
+        let tz = self.time_zone();
+        let Ok(now) = jiff::Timestamp::from_millisecond(after.0) else { return after };
+        let zoned = now.to_zoned(tz.clone());
+        let Ok(t) = jiff::civil::Time::new(hour, minute, 0, 0) else { return after };
+        let mut day = zoned.date();
+        for _ in 0..3 {
+            if let Ok(z) = day.to_datetime(t).to_zoned(tz.clone())
+                && z.timestamp().as_millisecond() >= after.0
+            {
+                return crate::model::Timestamp(z.timestamp().as_millisecond());
+            }
+            day = day.tomorrow().unwrap_or(day);
+        }
+        after
+    }
+    /// The start of the town's calendar day `days` before the one `at` is in (0: today).
+    pub fn local_day_start(&self, at: crate::model::Timestamp, days: i32) -> crate::model::Timestamp {
+        let tz = self.time_zone();
+        let Ok(now) = jiff::Timestamp::from_millisecond(at.0) else { return at };
+        let date = now.to_zoned(tz.clone()).date();
+        let date = date.checked_sub(jiff::Span::new().days(days)).unwrap_or(date);
+        match date.to_zoned(tz) {
+            Ok(z) => crate::model::Timestamp(z.timestamp().as_millisecond()),
+            Err(_) => at,
+        }
+    }
+    /// `at` as the town's clocks show it: (year-month-day, hour, minute).
+    pub fn local_parts(&self, at: crate::model::Timestamp) -> (String, i8, i8) {
+        match jiff::Timestamp::from_millisecond(at.0) {
+            Ok(t) => {
+                let z = t.to_zoned(self.time_zone());
+                (z.date().to_string(), z.hour(), z.minute())
+            }
+            Err(_) => (String::new(), 0, 0),
+        }
     }
     /// A dispatcher of the whole town (`[roles]`): acts on every task.
     pub fn is_dispatcher(&self, who: &Identity) -> bool {

@@ -17,7 +17,11 @@ use crate::console::ConsoleChannel;
 
 /// Every plugin this binary knows, by the name a config enables it with.
 fn plugin_registry() -> Vec<Arc<dyn Plugin>> {
-    vec![Arc::new(plaza_plugin_lost_and_found::LostAndFound), Arc::new(plaza_plugin_deadlines::Deadlines)]
+    vec![
+        Arc::new(plaza_plugin_lost_and_found::LostAndFound),
+        Arc::new(plaza_plugin_deadlines::Deadlines),
+        Arc::new(plaza_plugin_incidents::Incidents),
+    ]
 }
 
 /// A checked config with what it names.

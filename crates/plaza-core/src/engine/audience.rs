@@ -133,9 +133,13 @@ impl<'e, 's> Cx<'e, 's> {
     }
 
     /// The people to tell about a change of `t` now, each with what they may see: the
-    /// reporter, and the followers while the task is public.
+    /// reporter (unless they are the one working on it: a crew's announcement, their own
+    /// report they took), and the followers while the task is public.
     pub(super) fn recipients(&self, t: &Task) -> Vec<(Identity, Viewer)> {
         let mut out = vec![(t.reporter.clone(), self.viewer(t, &t.reporter))];
+        if t.assignee.as_ref() == Some(&t.reporter) {
+            out.clear();
+        }
         if is_public(t) {
             for f in &t.followers {
                 if !out.iter().any(|(w, _)| w == f) {

@@ -60,7 +60,10 @@ impl<'e, 's> Cx<'e, 's> {
         let hours = self.cfg().engine.confirm_hours;
         let Some(t) = self.st.tasks.get(&id) else { return };
         let reporter = t.reporter.clone();
-        if hours <= 0 || reporter.is_erased() || self.e.capabilities_of(reporter.channel()).one_way {
+        // Nobody to ask: the town does not ask, the reporter cannot answer (an API client,
+        // erased data), or the reporter is staff (an announcement, a dispatcher's report).
+        let staff = self.viewer(t, &reporter) >= Viewer::Crew;
+        if hours <= 0 || staff || reporter.is_erased() || self.e.capabilities_of(reporter.channel()).one_way {
             return;
         }
         if let Some(t) = self.st.tasks.get_mut(&id) {

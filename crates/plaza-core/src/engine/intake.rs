@@ -15,6 +15,7 @@ use crate::text::{clean, ellipsize, find_street, fold, words};
 
 impl<'e, 's> Cx<'e, 's> {
     pub(super) fn process(&mut self, inb: &Inbound) {
+        self.tx.chat = Some((inb.sender.clone(), inb.chat.clone()));
         if let Chat::Unknown(chat) = &inb.chat {
             debug!(chat, "message in a room the config does not name; ignored");
             return;
@@ -670,7 +671,9 @@ impl<'e, 's> Cx<'e, 's> {
         let cat = category.and_then(|c| self.cfg().category(c));
         // Where it is decides who handles it: the district's own crew, triage room and
         // dispatchers, where it has them.
-        draft.place.district = self.cfg().district_of(&draft.place).map(|d| d.id.clone());
+        if draft.place.is_known() {
+            draft.place.district = self.cfg().district_of(&draft.place).map(|d| d.id.clone());
+        }
         let crew = cat.and_then(|c| self.cfg().crew_for(&c.id, draft.place.district.as_deref())).map(str::to_owned);
         let visibility = match cat {
             Some(c) if !sealed => c.visibility,
@@ -714,6 +717,15 @@ impl<'e, 's> Cx<'e, 's> {
             closed_at: None,
             feedback: Default::default(),
         };
+        if self.tx.answered_in_person.as_ref() == Some(sender) && task.crew.is_some() {
+            // Announced by those who handle it (an incident): being dealt with already.
+            task.status = Status::InProgress;
+            task.acknowledged_at = Some(self.now);
+            task.started_at = Some(self.now);
+            task.assignee = Some(sender.clone());
+            let who = self.sender_name.clone().unwrap_or_else(|| sender.id().to_owned());
+            self.st.card_actor.insert(id, who);
+        }
         self.event(id, Some(sender), EventKind::Created);
         self.tx.became = Some(id);
         let idn = id.0.to_string();
@@ -782,7 +794,10 @@ impl<'e, 's> Cx<'e, 's> {
                     ("crew", Arg::Str(&crew)),
                 ],
             );
-            self.dm(sender, m, Some(id));
+            // Someone answered in person (an announcement from a crew): no resident's ack.
+            if self.tx.answered_in_person.as_ref() != Some(sender) {
+                self.dm(sender, m, Some(id));
+            }
             self.post_card(id);
             self.post_public(id);
             if let Some(other) = related {

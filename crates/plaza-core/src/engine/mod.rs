@@ -95,6 +95,10 @@ struct Tx {
     /// Someone answered in person about this change: the usual notice to a task's
     /// audience skips them (a reporter who said "not fixed" is not told "reopened").
     answered_in_person: Option<Identity>,
+    /// Who wrote the message being handled, and where (plugins answer there).
+    chat: Option<(Identity, Chat)>,
+    /// A plugin tells the task's audience of this status change itself.
+    quiet: bool,
 }
 
 pub struct Engine {
@@ -394,8 +398,12 @@ impl Engine {
     fn finish(&self, st: &mut State, mut tx: Tx) -> crate::store::CommitTicket {
         for id in std::mem::take(&mut tx.touched) {
             if let Some(t) = st.tasks.get_mut(&id) {
-                // Where it is in the town follows its place, however that changed.
-                t.place.district = self.cfg.district_of(&t.place).map(|d| d.id.clone());
+                // Where it is in the town follows its place, however that changed (a task
+                // with no street or point keeps the district it was given: an incident
+                // announced for a whole district).
+                if t.place.is_known() {
+                    t.place.district = self.cfg.district_of(&t.place).map(|d| d.id.clone());
+                }
                 let t = t.clone();
                 st.index_task(&t);
                 if !t.status.is_active() {

@@ -86,6 +86,9 @@ impl<'e, 's> Cx<'e, 's> {
     /// language and with what they may see.
     pub(super) fn tell_audience(&mut self, task: TaskId, build: impl Fn(&Cx<'e, 's>, &str, Viewer) -> String) {
         let Some(t) = self.st.tasks.get(&task) else { return };
+        if self.tx.quiet {
+            return;
+        }
         for (who, v) in self.recipients(t) {
             if self.tx.answered_in_person.as_ref() == Some(&who) {
                 continue;

@@ -103,6 +103,122 @@ impl PluginCtx<'_, '_> {
         let k = TimerKey { owner: self.plugin.to_owned(), task: task.unwrap_or(TaskId(0)), key: key.to_owned() };
         self.cx.cancel_timer(&k);
     }
+    /// The category the town's keywords (and what dispatchers taught) give `text`, when
+    /// they are confident.
+    pub fn classify(&self, text: &str) -> Option<String> {
+        match self.cx.classify(text) {
+            crate::classify::Classification::Confident { category, .. } => Some(category),
+            _ => None,
+        }
+    }
+    /// A public task announced by staff (`by`: a crew member or a dispatcher), of a public
+    /// category, at a street or for a whole district (or neither: the whole town), handled
+    /// by the crew of that district for it: posted to its crew and in public
+    /// like any report; `by` gets no resident's acknowledgement. None if the category is
+    /// unknown or private.
+    pub fn announce_task(
+        &mut self,
+        by: &Identity,
+        text: &str,
+        category: &str,
+        street: Option<(String, String)>,
+        district: Option<String>,
+    ) -> Option<TaskId> {
+        let cat = self.cx.cfg().category(category).filter(|c| c.visibility == Visibility::Public)?;
+        let cat = cat.id.clone();
+        let mut place =
+            Place { district: district.filter(|d| self.cx.cfg().district(d).is_some()), ..Place::default() };
+        if let Some((street, key)) = street {
+            place.street = Some(street);
+            place.street_key = Some(key);
+        }
+        let lang = self.cx.room_lang();
+        let draft = crate::dialogue::Draft { text: text.to_owned(), language: lang, place, attachments: vec![] };
+        let before = self.cx.st.last_id;
+        self.cx.tx.answered_in_person = Some(by.clone());
+        self.cx.create_task(by, draft, Some(&cat), false);
+        self.cx.tx.answered_in_person = None;
+        (self.cx.st.last_id > before).then_some(TaskId(self.cx.st.last_id))
+    }
+    /// The street a text names, as the town writes it, and its key: (shown, key).
+    pub fn street_of(&self, text: &str) -> Option<(String, String)> {
+        self.cx.street_in(text)
+    }
+    /// Makes `who` a follower of a public, active task (told of every step from now on,
+    /// counted on its post like a "me too"), keeping what they wrote, if anything, for the
+    /// crew (never shown in public). False if the task is not public and active.
+    pub fn add_follower(&mut self, task: TaskId, who: &Identity, wrote: Option<&str>) -> bool {
+        let Some(t) = self.cx.st.tasks.get_mut(&task) else { return false };
+        if !audience::is_public(t) || !t.status.is_active() || t.reporter == *who {
+            return false;
+        }
+        if !t.supporters.contains(who) {
+            t.supporters.push(who.clone());
+        }
+        if !t.followers.contains(who) {
+            t.followers.push(who.clone());
+        }
+        t.updated_at = self.cx.now;
+        self.cx.touch(task);
+        self.cx.event(task, Some(who), EventKind::MeToo);
+        if let Some(text) = wrote.filter(|t| !t.trim().is_empty()) {
+            self.cx.event(task, Some(who), EventKind::Detail { text: text.to_owned() });
+        }
+        self.cx.edit_public(task);
+        true
+    }
+    /// Tells one person the locale message `id`, rendered as they may read `task`.
+    pub fn tell(&mut self, who: &Identity, task: TaskId, id: &str, args: &[(&str, PluginArg)]) {
+        let Some(t) = self.cx.st.tasks.get(&task) else { return };
+        let cfg = self.cx.cfg();
+        if audience::viewer(cfg, t, who) == Viewer::Nobody {
+            return;
+        }
+        let lang = self.cx.lang_of(who);
+        let text = self.render(&lang, id, args, |other| audience::viewer(cfg, other, who));
+        self.cx.dm(who, text, Some(task));
+    }
+    /// Answers the message being handled where it was written (its sender's chat, or the
+    /// room), in the room language there; `task` is rendered for that audience.
+    pub fn reply(&mut self, task: Option<TaskId>, id: &str, args: &[(&str, PluginArg)]) {
+        let Some((who, chat)) = self.cx.tx.chat.clone() else { return };
+        let cfg = self.cx.cfg();
+        match chat {
+            Chat::Room(room) if room != "public" => {
+                let lang = self.cx.room_lang();
+                let text = self.render(&lang, id, args, |other| audience::room_viewer(cfg, other, &room));
+                self.cx.room(&room, self.cx.plain_room(&room, text, task));
+            }
+            _ => {
+                let lang = self.cx.lang_of(&who);
+                let text = self.render(&lang, id, args, |other| audience::viewer(cfg, other, &who));
+                self.cx.dm(&who, text, task);
+            }
+        }
+    }
+    /// Marks a task resolved (by the town, not a person: nobody is asked "is it fixed?"),
+    /// telling everyone who hears of it the locale message `id` instead of the usual one.
+    pub fn resolve(&mut self, task: TaskId, id: &str, args: &[(&str, PluginArg)]) {
+        if self.cx.st.tasks.get(&task).is_some_and(|t| t.status.is_active()) {
+            self.tell_audience(task, id, args);
+            self.cx.tx.quiet = true;
+            self.cx.set_status(task, Status::Resolved, None, None);
+            self.cx.tx.quiet = false;
+        }
+    }
+    /// This plugin's timers: (task, key, when due).
+    pub fn timers(&self) -> Vec<(Option<TaskId>, String, Timestamp)> {
+        let mut v: Vec<_> = self
+            .cx
+            .st
+            .timers
+            .iter()
+            .filter(|(k, _)| k.owner == self.plugin)
+            .map(|(k, due)| ((k.task.0 > 0).then_some(k.task), k.key.clone(), *due))
+            .collect();
+        v.sort_by(|a, b| (a.2, &a.1).cmp(&(b.2, &b.1)));
+        v
+    }
     /// Where `task` waits for the town hall: its district's triage room, or the town's.
     pub fn triage_room(&self, task: TaskId) -> String {
         let district = self.cx.st.tasks.get(&task).and_then(|t| t.place.district.clone());

@@ -34,7 +34,7 @@ fn jun_config_is_valid() {
     assert!(ok, "{out}");
     assert!(
         out.contains(
-            "OK — Jun: 6 categories, 6 crews, languages es, en, ar, plugins: deadlines, lost-and-found, channels: console"
+            "OK — Jun: 6 categories, 6 crews, languages es, en, ar, plugins: deadlines, incidents, lost-and-found, channels: console"
         ),
         "{out}"
     );
@@ -90,7 +90,10 @@ fn missing_locale_message_and_unknown_plugin_are_reported() {
     let dir = broken(|t| t.replace("[plugins.lost-and-found]", "[plugins.lost-and-fund]"), |t| t.to_owned());
     let (ok, out) = check(&dir.path().join("town.toml"));
     assert!(!ok);
-    assert!(out.contains("plugins.lost-and-fund: unknown plugin (known: lost-and-found, deadlines)"), "{out}");
+    assert!(
+        out.contains("plugins.lost-and-fund: unknown plugin (known: lost-and-found, deadlines, incidents)"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -169,4 +169,6 @@ conversations! {
     deadlines_en => "25-deadlines-en",
     districts_es => "26-districts-es",
     districts_en => "27-districts-en",
+    incidents_es => "28-incidents-es",
+    incidents_en => "29-incidents-en",
 }

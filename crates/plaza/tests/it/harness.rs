@@ -145,8 +145,11 @@ impl Bot {
         let rooms = town.cfg.room_names();
         let channel = Arc::new(Capture { rooms: rooms.clone(), sent: Mutex::new(vec![]), seq: Mutex::new(0) });
         // The plugins the town's config enables, as `plaza serve` runs them.
-        let known: Vec<Arc<dyn Plugin>> =
-            vec![Arc::new(plaza_plugin_lost_and_found::LostAndFound), Arc::new(plaza_plugin_deadlines::Deadlines)];
+        let known: Vec<Arc<dyn Plugin>> = vec![
+            Arc::new(plaza_plugin_lost_and_found::LostAndFound),
+            Arc::new(plaza_plugin_deadlines::Deadlines),
+            Arc::new(plaza_plugin_incidents::Incidents),
+        ];
         let plugins: Vec<Arc<dyn Plugin>> =
             known.into_iter().filter(|p| town.cfg.plugins.contains_key(p.name())).collect();
         let c: Arc<dyn Clock> = clock.clone();

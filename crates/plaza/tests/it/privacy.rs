@@ -136,6 +136,12 @@ enum Step {
         task: i64,
         which: usize,
     },
+    /// A crew announces an incident (a known problem of its category, at a street or
+    /// anywhere): later reports of it are joined to it, what they wrote kept for the crew.
+    Announce {
+        crew: usize,
+        street: Option<usize>,
+    },
     /// A district's dispatcher (where the town has them) acts on any task, in their
     /// district's triage room or in their direct chat (issue 12).
     WardOfficer {
@@ -184,6 +190,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => who.clone().prop_map(|who| Step::NotFixed { who }),
         1 => (who.clone(), any::<bool>()).prop_map(|(who, thanks)| Step::Fixed { who, thanks }),
         1 => (who.clone(), task.clone(), 0usize..4).prop_map(|(who, task, which)| Step::Press { who, task, which }),
+        1 => (0usize..8, proptest::option::of(0..STREETS.len())).prop_map(|(crew, street)| Step::Announce { crew, street }),
         2 => (0usize..4, task.clone(), 0usize..5, any::<bool>())
             .prop_map(|(officer, task, action, in_room)| Step::WardOfficer { officer, task, action, in_room }),
         2 => (who.clone(), prop_oneof![Just(Kind::Public), Just(Kind::Private), Just(Kind::Mixed)], 0usize..8,
@@ -521,6 +528,18 @@ impl Run {
             Step::Fixed { who, thanks } => {
                 let text = if thanks { town.thanks.clone() } else { "1".into() };
                 self.say(&resident(who), Chat::Direct, None, text).await
+            }
+            Step::Announce { crew, street } => {
+                let cat = town.public_cats[crew % town.public_cats.len()].clone();
+                let Some(c) = town.cfg.category(&cat).map(|c| c.crew.clone()) else { return Ok(()) };
+                let Some(m) = town.crew_member(&c) else { return Ok(()) };
+                let place = street
+                    .map(|s| {
+                        format!(" on {}", STREETS[s].trim_end_matches(|ch: char| ch.is_ascii_digit() || ch == ' '))
+                    })
+                    .unwrap_or_default();
+                let text = format!("incident: {}{place}", town.keyword(&cat));
+                self.say(&m, Chat::Room(c), None, text).await
             }
             Step::WardOfficer { officer, task, action, in_room } => {
                 let officers: Vec<(Identity, String)> = town

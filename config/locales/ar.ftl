@@ -225,3 +225,9 @@ incident-known = ⚠️ نعلم بذلك: «{ $notice }» (#{ $task })، { $unt
 }. سجلتك وسأخبرك عند انتهائه.
 incident-ended = ✅ انتهى: «{ $notice }» (#{ $task }). شكراً لصبرك؛ إن بقي شيء على غير ما يرام، أخبرني.
 incident-which-category = ما نوع المشكلة؟ اذكره في الإعلان (الفئات: { $categories }).
+
+# إضافة: ملخص البلدية
+digest-header = 🗞 أمس ({ $day }): { $reports } بلاغ، { $resolved } حُل، { $closed } أُغلق. مفتوح الآن: { $open }، منها { $late } متأخر.
+digest-crew = · { $crew }: تولاه خلال { $ack }، أصلحه خلال { $resolve } (الوسيط)
+digest-ratings = · تقييم السكان لإصلاحات أمس: { $mean } من 5 ({ $count })
+digest-no-ratings = · لا تقييمات لإصلاحات أمس.

@@ -228,3 +228,12 @@ incident-known = ⚠️ We already know about this: "{ $notice }" (#{ $task }), 
 }. I have noted you and will tell you when it is over.
 incident-ended = ✅ Over: "{ $notice }" (#{ $task }). Thank you for your patience; if anything is still wrong, tell me.
 incident-which-category = Which kind of problem is it? Name it in the announcement (categories: { $categories }).
+
+# Plugin: the mayor's digest
+digest-header = 🗞 Yesterday ({ $day }): { $reports ->
+    [one] 1 report
+   *[other] { $reports } reports
+}, { $resolved } resolved, { $closed } closed. Open now: { $open }, of which { $late } late.
+digest-crew = · { $crew }: taken in { $ack }, fixed in { $resolve } (medians)
+digest-ratings = · Residents' ratings of yesterday's fixes: { $mean } out of 5 ({ $count })
+digest-no-ratings = · No ratings of yesterday's fixes.

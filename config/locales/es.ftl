@@ -229,3 +229,18 @@ incident-known = ⚠️ Ya lo sabemos: «{ $notice }» (#{ $task }), { $until ->
 }. Te he apuntado y te avisaré cuando termine.
 incident-ended = ✅ Terminado: «{ $notice }» (#{ $task }). Gracias por la paciencia; si algo sigue mal, dímelo.
 incident-which-category = ¿Qué tipo de problema es? Nómbralo en el aviso (categorías: { $categories }).
+
+# Plugin: el resumen de la alcaldía
+digest-header = 🗞 Ayer ({ $day }): { $reports ->
+    [one] 1 aviso
+   *[other] { $reports } avisos
+}, { $resolved ->
+    [one] 1 resuelto
+   *[other] { $resolved } resueltos
+}, { $closed ->
+    [one] 1 cerrado
+   *[other] { $closed } cerrados
+}. Abiertos ahora: { $open }, { $late } con retraso.
+digest-crew = · { $crew }: tomado en { $ack }, arreglado en { $resolve } (medianas)
+digest-ratings = · Puntuación de los vecinos a los arreglos de ayer: { $mean } de 5 ({ $count })
+digest-no-ratings = · Sin puntuaciones de los arreglos de ayer.

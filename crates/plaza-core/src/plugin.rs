@@ -6,7 +6,7 @@
 
 use crate::config::Config;
 use crate::dialogue::Draft;
-use crate::model::{Identity, Status, TaskId};
+use crate::model::{Identity, Status, TaskId, Timestamp};
 
 pub use crate::engine::PluginCtx;
 
@@ -46,4 +46,12 @@ pub trait Plugin: Send + Sync + 'static {
     /// A timer the plugin set ([`PluginCtx::set_timer`]) is due: `task` and `key` as
     /// given then. Timers are kept across restarts and follow the engine's clock.
     fn on_timer(&self, _ctx: &mut PluginCtx<'_, '_>, _task: Option<TaskId>, _key: &str) {}
+    /// Once, when the leading process starts running timers: set the first of a
+    /// recurring timer here (if it is not set already: [`PluginCtx::timers`]).
+    fn on_start(&self, _ctx: &mut PluginCtx<'_, '_>) {}
+    /// For a due timer of this plugin's: a period (from, until) whose tasks `on_timer`
+    /// needs ([`PluginCtx::period_tasks`]), read from the store first. None: none.
+    fn period_for_timer(&self, _cfg: &Config, _key: &str, _now: Timestamp) -> Option<(Timestamp, Timestamp)> {
+        None
+    }
 }

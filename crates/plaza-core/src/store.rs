@@ -189,6 +189,8 @@ pub struct TaskQuery {
     /// Created at or after / before this time.
     pub created_from: Option<Timestamp>,
     pub created_before: Option<Timestamp>,
+    /// Resolved or closed at or after this time.
+    pub ended_from: Option<Timestamp>,
     /// Newest first (the board), instead of by number.
     pub newest_first: bool,
     pub offset: u32,

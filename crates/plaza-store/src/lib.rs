@@ -1176,6 +1176,9 @@ impl Store for SqliteStore {
         if let Some(t) = q.created_before {
             b.push(" AND created_at < ").push_bind(t.0);
         }
+        if let Some(t) = q.ended_from {
+            b.push(" AND COALESCE(resolved_at, closed_at) >= ").push_bind(t.0);
+        }
         b.push(if q.newest_first { " ORDER BY id DESC" } else { " ORDER BY id" });
         b.push(" LIMIT ").push_bind(q.limit.map_or(-1, i64::from));
         b.push(" OFFSET ").push_bind(i64::from(q.offset));

@@ -642,6 +642,9 @@ impl Store for PgStore {
         if let Some(t) = q.created_before {
             b.push(" AND created_at < ").push_bind(t.0);
         }
+        if let Some(t) = q.ended_from {
+            b.push(" AND COALESCE(resolved_at, closed_at) >= ").push_bind(t.0);
+        }
         b.push(if q.newest_first { " ORDER BY id DESC" } else { " ORDER BY id" });
         // LIMIT NULL: no limit.
         b.push(" LIMIT ").push_bind(q.limit.map(i64::from));

@@ -9,6 +9,8 @@
 //!   SENDER presses DATA            SENDER presses a button (e.g. `fixed:1`) in their chat
 //!   SENDER in ROOM presses DATA    ... or on a post in ROOM (e.g. `claim:3`)
 //!   ~ 3m                           the clock moves on (s, m, h, d)
+//!   ~ at 2026-11-26 09:00          the clock moves on to this time (UTC), for scripts
+//!                                  whose days matter (a morning digest)
 //! A `#` at the start of a line or followed by a space starts a comment (`#12` does not).
 //! Output: `ROOM <- TEXT` or `@SENDER <- TEXT`, newlines inside TEXT written as ` / `.
 
@@ -39,8 +41,19 @@ pub struct ConsoleChannel {
 /// One parsed input line.
 #[derive(Debug, PartialEq)]
 pub enum Line {
-    Event { sender: String, chat: Option<String>, re: Option<i64>, kind: InboundKind },
-    Advance { millis: i64 },
+    Event {
+        sender: String,
+        chat: Option<String>,
+        re: Option<i64>,
+        kind: InboundKind,
+    },
+    Advance {
+        millis: i64,
+    },
+    /// The clock is set to this time (ms since 1970, UTC): forward only.
+    At {
+        millis: i64,
+    },
     Nothing,
 }
 
@@ -64,6 +77,13 @@ pub fn parse_line(raw: &str) -> Result<Line, String> {
     let line = strip_comment(raw).trim();
     if line.is_empty() {
         return Ok(Line::Nothing);
+    }
+    if let Some(when) = line.strip_prefix('~').map(str::trim).and_then(|r| r.strip_prefix("at ")) {
+        let at = jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M", when.trim())
+            .ok()
+            .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+            .ok_or_else(|| format!("`~ at {}`: write the time as `~ at 2026-11-26 09:00` (UTC)", when.trim()))?;
+        return Ok(Line::At { millis: at.timestamp().as_millisecond() });
     }
     if let Some(rest) = line.strip_prefix('~') {
         let rest = rest.trim();
@@ -225,6 +245,16 @@ impl Channel for ConsoleChannel {
             }
             let (sender, chat, re, kind) = match parsed {
                 Ok(Line::Nothing) => continue,
+                Ok(Line::At { millis }) => {
+                    let ahead = millis.saturating_sub(plaza_core::clock::Clock::now(&*self.clock).0);
+                    if ahead < 0 {
+                        self.print(&format!("! line {n}: `~ at` cannot move the clock back"));
+                        continue;
+                    }
+                    self.clock.advance_millis(ahead);
+                    inbox.settle().await;
+                    continue;
+                }
                 Ok(Line::Advance { millis }) => {
                     self.clock.advance_millis(millis);
                     // What falls due meanwhile (timers) happens now.

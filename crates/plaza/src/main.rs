@@ -40,6 +40,10 @@ enum Command {
         /// Repeat each input line (as `> LINE`) before the bot's answers: a full transcript.
         #[arg(long)]
         echo: bool,
+        /// Start the clock at this time (`2030-01-07T09:00:00Z`) instead of now: a script
+        /// whose days matter (a morning digest) gives the same answers whenever it runs.
+        #[arg(long)]
+        clock: Option<String>,
     },
     /// Measure reports per second through the engine and the store (no messenger).
     Bench {
@@ -149,7 +153,7 @@ fn main() -> ExitCode {
     };
     let result = rt.block_on(async {
         match cli.command {
-            Command::Console { config, db, echo } => wiring::console(&config, &db, echo).await,
+            Command::Console { config, db, echo, clock } => wiring::console(&config, &db, echo, clock.as_deref()).await,
             Command::Check { config } => wiring::check(&config),
             Command::Classify { config, db, text } => wiring::classify(&config, &db, text.as_deref()).await,
             Command::Serve { config, db, listen, standby } => {

@@ -21,6 +21,7 @@ fn plugin_registry() -> Vec<Arc<dyn Plugin>> {
         Arc::new(plaza_plugin_lost_and_found::LostAndFound),
         Arc::new(plaza_plugin_deadlines::Deadlines),
         Arc::new(plaza_plugin_incidents::Incidents),
+        Arc::new(plaza_plugin_digest::Digest),
     ]
 }
 
@@ -277,13 +278,18 @@ fn lock_database(db: &Path) -> Result<std::fs::File> {
     }
 }
 
-pub async fn console(config: &Path, db: &Path, echo: bool) -> Result<ExitCode> {
+pub async fn console(config: &Path, db: &Path, echo: bool, start: Option<&str>) -> Result<ExitCode> {
     let l = match load(config) {
         Ok(x) => x,
         Err(errors) => return Ok(print_problems(errors)),
     };
     let (store, _lease) = open_leading(&l, db, false).await?;
     let clock = Arc::new(ShiftedClock::default());
+    if let Some(s) = start {
+        let at: jiff::Timestamp =
+            s.parse().map_err(|e| anyhow::anyhow!("--clock {s}: not a time such as 2030-01-07T09:00:00Z ({e})"))?;
+        clock.advance_millis(at.as_millisecond() - clock.now().0);
+    }
     let rooms = l.cfg.room_names();
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
     if interactive {

@@ -78,6 +78,12 @@ fn parse_key(k: &str) -> Option<(Stage, bool, Timestamp)> {
 
 pub struct Deadlines;
 
+/// The hours a task of `category` has to be resolved, by the town's `[plugins.deadlines]`
+/// settings (what the digest counts as late).
+pub fn resolve_hours(cfg: &Config, category: Option<&str>) -> i64 {
+    Deadlines::hours(cfg.plugins.get("deadlines"), category, Stage::Resolve)
+}
+
 impl Deadlines {
     /// The hours of `stage` for `category` (its own, else the plugin's, else the default).
     fn hours(settings: Option<&toml::Table>, category: Option<&str>, stage: Stage) -> i64 {
@@ -222,7 +228,8 @@ impl Plugin for Deadlines {
             ctx.set_timer(Some(id), key, deadline);
             return;
         }
-        let waited = (now.0 - since.0) / HOUR_MS;
+        // To the nearest hour: "has waited 2 h" at 1 h 59 min 59 s.
+        let waited = (now.0 - since.0 + HOUR_MS / 2) / HOUR_MS;
         let args = Self::args(&t, hours, waited);
         let s = stage.name();
         if !escalate {

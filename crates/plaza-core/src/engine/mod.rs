@@ -99,6 +99,8 @@ struct Tx {
     chat: Option<(Identity, Chat)>,
     /// A plugin tells the task's audience of this status change itself.
     quiet: bool,
+    /// The tasks of the period a plugin's timer asked for (see `Engine::tick`).
+    period: Vec<PluginTask>,
 }
 
 pub struct Engine {
@@ -121,6 +123,8 @@ pub struct Engine {
     /// A web-only process: events are handed to the leading process through the
     /// store's inbox instead of handled here.
     forwarding: std::sync::atomic::AtomicBool,
+    /// Plugins' `on_start` ran (at the first tick).
+    plugins_started: std::sync::atomic::AtomicBool,
     ops: crate::ops::Ops,
 }
 
@@ -170,6 +174,7 @@ impl Engine {
             store_failing: Default::default(),
             retention_ran: Mutex::new(None),
             forwarding: Default::default(),
+            plugins_started: Default::default(),
             ops: crate::ops::Ops::new(),
         };
         engine.reload().await?;
@@ -424,6 +429,22 @@ impl Engine {
         if self.forwarding.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(0);
         }
+        if !self.plugins_started.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let now = self.clock.now();
+            let ticket = {
+                let mut st = self.lock();
+                let mut tx = Tx { batch: Batch { at: now, ..Batch::default() }, ..Tx::default() };
+                {
+                    let mut cx = Cx::system(self, &mut st, &mut tx, now);
+                    for p in self.plugins.clone() {
+                        let mut pc = PluginCtx { cx: cx.sub(), plugin: p.name() };
+                        p.on_start(&mut pc);
+                    }
+                }
+                self.finish(&mut st, tx)
+            };
+            self.committed(ticket).await?;
+        }
         let mut ran = 0;
         loop {
             let now = self.clock.now();
@@ -433,6 +454,14 @@ impl Engine {
             }
             let tasks: Vec<TaskId> = due.iter().map(|k| k.task).collect();
             self.fault_in(&tasks, &[]).await?;
+            // A timer that summarises a period has its tasks read first (not under the lock).
+            let mut periods: HashMap<TimerKey, Vec<Task>> = HashMap::new();
+            for key in &due {
+                let Some(p) = self.plugins.iter().find(|p| p.name() == key.owner) else { continue };
+                if let Some((from, until)) = p.period_for_timer(&self.cfg, &key.key, now) {
+                    periods.insert(key.clone(), self.period_tasks(from, until).await?);
+                }
+            }
             let ticket = {
                 let mut st = self.lock();
                 let mut tx = Tx { batch: Batch { at: now, ..Batch::default() }, ..Tx::default() };
@@ -441,8 +470,24 @@ impl Engine {
                     for key in &due {
                         // Still set (a message may have cancelled it meanwhile): run once.
                         if cx.st.timers.get(key).is_some_and(|d| *d <= now) {
+                            cx.tx.period = match periods.remove(key) {
+                                Some(mut stored) => {
+                                    // Memory has the latest of the tasks it holds.
+                                    for t in &mut stored {
+                                        if let Some(m) = cx.st.tasks.get(&t.id) {
+                                            *t = m.clone();
+                                        }
+                                    }
+                                    let seen: BTreeSet<TaskId> = stored.iter().map(|t| t.id).collect();
+                                    let open =
+                                        cx.st.tasks.values().filter(|t| t.status.is_active() && !seen.contains(&t.id));
+                                    stored.iter().chain(open).map(PluginTask::of).collect()
+                                }
+                                None => Vec::new(),
+                            };
                             cx.cancel_timer(key);
                             cx.run_timer(key);
+                            cx.tx.period.clear();
                             ran += 1;
                         }
                     }
@@ -451,6 +496,20 @@ impl Engine {
             };
             self.committed(ticket).await?;
         }
+    }
+
+    /// The tasks created in [from, until) or resolved or closed since `from`, from the
+    /// store (a period's summary).
+    async fn period_tasks(&self, from: Timestamp, until: Timestamp) -> Result<Vec<Task>, EngineError> {
+        let created =
+            crate::store::TaskQuery { created_from: Some(from), created_before: Some(until), ..Default::default() };
+        let ended = crate::store::TaskQuery { ended_from: Some(from), ..Default::default() };
+        let mut all = self.store.tasks(&created).await?;
+        let mut more = self.store.tasks(&ended).await?;
+        all.append(&mut more);
+        all.sort_by_key(|t| t.id);
+        all.dedup_by_key(|t| t.id);
+        Ok(all)
     }
 
     /// Waits for a batch's commit: on success the dispatcher is woken; on failure the

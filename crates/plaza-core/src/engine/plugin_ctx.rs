@@ -33,11 +33,17 @@ pub struct PluginTask {
     pub street_key: Option<String>,
     pub point: Option<GeoPoint>,
     pub created_at: Timestamp,
+    pub acknowledged_at: Option<Timestamp>,
+    pub resolved_at: Option<Timestamp>,
+    pub closed_at: Option<Timestamp>,
+    /// The reporter's rating of the fix (1 to 5), if given.
+    pub rating: Option<u8>,
+    pub duplicate_of: Option<TaskId>,
     pub related: Vec<TaskId>,
 }
 
 impl PluginTask {
-    fn of(t: &Task) -> PluginTask {
+    pub(super) fn of(t: &Task) -> PluginTask {
         PluginTask {
             id: t.id,
             category: t.category.clone(),
@@ -48,6 +54,11 @@ impl PluginTask {
             street_key: t.place.street_key.clone(),
             point: t.place.point,
             created_at: t.created_at,
+            acknowledged_at: t.acknowledged_at,
+            resolved_at: t.resolved_at,
+            closed_at: t.closed_at,
+            rating: t.feedback.rating,
+            duplicate_of: t.duplicate_of,
             related: t.related.clone(),
         }
     }
@@ -218,6 +229,20 @@ impl PluginCtx<'_, '_> {
             .collect();
         v.sort_by(|a, b| (a.2, &a.1).cmp(&(b.2, &b.1)));
         v
+    }
+    /// For a timer whose plugin asked for a period ([`Plugin::period_for_timer`]): every
+    /// task created or ended in it, and every task open now. Empty otherwise.
+    pub fn period_tasks(&self) -> &[PluginTask] {
+        &self.cx.tx.period
+    }
+    /// A locale message in the rooms' language (no task in it: a summary's line).
+    pub fn text(&self, id: &str, args: &[(&str, PluginArg)]) -> String {
+        let lang = self.cx.room_lang();
+        self.render(&lang, id, args, |_| Viewer::Nobody)
+    }
+    /// Posts a text made of [`PluginCtx::text`] lines in a room (no task: a summary).
+    pub fn post(&mut self, room: &str, text: String) {
+        self.cx.room(room, self.cx.plain_room(room, text, None));
     }
     /// Where `task` waits for the town hall: its district's triage room, or the town's.
     pub fn triage_room(&self, task: TaskId) -> String {

@@ -440,6 +440,11 @@ pub async fn feedback_and_timers(s: Arc<dyn Store>) {
         timers,
         vec![(key("deadlines", 2, "remind"), Timestamp(6_000)), (key("digest", 0, "daily"), Timestamp(8_000))]
     );
+    // A period's tasks: ended (resolved or closed) since a time.
+    let ended = s.tasks(&TaskQuery { ended_from: Some(Timestamp(2_000)), ..Default::default() }).await.expect("tasks");
+    assert_eq!(ended.iter().map(|t| t.id.0).collect::<Vec<_>>(), vec![1, 2]);
+    let ended = s.tasks(&TaskQuery { ended_from: Some(Timestamp(2_001)), ..Default::default() }).await.expect("tasks");
+    assert!(ended.is_empty(), "{ended:?}");
     let stats = s.stats(Timestamp(0), Timestamp(10_000)).await.expect("stats");
     let mut fb = stats.feedback;
     fb.sort();

@@ -149,6 +149,7 @@ impl Bot {
             Arc::new(plaza_plugin_lost_and_found::LostAndFound),
             Arc::new(plaza_plugin_deadlines::Deadlines),
             Arc::new(plaza_plugin_incidents::Incidents),
+            Arc::new(plaza_plugin_digest::Digest),
         ];
         let plugins: Vec<Arc<dyn Plugin>> =
             known.into_iter().filter(|p| town.cfg.plugins.contains_key(p.name())).collect();

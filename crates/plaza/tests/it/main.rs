@@ -31,8 +31,18 @@ pub fn jun_config() -> PathBuf {
 
 /// Runs `plaza console --echo` on `input` with the database `db`; returns stdout.
 pub fn console(config: &Path, db: &Path, input: &[u8]) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_plaza"))
-        .args(["console", "--echo", "--config"])
+    console_at(config, db, input, None)
+}
+
+/// The same with the clock started at `start` (`2030-01-07T09:00:00Z`).
+pub fn console_at(config: &Path, db: &Path, input: &[u8], start: Option<&str>) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_plaza"));
+    child.args(["console", "--echo"]);
+    if let Some(s) = start {
+        child.args(["--clock", s]);
+    }
+    let mut child = child
+        .arg("--config")
         .arg(config)
         .arg("--db")
         .arg(db)

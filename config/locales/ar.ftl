@@ -211,6 +211,7 @@ deadline-late-resolve = ⏳ بلاغك #{ $task } ({ $category }) يتأخر أ�
 deadline-escalated = البلدية تتابع الآن بنفسها بلاغك #{ $task } ({ $category })، لأنه متأخر.
 
 # Districts
+data-export-notices = طلبت إعلانات: { $districts }
 refuse-other-district = البلاغ #{ $task } في { $district }: لا يمكن ذلك إلا لمسؤولي الحي أو لمنسقي البلدية.
 district-none = لا حي
 
@@ -231,3 +232,17 @@ digest-header = 🗞 أمس ({ $day }): { $reports } بلاغ، { $resolved } ح
 digest-crew = · { $crew }: تولاه خلال { $ack }، أصلحه خلال { $resolve } (الوسيط)
 digest-ratings = · تقييم السكان لإصلاحات أمس: { $mean } من 5 ({ $count })
 digest-no-ratings = · لا تقييمات لإصلاحات أمس.
+
+# إضافة: الإعلانات
+notice-public = 📣 من البلدية: { $text }
+notice-public-district = 📣 { $district }: { $text }
+notice-posted = نُشر في الغرفة العامة{ $count ->
+    [0] .
+   *[other] ، وأُرسل إلى { $count } من السكان الذين طلبوا الإعلانات.
+}
+notice-subscribed = سأرسل لك إعلانات البلدية. اكتب «stop notices» لإيقافها.
+notice-subscribed-district = سأرسل لك إعلانات { $district } (وإعلانات البلدة كلها). اكتب «stop notices» لإيقافها.
+notice-unsubscribed = { $count ->
+    [0] لم تكن تتلقى إعلانات.
+   *[other] تم: لا مزيد من الإعلانات.
+}

@@ -214,6 +214,7 @@ deadline-late-resolve = ⏳ Your report #{ $task } ({ $category }) is taking lon
 deadline-escalated = The town hall is now following report #{ $task } ({ $category }) itself, as it is late.
 
 # Districts
+data-export-notices = You asked for the notices of: { $districts }
 refuse-other-district = Report #{ $task } is in { $district }: only its ward officers or the town's dispatchers can do that.
 district-none = no district
 
@@ -237,3 +238,18 @@ digest-header = 🗞 Yesterday ({ $day }): { $reports ->
 digest-crew = · { $crew }: taken in { $ack }, fixed in { $resolve } (medians)
 digest-ratings = · Residents' ratings of yesterday's fixes: { $mean } out of 5 ({ $count })
 digest-no-ratings = · No ratings of yesterday's fixes.
+
+# Plugin: announcements
+notice-public = 📣 From the town hall: { $text }
+notice-public-district = 📣 { $district }: { $text }
+notice-posted = Posted in the public room{ $count ->
+    [0] .
+    [one] , and sent to 1 resident who asked for notices.
+   *[other] , and sent to { $count } residents who asked for notices.
+}
+notice-subscribed = I will send you the town hall's notices. Write "stop notices" to stop them.
+notice-subscribed-district = I will send you the notices for { $district } (and the whole town's). Write "stop notices" to stop them.
+notice-unsubscribed = { $count ->
+    [0] You were not getting notices.
+   *[other] Done: no more notices.
+}

@@ -215,6 +215,7 @@ deadline-late-resolve = ⏳ Tu aviso #{ $task } ({ $category }) está tardando m
 deadline-escalated = El ayuntamiento sigue ya en persona tu aviso #{ $task } ({ $category }), porque va con retraso.
 
 # Districts
+data-export-notices = Pediste los avisos de: { $districts }
 refuse-other-district = El aviso #{ $task } es de { $district }: eso solo pueden hacerlo sus responsables o los del ayuntamiento.
 district-none = ningún distrito
 
@@ -244,3 +245,18 @@ digest-header = 🗞 Ayer ({ $day }): { $reports ->
 digest-crew = · { $crew }: tomado en { $ack }, arreglado en { $resolve } (medianas)
 digest-ratings = · Puntuación de los vecinos a los arreglos de ayer: { $mean } de 5 ({ $count })
 digest-no-ratings = · Sin puntuaciones de los arreglos de ayer.
+
+# Plugin: anuncios
+notice-public = 📣 Del ayuntamiento: { $text }
+notice-public-district = 📣 { $district }: { $text }
+notice-posted = Publicado en la sala pública{ $count ->
+    [0] .
+    [one] , y enviado a 1 vecino que pidió los avisos.
+   *[other] , y enviado a { $count } vecinos que pidieron los avisos.
+}
+notice-subscribed = Te enviaré los avisos del ayuntamiento. Escribe «no más avisos» para dejar de recibirlos.
+notice-subscribed-district = Te enviaré los avisos de { $district } (y los de todo el pueblo). Escribe «no más avisos» para dejar de recibirlos.
+notice-unsubscribed = { $count ->
+    [0] No recibías avisos.
+   *[other] Hecho: no más avisos.
+}

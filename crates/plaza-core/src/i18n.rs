@@ -103,6 +103,7 @@ pub const REQUIRED: &[&str] = &[
     "public-credit",
     "refuse-other-district",
     "district-none",
+    "data-export-notices",
     "ok-reply",
     "status-none-open",
     "not-a-report",

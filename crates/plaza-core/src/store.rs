@@ -43,6 +43,8 @@ pub struct Snapshot {
     pub posts: Vec<PostRecord>,
     /// Every timer set and not yet run, with when it is due.
     pub timers: Vec<(TimerKey, Timestamp)>,
+    /// Residents who asked for notices: (who, district id or "" for the whole town).
+    pub subscriptions: Vec<(Identity, String)>,
 }
 
 /// Which redelivery keys [`Store::load`] returns: those seen since `since`, at most the
@@ -91,6 +93,8 @@ pub struct Batch {
     pub retention_before: Option<Timestamp>,
     /// Timers set (`Some(due)`) or done / cancelled (`None`).
     pub timers: Vec<(TimerKey, Option<Timestamp>)>,
+    /// Notices asked for (`true`) or stopped (`false`): (who, district or "").
+    pub subscriptions: Vec<(Identity, String, bool)>,
     pub at: Timestamp,
 }
 
@@ -105,6 +109,7 @@ impl Batch {
             && self.erase.is_empty()
             && self.retention_before.is_none()
             && self.timers.is_empty()
+            && self.subscriptions.is_empty()
     }
 }
 

@@ -9,6 +9,20 @@
 //! tables and shares the writer, the row decoding and the rules; only the SQL differs.
 
 /// Timers set or gone, each to its latest state: the same SQL on both backends.
+/// Notices asked for or stopped: the same SQL on both backends.
+macro_rules! write_subscriptions {
+    ($subs:expr, $tx:ident) => {
+        for (who, district, on) in $subs {
+            let q = if *on {
+                "INSERT INTO subscriptions (identity, district) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+            } else {
+                "DELETE FROM subscriptions WHERE identity = $1 AND district = $2"
+            };
+            sqlx::query(q).bind(who.to_string()).bind(district.clone()).execute(&mut *$tx).await.map_err(db)?;
+        }
+    };
+}
+
 macro_rules! write_timers {
     ($timers:expr, $tx:ident) => {
         for (k, due) in $timers {
@@ -445,6 +459,8 @@ pub(crate) struct Flat<'a> {
     pub erasures: Vec<&'a Batch>,
     /// Each timer's last state: set to a time, or gone.
     pub timers: Vec<(&'a TimerKey, Option<Timestamp>)>,
+    /// Notices asked for or stopped, in order.
+    pub subscriptions: Vec<&'a (Identity, String, bool)>,
 }
 
 pub(crate) fn flatten<'a>(batches: impl Iterator<Item = &'a Batch>) -> Flat<'a> {
@@ -458,7 +474,9 @@ pub(crate) fn flatten<'a>(batches: impl Iterator<Item = &'a Batch>) -> Flat<'a> 
     let mut order = 0usize;
     let mut erasures: Vec<&Batch> = Vec::new();
     let mut timers: HashMap<&TimerKey, Option<Timestamp>> = HashMap::new();
+    let mut subscriptions = Vec::new();
     for b in batches {
+        subscriptions.extend(&b.subscriptions);
         for (k, due) in &b.timers {
             timers.insert(k, *due);
         }
@@ -500,6 +518,7 @@ pub(crate) fn flatten<'a>(batches: impl Iterator<Item = &'a Batch>) -> Flat<'a> 
         seen,
         erasures,
         timers: timers.into_iter().collect(),
+        subscriptions,
     }
 }
 
@@ -508,10 +527,20 @@ async fn write_group<'a>(
     batches: impl Iterator<Item = &'a Batch>,
 ) -> Result<(), StoreError> {
     // Later versions of the same row win; order of events and outbox rows is kept.
-    let Flat { tasks, events, outbox, dialogues, residents: rs, seen, erasures: batches_with_erasure, timers } =
-        flatten(batches);
+    let Flat {
+        tasks,
+        events,
+        outbox,
+        dialogues,
+        residents: rs,
+        seen,
+        erasures: batches_with_erasure,
+        timers,
+        subscriptions,
+    } = flatten(batches);
     let mut tx = conn.begin().await.map_err(db)?;
     write_timers!(&timers, tx);
+    write_subscriptions!(subscriptions.iter().copied(), tx);
     for chunk in shaped(&tasks, ROWS_PER_STATEMENT) {
         let mut q = QueryBuilder::<Sqlite>::new(INSERT_TASKS);
         let mut err = None;
@@ -675,6 +704,7 @@ async fn erase_person(tx: &mut SqliteConnection, who: &Identity) -> Result<(), S
         "UPDATE task_events SET actor = 'erased:-' WHERE actor = ?1",
         "DELETE FROM dialogues WHERE identity = ?1",
         "DELETE FROM residents WHERE identity = ?1",
+        "DELETE FROM subscriptions WHERE identity = ?1",
     ];
     for sql in statements {
         sqlx::query(*sql).bind(&id).execute(&mut *tx).await.map_err(db)?;
@@ -853,6 +883,10 @@ where
     (durations, feedback)
 }
 
+pub(crate) fn subscriptions_from_rows(rows: Vec<(String, String)>) -> Result<Vec<(Identity, String)>, StoreError> {
+    rows.into_iter().map(|(who, d)| Ok((Identity::from_str(&who).map_err(corrupt)?, d))).collect()
+}
+
 pub(crate) fn timers_from_rows(rows: Vec<(String, i64, String, i64)>) -> Vec<(TimerKey, Timestamp)> {
     rows.into_iter()
         .map(|(owner, task, key, due)| (TimerKey { owner, task: TaskId(task), key }, Timestamp(due)))
@@ -1028,6 +1062,9 @@ impl Store for SqliteStore {
         snap.timers = timers_from_rows(
             sqlx::query_as("SELECT owner, task_id, key, due_at FROM timers").fetch_all(&self.pool).await.map_err(db)?,
         );
+        snap.subscriptions = subscriptions_from_rows(
+            sqlx::query_as("SELECT identity, district FROM subscriptions").fetch_all(&self.pool).await.map_err(db)?,
+        )?;
         Ok(snap)
     }
 

@@ -22,6 +22,7 @@ fn plugin_registry() -> Vec<Arc<dyn Plugin>> {
         Arc::new(plaza_plugin_deadlines::Deadlines),
         Arc::new(plaza_plugin_incidents::Incidents),
         Arc::new(plaza_plugin_digest::Digest),
+        Arc::new(plaza_plugin_announcements::Announcements),
     ]
 }
 

@@ -215,6 +215,9 @@ impl Engine {
         for (k, due) in snap.timers {
             st.set_timer(k, due);
         }
+        for (who, district) in snap.subscriptions {
+            st.subscriptions.entry(district).or_default().insert(who);
+        }
         // The languages of everyone the open tasks and dialogues speak to.
         let mut people: Vec<Identity> = st.dialogues.keys().cloned().collect();
         people.extend(st.tasks.values().flat_map(Task::people).cloned());

@@ -7,6 +7,8 @@
 //! for each recipient through the audience model — a private task's text never reaches
 //! a person outside its audience, whatever the plugin asks.
 
+use std::collections::BTreeSet;
+
 use super::audience::{self, Viewer};
 use super::*;
 use crate::channel::Outbound;
@@ -243,6 +245,51 @@ impl PluginCtx<'_, '_> {
     /// Posts a text made of [`PluginCtx::text`] lines in a room (no task: a summary).
     pub fn post(&mut self, room: &str, text: String) {
         self.cx.room(room, self.cx.plain_room(room, text, None));
+    }
+    /// `who` asks for (`on`) or stops the town's notices of `district` (None: the whole
+    /// town's). Kept until they stop them or erase their data.
+    pub fn subscribe(&mut self, who: &Identity, district: Option<&str>, on: bool) {
+        let d = district.unwrap_or("").to_owned();
+        let set = self.cx.st.subscriptions.entry(d.clone()).or_default();
+        let changed = if on { set.insert(who.clone()) } else { set.remove(who) };
+        if changed {
+            self.cx.tx.batch.subscriptions.push((who.clone(), d, on));
+        }
+    }
+    /// Stops every notice `who` asked for; how many there were.
+    pub fn unsubscribe_all(&mut self, who: &Identity) -> usize {
+        let ds: Vec<String> =
+            self.cx.st.subscriptions.iter().filter(|(_, s)| s.contains(who)).map(|(d, _)| d.clone()).collect();
+        for d in &ds {
+            let d = (!d.is_empty()).then_some(d.as_str());
+            self.subscribe(who, d, false);
+        }
+        ds.len()
+    }
+    /// Tells everyone who asked for notices of `district` (and of the whole town) the
+    /// locale message `id`, each in their language — a notice for the whole town (None)
+    /// reaches every one who asked for any; returns how many were told. The plugin never
+    /// learns who they are.
+    pub fn notify_subscribers(&mut self, district: Option<&str>, id: &str, args: &[(&str, PluginArg)]) -> usize {
+        let who: BTreeSet<Identity> = self
+            .cx
+            .st
+            .subscriptions
+            .iter()
+            .filter(|(d, _)| d.is_empty() || district.is_none_or(|x| x == d.as_str()))
+            .flat_map(|(_, s)| s.iter().cloned())
+            .collect();
+        for w in &who {
+            let lang = self.cx.lang_of(w);
+            let text = self.render(&lang, id, args, |_| Viewer::Public);
+            self.cx.dm_unasked(w, text, None);
+        }
+        who.len()
+    }
+    /// The district of `who`'s latest report, if memory has it.
+    pub fn district_of_resident(&self, who: &Identity) -> Option<String> {
+        let id = self.cx.st.last_task_of.get(who)?;
+        self.cx.st.tasks.get(id)?.place.district.clone()
     }
     /// Where `task` waits for the town hall: its district's triage room, or the town's.
     pub fn triage_room(&self, task: TaskId) -> String {

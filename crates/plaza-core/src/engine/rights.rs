@@ -83,6 +83,21 @@ impl<'e, 's> Cx<'e, 's> {
             let ids: Vec<String> = data.following.iter().map(|t| format!("#{}", t.0)).collect();
             lines.push(self.t(&lang, "data-export-following", &[("tasks", Arg::Str(&ids.join(", ")))]));
         }
+        // The notices they asked for (kept in memory, all of them).
+        let mut notices: Vec<String> = self
+            .st
+            .subscriptions
+            .iter()
+            .filter(|(_, s)| s.contains(&inb.sender))
+            .map(|(d, _)| match self.cfg().district(d) {
+                Some(x) => self.cfg().name_in(&x.name, &lang).to_owned(),
+                None => self.cfg().town.name.clone(),
+            })
+            .collect();
+        notices.sort();
+        if !notices.is_empty() {
+            lines.push(self.t(&lang, "data-export-notices", &[("districts", Arg::Str(&notices.join(", ")))]));
+        }
         for e in &data.events {
             let text = match &e.kind {
                 EventKind::Comment { text } | EventKind::Detail { text } | EventKind::Note { text } => text.clone(),
@@ -165,6 +180,9 @@ impl<'e, 's> Cx<'e, 's> {
         }
         self.st.last_task_of.remove(who);
         self.st.awaiting.remove(who);
+        for subs in self.st.subscriptions.values_mut() {
+            subs.remove(who);
+        }
         self.st.residents.remove(who);
         self.end_dialogue(who);
         self.tx.batch.erase.push(who.clone());

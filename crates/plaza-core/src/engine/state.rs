@@ -64,6 +64,8 @@ pub(super) struct State {
     /// Timers set and not yet run → when due; and the same ordered by time.
     pub(super) timers: HashMap<TimerKey, Timestamp>,
     pub(super) timer_queue: BTreeSet<(Timestamp, TimerKey)>,
+    /// Residents who asked for notices, by district id ("" for the whole town).
+    pub(super) subscriptions: HashMap<String, BTreeSet<Identity>>,
 }
 
 /// A redelivery key's fingerprint (SipHash with fixed keys: the same in every run).

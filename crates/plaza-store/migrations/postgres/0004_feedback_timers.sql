@@ -15,3 +15,10 @@ CREATE TABLE timers (
     due_at  BIGINT  NOT NULL,
     PRIMARY KEY (owner, task_id, key)
 );
+
+-- Residents who asked for the town's notices: of one district, or of the whole town ('').
+CREATE TABLE subscriptions (
+    identity TEXT NOT NULL,
+    district TEXT NOT NULL,
+    PRIMARY KEY (identity, district)
+);

@@ -452,6 +452,35 @@ pub async fn feedback_and_timers(s: Arc<dyn Store>) {
 }
 
 /// Every check above, on SQLite and on PostgreSQL.
+/// Residents' notices: asked for, stopped, loaded at start, gone with an erasure.
+pub async fn subscriptions(s: Arc<dyn Store>) {
+    let ana: Identity = "console:ana".parse().expect("id");
+    let bea: Identity = "telegram:42".parse().expect("id");
+    let on = |who: &Identity, d: &str, on: bool| (who.clone(), d.to_owned(), on);
+    let at = Timestamp(1_000);
+    commit(
+        &s,
+        Batch {
+            subscriptions: vec![
+                on(&ana, "", true),
+                on(&ana, "puerto", true),
+                on(&bea, "centro", true),
+                on(&ana, "", true),
+            ],
+            at,
+            ..Batch::default()
+        },
+    )
+    .await;
+    commit(&s, Batch { subscriptions: vec![on(&ana, "puerto", false)], at, ..Batch::default() }).await;
+    let mut subs = s.load(window(0)).await.expect("load").subscriptions;
+    subs.sort();
+    assert_eq!(subs, vec![(ana.clone(), String::new()), (bea.clone(), "centro".to_owned())]);
+    commit(&s, Batch { erase: vec![bea.clone()], at, ..Batch::default() }).await;
+    let subs = s.load(window(0)).await.expect("load").subscriptions;
+    assert_eq!(subs, vec![(ana, String::new())]);
+}
+
 macro_rules! suites {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -485,4 +514,5 @@ suites!(
     inbox,
     statement_shapes,
     feedback_and_timers,
+    subscriptions,
 );

@@ -34,7 +34,7 @@ fn jun_config_is_valid() {
     assert!(ok, "{out}");
     assert!(
         out.contains(
-            "OK — Jun: 6 categories, 6 crews, languages es, en, ar, plugins: deadlines, digest, incidents, lost-and-found, channels: console"
+            "OK — Jun: 6 categories, 6 crews, languages es, en, ar, plugins: announcements, deadlines, digest, incidents, lost-and-found, channels: console"
         ),
         "{out}"
     );
@@ -91,7 +91,9 @@ fn missing_locale_message_and_unknown_plugin_are_reported() {
     let (ok, out) = check(&dir.path().join("town.toml"));
     assert!(!ok);
     assert!(
-        out.contains("plugins.lost-and-fund: unknown plugin (known: lost-and-found, deadlines, incidents, digest)"),
+        out.contains(
+            "plugins.lost-and-fund: unknown plugin (known: lost-and-found, deadlines, incidents, digest, announcements)"
+        ),
         "{out}"
     );
 }

@@ -177,4 +177,6 @@ conversations! {
     incidents_en => "29-incidents-en",
     digest_es => "30-digest-es",
     digest_en => "31-digest-en",
+    notices_es => "32-notices-es",
+    notices_en => "33-notices-en",
 }

@@ -150,6 +150,7 @@ impl Bot {
             Arc::new(plaza_plugin_deadlines::Deadlines),
             Arc::new(plaza_plugin_incidents::Incidents),
             Arc::new(plaza_plugin_digest::Digest),
+            Arc::new(plaza_plugin_announcements::Announcements),
         ];
         let plugins: Vec<Arc<dyn Plugin>> =
             known.into_iter().filter(|p| town.cfg.plugins.contains_key(p.name())).collect();

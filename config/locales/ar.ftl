@@ -210,6 +210,11 @@ deadline-late-ack = ⏳ بلاغك #{ $task } ({ $category }) يتأخر أكث�
 deadline-late-resolve = ⏳ بلاغك #{ $task } ({ $category }) يتأخر أكثر مما ينبغي: تهدف البلدة إلى إصلاحه خلال { $hours } ساعة. ذكّرت الفريق.
 deadline-escalated = البلدية تتابع الآن بنفسها بلاغك #{ $task } ({ $category })، لأنه متأخر.
 
+# Credit to crews
+credit-on = شكراً، { $name }: ستذكرك اللوحة العامة عندما تصلح شيئاً. اكتب «credit off» لإيقاف ذلك.
+credit-off = تم: لن تذكرك اللوحة العامة، بل فريقك فقط.
+credit-how = اكتب اسمك الأول بعد «credit»، مثلاً «credit Luis»، أو «credit off».
+
 # Districts
 data-export-notices = طلبت إعلانات: { $districts }
 refuse-other-district = البلاغ #{ $task } في { $district }: لا يمكن ذلك إلا لمسؤولي الحي أو لمنسقي البلدية.

@@ -213,6 +213,11 @@ deadline-late-ack = ⏳ Your report #{ $task } ({ $category }) is taking longer 
 deadline-late-resolve = ⏳ Your report #{ $task } ({ $category }) is taking longer than it should: the town aims to fix it within { $hours } h. I have reminded the crew.
 deadline-escalated = The town hall is now following report #{ $task } ({ $category }) itself, as it is late.
 
+# Credit to crews
+credit-on = Thank you, { $name }: the public board will name you when you fix something. Write "credit off" to stop it.
+credit-off = Done: the public board will not name you, only your crew.
+credit-how = Write your first name after "credit", e.g. "credit Luis", or "credit off".
+
 # Districts
 data-export-notices = You asked for the notices of: { $districts }
 refuse-other-district = Report #{ $task } is in { $district }: only its ward officers or the town's dispatchers can do that.

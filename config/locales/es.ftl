@@ -214,6 +214,11 @@ deadline-late-ack = ⏳ Tu aviso #{ $task } ({ $category }) está tardando más 
 deadline-late-resolve = ⏳ Tu aviso #{ $task } ({ $category }) está tardando más de lo debido: el pueblo se propone arreglarlo en { $hours } h. Se lo he recordado al equipo.
 deadline-escalated = El ayuntamiento sigue ya en persona tu aviso #{ $task } ({ $category }), porque va con retraso.
 
+# Credit to crews
+credit-on = Gracias, { $name }: el tablón público te nombrará cuando arregles algo. Escribe «crédito no» para dejarlo.
+credit-off = Hecho: el tablón público no te nombrará, solo a tu equipo.
+credit-how = Escribe tu nombre después de «crédito», por ejemplo «crédito Luis», o «crédito no».
+
 # Districts
 data-export-notices = Pediste los avisos de: { $districts }
 refuse-other-district = El aviso #{ $task } es de { $district }: eso solo pueden hacerlo sus responsables o los del ayuntamiento.

@@ -30,6 +30,8 @@ pub enum Verb {
     /// Resident: answer me in this language.
     Language,
     Help,
+    /// Crew: "name me in public when I fix something" ("credit Luis", "credit off").
+    Credit,
 }
 
 impl Verb {
@@ -48,6 +50,7 @@ impl Verb {
             "status" | "estado" => Verb::Status,
             "language" | "idioma" | "lang" => Verb::Language,
             "help" | "ayuda" | "start" => Verb::Help,
+            "credit" | "credito" => Verb::Credit,
             _ => return None,
         })
     }

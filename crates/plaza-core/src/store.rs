@@ -45,6 +45,8 @@ pub struct Snapshot {
     pub timers: Vec<(TimerKey, Timestamp)>,
     /// Residents who asked for notices: (who, district id or "" for the whole town).
     pub subscriptions: Vec<(Identity, String)>,
+    /// Crew members' own choice of being named in public: (who, first name or None).
+    pub credits: Vec<(Identity, Option<String>)>,
 }
 
 /// Which redelivery keys [`Store::load`] returns: those seen since `since`, at most the
@@ -95,6 +97,8 @@ pub struct Batch {
     pub timers: Vec<(TimerKey, Option<Timestamp>)>,
     /// Notices asked for (`true`) or stopped (`false`): (who, district or "").
     pub subscriptions: Vec<(Identity, String, bool)>,
+    /// A crew member's choice of being named in public: (who, first name or None).
+    pub credits: Vec<(Identity, Option<String>)>,
     pub at: Timestamp,
 }
 
@@ -110,6 +114,7 @@ impl Batch {
             && self.retention_before.is_none()
             && self.timers.is_empty()
             && self.subscriptions.is_empty()
+            && self.credits.is_empty()
     }
 }
 

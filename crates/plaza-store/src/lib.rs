@@ -23,6 +23,22 @@ macro_rules! write_subscriptions {
     };
 }
 
+/// Crew members' choices of being named: the same SQL on both backends.
+macro_rules! write_credits {
+    ($credits:expr, $tx:ident) => {
+        for (who, name) in $credits.iter().copied() {
+            sqlx::query(
+                "INSERT INTO credits (identity, name) VALUES ($1, $2) ON CONFLICT(identity) DO UPDATE SET name = excluded.name",
+            )
+            .bind(who.to_string())
+            .bind(name.clone())
+            .execute(&mut *$tx)
+            .await
+            .map_err(db)?;
+        }
+    };
+}
+
 macro_rules! write_timers {
     ($timers:expr, $tx:ident) => {
         for (k, due) in $timers {
@@ -461,6 +477,8 @@ pub(crate) struct Flat<'a> {
     pub timers: Vec<(&'a TimerKey, Option<Timestamp>)>,
     /// Notices asked for or stopped, in order.
     pub subscriptions: Vec<&'a (Identity, String, bool)>,
+    /// Crew members' choices of being named, in order.
+    pub credits: Vec<&'a (Identity, Option<String>)>,
 }
 
 pub(crate) fn flatten<'a>(batches: impl Iterator<Item = &'a Batch>) -> Flat<'a> {
@@ -475,8 +493,10 @@ pub(crate) fn flatten<'a>(batches: impl Iterator<Item = &'a Batch>) -> Flat<'a> 
     let mut erasures: Vec<&Batch> = Vec::new();
     let mut timers: HashMap<&TimerKey, Option<Timestamp>> = HashMap::new();
     let mut subscriptions = Vec::new();
+    let mut credits = Vec::new();
     for b in batches {
         subscriptions.extend(&b.subscriptions);
+        credits.extend(&b.credits);
         for (k, due) in &b.timers {
             timers.insert(k, *due);
         }
@@ -519,6 +539,7 @@ pub(crate) fn flatten<'a>(batches: impl Iterator<Item = &'a Batch>) -> Flat<'a> 
         erasures,
         timers: timers.into_iter().collect(),
         subscriptions,
+        credits,
     }
 }
 
@@ -537,10 +558,12 @@ async fn write_group<'a>(
         erasures: batches_with_erasure,
         timers,
         subscriptions,
+        credits,
     } = flatten(batches);
     let mut tx = conn.begin().await.map_err(db)?;
     write_timers!(&timers, tx);
     write_subscriptions!(subscriptions.iter().copied(), tx);
+    write_credits!(&credits, tx);
     for chunk in shaped(&tasks, ROWS_PER_STATEMENT) {
         let mut q = QueryBuilder::<Sqlite>::new(INSERT_TASKS);
         let mut err = None;
@@ -705,6 +728,7 @@ async fn erase_person(tx: &mut SqliteConnection, who: &Identity) -> Result<(), S
         "DELETE FROM dialogues WHERE identity = ?1",
         "DELETE FROM residents WHERE identity = ?1",
         "DELETE FROM subscriptions WHERE identity = ?1",
+        "DELETE FROM credits WHERE identity = ?1",
     ];
     for sql in statements {
         sqlx::query(*sql).bind(&id).execute(&mut *tx).await.map_err(db)?;
@@ -887,6 +911,13 @@ pub(crate) fn subscriptions_from_rows(rows: Vec<(String, String)>) -> Result<Vec
     rows.into_iter().map(|(who, d)| Ok((Identity::from_str(&who).map_err(corrupt)?, d))).collect()
 }
 
+#[allow(clippy::type_complexity)]
+pub(crate) fn credits_from_rows(
+    rows: Vec<(String, Option<String>)>,
+) -> Result<Vec<(Identity, Option<String>)>, StoreError> {
+    rows.into_iter().map(|(who, n)| Ok((Identity::from_str(&who).map_err(corrupt)?, n))).collect()
+}
+
 pub(crate) fn timers_from_rows(rows: Vec<(String, i64, String, i64)>) -> Vec<(TimerKey, Timestamp)> {
     rows.into_iter()
         .map(|(owner, task, key, due)| (TimerKey { owner, task: TaskId(task), key }, Timestamp(due)))
@@ -1064,6 +1095,9 @@ impl Store for SqliteStore {
         );
         snap.subscriptions = subscriptions_from_rows(
             sqlx::query_as("SELECT identity, district FROM subscriptions").fetch_all(&self.pool).await.map_err(db)?,
+        )?;
+        snap.credits = credits_from_rows(
+            sqlx::query_as("SELECT identity, name FROM credits").fetch_all(&self.pool).await.map_err(db)?,
         )?;
         Ok(snap)
     }

@@ -18,9 +18,9 @@ use sqlx::{Connection, PgExecutor, Postgres, QueryBuilder, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    Backend, Flat, INSERT_TASKS, Job, Reply, Small, UPSERT_TASKS, Writer, backlog, corrupt, crew_rows, destination_key,
-    due_rows, event_from_row, flatten, language_from_row, post_from_row, post_kind_str, shaped,
-    subscriptions_from_rows, task_from_row, timers_from_rows, visibility_str, writer_loop,
+    Backend, Flat, INSERT_TASKS, Job, Reply, Small, UPSERT_TASKS, Writer, backlog, corrupt, credits_from_rows,
+    crew_rows, destination_key, due_rows, event_from_row, flatten, language_from_row, post_from_row, post_kind_str,
+    shaped, subscriptions_from_rows, task_from_row, timers_from_rows, visibility_str, writer_loop,
 };
 
 /// The advisory lock that is the leader's lease ("PLAZA" in ASCII).
@@ -245,6 +245,7 @@ fn json(v: Result<String, serde_json::Error>, err: &mut Option<String>) -> Strin
 async fn write_flat(tx: &mut PgConnection, flat: Flat<'_>) -> Result<(), StoreError> {
     write_timers!(&flat.timers, tx);
     write_subscriptions!(flat.subscriptions.iter().copied(), tx);
+    write_credits!(&flat.credits, tx);
     for chunk in shaped(&flat.tasks, ROWS_PER_STATEMENT) {
         let mut q = QueryBuilder::<Postgres>::new(INSERT_TASKS);
         let mut err = None;
@@ -404,6 +405,7 @@ async fn erase_person(tx: &mut PgConnection, who: &Identity) -> Result<(), Store
         "DELETE FROM dialogues WHERE identity = $1".into(),
         "DELETE FROM residents WHERE identity = $1".into(),
         "DELETE FROM subscriptions WHERE identity = $1".into(),
+        "DELETE FROM credits WHERE identity = $1".into(),
     ];
     for sql in statements {
         sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&id).execute(&mut *tx).await.map_err(db)?;
@@ -511,6 +513,9 @@ impl Store for PgStore {
         );
         snap.subscriptions = subscriptions_from_rows(
             sqlx::query_as("SELECT identity, district FROM subscriptions").fetch_all(&self.pool).await.map_err(db)?,
+        )?;
+        snap.credits = credits_from_rows(
+            sqlx::query_as("SELECT identity, name FROM credits").fetch_all(&self.pool).await.map_err(db)?,
         )?;
         Ok(snap)
     }

@@ -80,6 +80,16 @@ impl<'e, 's> Cx<'e, 's> {
                 self.answer(inb, thread, m);
                 return;
             }
+            Verb::Credit if cmd.task.is_none() => {
+                self.set_credit(inb, thread, lang, &cmd.rest);
+                return;
+            }
+            // "credit 600 123 456": a number is no first name.
+            Verb::Credit if !self.cfg().crews_of(&inb.sender).is_empty() => {
+                let m = self.t(lang, "credit-how", &[]);
+                self.answer(inb, thread, m);
+                return;
+            }
             Verb::Language => {
                 let want = fold(cmd.rest.trim());
                 if self.cfg().town.languages.contains(&want) {

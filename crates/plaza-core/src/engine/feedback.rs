@@ -289,8 +289,48 @@ impl<'e, 's> Cx<'e, 's> {
         })
     }
 
-    /// The name a crew member agreed to show in public when they fix something.
+    /// The name a crew member agreed to show in public when they fix something: their own
+    /// choice ("credit Luis", "credit off") over the config's `credit`.
     pub(super) fn credit_name(&self, crew: Option<&str>, who: &Identity) -> Option<String> {
-        self.cfg().crew(crew?)?.credit.get(who).cloned()
+        let c = self.cfg().crew(crew?)?;
+        if !c.members.contains(who) {
+            return None;
+        }
+        match self.st.credits.get(who) {
+            Some(choice) => choice.clone(),
+            None => c.credit.get(who).cloned(),
+        }
+    }
+
+    /// "credit Luis" / "crédito Luis": a crew member agrees to be named in public by that
+    /// first name when they fix something; "credit off" / "crédito no" takes it back.
+    pub(super) fn set_credit(&mut self, inb: &Inbound, thread: Option<&PostRecord>, lang: &str, rest: &str) {
+        let who = &inb.sender;
+        if self.cfg().crews_of(who).is_empty() {
+            let m = self.t(lang, "unknown-command", &[]);
+            self.answer(inb, thread, m);
+            return;
+        }
+        let name = rest.trim().trim_matches(|c: char| c == '"' || c == '«' || c == '»').trim();
+        let off = ["off", "no", "stop", "quitar"].contains(&crate::text::fold(name).as_str());
+        let choice = if name.is_empty() || off {
+            None
+        } else {
+            // A first name: one word, short, letters only (no phone number or e-mail).
+            let first: String = name.split_whitespace().next().unwrap_or("").chars().take(40).collect();
+            if !first.chars().all(|c| c.is_alphabetic() || c == '-' || c == '\'') {
+                let m = self.t(lang, "credit-how", &[]);
+                self.answer(inb, thread, m);
+                return;
+            }
+            Some(first)
+        };
+        self.st.credits.insert(who.clone(), choice.clone());
+        self.tx.batch.credits.push((who.clone(), choice.clone()));
+        let m = match &choice {
+            Some(n) => self.t(lang, "credit-on", &[("name", Arg::Str(n))]),
+            None => self.t(lang, "credit-off", &[]),
+        };
+        self.answer(inb, thread, m);
     }
 }

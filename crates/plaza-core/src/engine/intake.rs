@@ -93,10 +93,12 @@ impl<'e, 's> Cx<'e, 's> {
         }
         if let Some(cmd) = command::parse(&text) {
             let in_card_thread = thread.is_some_and(|p| p.kind != PostKind::Public);
+            let staff = !self.cfg().crews_of(&inb.sender).is_empty();
             let meant = cmd.slash
                 || cmd.task.is_some()
                 || in_card_thread
-                || (direct && matches!(cmd.verb, Verb::Help | Verb::Language) && words(&text).len() <= 2);
+                || (direct && matches!(cmd.verb, Verb::Help | Verb::Language) && words(&text).len() <= 2)
+                || (staff && cmd.verb == Verb::Credit && words(&text).len() <= 3);
             if meant {
                 self.on_command(inb, thread, &lang, cmd);
                 return;

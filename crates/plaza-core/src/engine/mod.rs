@@ -218,6 +218,7 @@ impl Engine {
         for (who, district) in snap.subscriptions {
             st.subscriptions.entry(district).or_default().insert(who);
         }
+        st.credits = snap.credits.into_iter().collect();
         // The languages of everyone the open tasks and dialogues speak to.
         let mut people: Vec<Identity> = st.dialogues.keys().cloned().collect();
         people.extend(st.tasks.values().flat_map(Task::people).cloned());

@@ -183,6 +183,7 @@ impl<'e, 's> Cx<'e, 's> {
         for subs in self.st.subscriptions.values_mut() {
             subs.remove(who);
         }
+        self.st.credits.remove(who);
         self.st.residents.remove(who);
         self.end_dialogue(who);
         self.tx.batch.erase.push(who.clone());

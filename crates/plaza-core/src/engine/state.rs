@@ -66,6 +66,8 @@ pub(super) struct State {
     pub(super) timer_queue: BTreeSet<(Timestamp, TimerKey)>,
     /// Residents who asked for notices, by district id ("" for the whole town).
     pub(super) subscriptions: HashMap<String, BTreeSet<Identity>>,
+    /// Crew members' own choice of being named in public (None: they said no).
+    pub(super) credits: HashMap<Identity, Option<String>>,
 }
 
 /// A redelivery key's fingerprint (SipHash with fixed keys: the same in every run).

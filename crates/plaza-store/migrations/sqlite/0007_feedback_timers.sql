@@ -22,3 +22,10 @@ CREATE TABLE subscriptions (
     district TEXT NOT NULL,
     PRIMARY KEY (identity, district)
 );
+
+-- Crew members' own choice to be named in public when they fix something ("credit Luis"):
+-- the first name, or NULL when they said no (over the config's `credit`).
+CREATE TABLE credits (
+    identity TEXT PRIMARY KEY,
+    name     TEXT
+);

@@ -452,10 +452,17 @@ pub async fn feedback_and_timers(s: Arc<dyn Store>) {
 }
 
 /// Every check above, on SQLite and on PostgreSQL.
-/// Residents' notices: asked for, stopped, loaded at start, gone with an erasure.
+/// Residents' notices and crew members' credit: asked for, stopped, loaded at start,
+/// gone with an erasure.
 pub async fn subscriptions(s: Arc<dyn Store>) {
     let ana: Identity = "console:ana".parse().expect("id");
     let bea: Identity = "telegram:42".parse().expect("id");
+    let credits =
+        vec![(ana.clone(), Some("Ana".to_owned())), (bea.clone(), Some("Bea".to_owned())), (bea.clone(), None)];
+    commit(&s, Batch { credits, at: Timestamp(1), ..Batch::default() }).await;
+    let mut c = s.load(window(0)).await.expect("load").credits;
+    c.sort();
+    assert_eq!(c, vec![(ana.clone(), Some("Ana".to_owned())), (bea.clone(), None)]);
     let on = |who: &Identity, d: &str, on: bool| (who.clone(), d.to_owned(), on);
     let at = Timestamp(1_000);
     commit(
@@ -477,8 +484,9 @@ pub async fn subscriptions(s: Arc<dyn Store>) {
     subs.sort();
     assert_eq!(subs, vec![(ana.clone(), String::new()), (bea.clone(), "centro".to_owned())]);
     commit(&s, Batch { erase: vec![bea.clone()], at, ..Batch::default() }).await;
-    let subs = s.load(window(0)).await.expect("load").subscriptions;
-    assert_eq!(subs, vec![(ana, String::new())]);
+    let snap = s.load(window(0)).await.expect("load");
+    assert_eq!(snap.subscriptions, vec![(ana.clone(), String::new())]);
+    assert_eq!(snap.credits, vec![(ana, Some("Ana".to_owned()))]);
 }
 
 macro_rules! suites {

@@ -35,7 +35,7 @@ public-post =
     📢 #{ $task } · { $category } · { $place }
     «{ $description }»
     الحالة: { $status } · 👍 { $metoo }{ $credit }
-    هل تعرف شيئاً؟ رد على هذه الرسالة. هل يؤثر عليك؟ رد «أنا أيضاً».
+    { $how }
 status-open = مفتوح
 status-acknowledged = تم الاستلام
 status-in_progress = قيد العمل
@@ -83,6 +83,8 @@ note-line = ملاحظة: «{ $note }»
 ask-which-task = تجمع هذه الرسالة عدة بلاغات: قل أيها تقصد برقمه، مثلاً «#12».
 button-note = 📝 ملاحظة
 note-how = لترك ملاحظة للمواطن في #{ $task }، رد على البطاقة بالنص، أو اكتب «nota #{ $task } نص».
+public-how-reply = هل تعرف شيئاً؟ رد على هذه الرسالة. هل يؤثر عليك؟ رد «أنا أيضاً».
+public-how-typed = هل تعرف شيئاً؟ اكتب «#{ $task } وجوابك». هل يؤثر عليك؟ اكتب «أنا أيضاً #{ $task }».
 public-withdrawn = #{ $task } — سحبت البلدية هذا البلاغ من اللوحة العامة.
 notify-now-private = البلاغ رقم #{ $task } تتولاه البلدية الآن بشكل خاص. شكراً على دعمك؛ لن تصلك رسائل أخرى عنه.
 confirm-public = البلاغ رقم #{ $task } من فئة خاصة ({ $category }). لنشره رغم ذلك اكتب «publico #{ $task } نعم».

@@ -34,7 +34,7 @@ public-post =
     📢 #{ $task } · { $category } · { $place }
     "{ $description }"
     Status: { $status } · 👍 { $metoo }{ $credit }
-    Know something? Reply to this message. Affects you too? Reply "me too".
+    { $how }
 status-open = open
 status-acknowledged = acknowledged
 status-in_progress = in progress
@@ -83,6 +83,8 @@ ask-which-task = This message groups several reports: say which one you mean by 
 button-note = 📝 Note
 note-how = To leave the resident a note on #{ $task }, reply to the card with the text, or write "note #{ $task } text".
 
+public-how-reply = Know something? Reply to this message. Affects you too? Reply "me too".
+public-how-typed = Know something? Write "#{ $task } and your answer". Affects you too? Write "me too #{ $task }".
 public-withdrawn = #{ $task } — report withdrawn from the public board by the town hall.
 
 

@@ -35,7 +35,7 @@ public-post =
     📢 #{ $task } · { $category } · { $place }
     «{ $description }»
     Estado: { $status } · 👍 { $metoo }{ $credit }
-    ¿Sabes algo? Responde a este mensaje. ¿Te afecta? Responde «yo también».
+    { $how }
 status-open = abierto
 status-acknowledged = recibido
 status-in_progress = en curso
@@ -84,6 +84,8 @@ ask-which-task = Este mensaje agrupa varios avisos: di a cuál te refieres con s
 button-note = 📝 Nota
 note-how = Para dejar una nota al vecino en #{ $task }, responde a la tarjeta con el texto, o escribe «nota #{ $task } texto».
 
+public-how-reply = ¿Sabes algo? Responde a este mensaje. ¿Te afecta? Responde «yo también».
+public-how-typed = ¿Sabes algo? Escribe «#{ $task } y tu respuesta». ¿Te afecta? Escribe «yo también #{ $task }».
 public-withdrawn = #{ $task } — aviso retirado del tablón público por el ayuntamiento.
 
 

@@ -95,6 +95,21 @@ pub fn parse(text: &str) -> Option<Command> {
     Some(Command { verb, task, rest: rest.trim().to_owned(), slash })
 }
 
+/// A message in the public room that names its task in the text, for channels without
+/// replies or threads: `#12 la vi ayer` (an answer about task 12) or `yo también #12` /
+/// `me too #12` → (12, the rest). Only with `#`: a bare number is a house number.
+pub fn public_ref(text: &str) -> Option<(TaskId, String)> {
+    let t = text.trim();
+    if t.starts_with('#')
+        && let Some((id, rest)) = task_ref(t)
+    {
+        return Some((id, rest.to_owned()));
+    }
+    let (head, last) = t.rsplit_once(char::is_whitespace)?;
+    let (id, after) = task_ref(last.strip_prefix('#').map(|_| last)?)?;
+    after.is_empty().then(|| (id, head.trim_end_matches([',', ':']).trim().to_owned()))
+}
+
 /// `#12 rest` or `12 rest` → (12, "rest").
 pub fn task_ref(s: &str) -> Option<(TaskId, &str)> {
     let s = s.trim_start();
@@ -139,6 +154,16 @@ mod tests {
         assert_eq!((c.verb, c.task, c.rest.as_str()), (Verb::Duplicate, Some(TaskId(4)), "#1"));
         let c = parse("done").unwrap();
         assert_eq!((c.verb, c.task), (Verb::Done, None));
+    }
+
+    #[test]
+    fn public_refs() {
+        assert_eq!(public_ref("#12 la vi ayer"), Some((TaskId(12), "la vi ayer".into())));
+        assert_eq!(public_ref("yo también #3"), Some((TaskId(3), "yo también".into())));
+        assert_eq!(public_ref("me too, #3"), Some((TaskId(3), "me too".into())));
+        assert_eq!(public_ref("la farola de la calle Real 3"), None);
+        assert_eq!(public_ref("#1.5 algo"), None);
+        assert_eq!(public_ref("hola"), None);
     }
 
     #[test]

@@ -104,6 +104,8 @@ pub const REQUIRED: &[&str] = &[
     "refuse-other-district",
     "district-none",
     "data-export-notices",
+    "public-how-reply",
+    "public-how-typed",
     "credit-on",
     "credit-off",
     "credit-how",

@@ -119,11 +119,17 @@ impl<'e, 's> Cx<'e, 's> {
                 }
                 self.on_direct_text(&inb.sender, &lang, &text)
             }
-            Chat::Room(r) if r == "public" => {
-                if let Some(p) = thread {
-                    self.on_public_reply(&inb.sender, p.task, &text);
+            Chat::Room(r) if r == "public" => match thread {
+                Some(p) => self.on_public_reply(&inb.sender, p.task, &text),
+                // No reply to a post (a channel without replies): "#12 …" or "yo también #12".
+                None => {
+                    if let Some((id, rest)) = command::public_ref(&text)
+                        && !rest.is_empty()
+                    {
+                        self.on_public_reply(&inb.sender, id, &rest);
+                    }
                 }
-            }
+            },
             Chat::Room(_) if thread.is_some_and(|p| p.kind == PostKind::Card && self.may_act(&inb.sender, p.task)) => {
                 // A crew member answering the card in words: a note for the resident.
                 let cmd = Command { verb: Verb::Note, task: thread.map(|p| p.task), rest: text.clone(), slash: false };

@@ -566,6 +566,13 @@ impl Engine {
         {
             want.push(TaskId(n));
         }
+        // A task named in the public room's text ("#12 …", "yo también #12").
+        if let (InboundKind::Text { text }, Chat::Room(r)) = (&inbound.kind, &inbound.chat)
+            && r == "public"
+            && let Some((id, _)) = command::public_ref(text)
+        {
+            want.push(id);
+        }
         // The task a resident is rating, which may have left memory since.
         if let Some(crate::dialogue::Dialogue::Rate { task, .. }) = self.lock().dialogues.get(&inbound.sender) {
             want.push(*task);

@@ -98,9 +98,17 @@ impl<'e, 's> Cx<'e, 's> {
         }
         text
     }
-    /// The public post; `None` for a task the public may not see.
+    /// The public post as a channel with replies shows it; `None` for a task the public
+    /// may not see.
     pub(super) fn render_public(&self, t: &Task) -> Option<String> {
+        self.render_public_for(t, Capabilities { threads: true, ..Capabilities::default() })
+    }
+    /// The public post for a channel: where there are no replies to a message, it says
+    /// how to answer in writing ("#12 …", "yo también #12").
+    pub(super) fn render_public_for(&self, t: &Task, caps: Capabilities) -> Option<String> {
         let lang = self.room_lang();
+        let how = if caps.threads { "public-how-reply" } else { "public-how-typed" };
+        let how = self.t(&lang, how, &[("task", Arg::Str(&t.id.0.to_string()))]);
         let v = self.view(t, Viewer::Public, &lang)?;
         // Who fixed it: the crew, and the first name of a member who agreed to be named.
         let credit = match (t.status, t.crew.as_deref()) {
@@ -122,6 +130,7 @@ impl<'e, 's> Cx<'e, 's> {
                 ("status", Arg::Str(&v.status)),
                 ("metoo", Arg::Num(t.me_too() as i64)),
                 ("credit", Arg::Str(&credit)),
+                ("how", Arg::Str(&how)),
             ],
         ))
     }
@@ -204,7 +213,24 @@ impl<'e, 's> Cx<'e, 's> {
             summary: Some(self.summary("📢", t, Viewer::Public)),
             ..self.plain_room("public", text, Some(id))
         };
-        self.room("public", out);
+        self.public_per_channel(id, out);
+    }
+    /// The public post to each channel hosting the public room, worded for what it can do.
+    fn public_per_channel(&mut self, id: TaskId, out: Outbound) {
+        let Some(t) = self.st.tasks.get(&id) else { return };
+        let outs: Vec<(Capabilities, Outbound)> = self
+            .caps_of_room("public")
+            .into_iter()
+            .map(|caps| {
+                let text = self.render_public_for(t, caps).unwrap_or_else(|| out.text.clone());
+                (caps, Outbound { text, ..out.clone() })
+            })
+            .collect();
+        if outs.is_empty() {
+            self.room("public", out);
+        } else {
+            self.room_per_channel("public", |caps| Self::for_caps(&outs, caps));
+        }
     }
     /// One line for a task in a grouped message: "🆕 #12 · Alumbrado público · calle Real 1 · «…»".
     pub(super) fn summary(&self, icon: &str, t: &Task, v: Viewer) -> String {
@@ -243,7 +269,7 @@ impl<'e, 's> Cx<'e, 's> {
         let summary = Some(self.summary(status_icon(t.status, "📢"), t, Viewer::Public));
         let out =
             Outbound { buttons, summary, edit: Some(PostKind::Public), ..self.plain_room("public", text, Some(id)) };
-        self.room("public", out);
+        self.public_per_channel(id, out);
     }
     /// Withdraws the public post: the adapter removes its text from the room's history
     /// where it can and leaves a neutral line. Harmless if it was never delivered (the

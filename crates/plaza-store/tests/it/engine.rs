@@ -131,3 +131,45 @@ async fn concurrent_reports_get_distinct_numbers() {
     let snap = e.store().load(plaza_core::store::SeenWindow { since: Timestamp(0), limit: 10 }).await.expect("load");
     assert_eq!(snap.last_task_id, 200);
 }
+
+/// A channel without replies (this recorder has no threads): the public post says how to
+/// answer in writing, and "#1 …" / "yo también #1" written in the public room reach task 1
+/// as a reply would (issue 13's text conventions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_without_replies_answers_in_writing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ch = Arc::new(Recorder::default());
+    let (e, d) = engine(sqlite(dir.path()).await, &ch).await;
+    e.handle(text("a1", "ana", Chat::Direct, "La farola de la calle Alemania 5 está apagada")).await.expect("handle");
+    d.settle().await;
+    let post = ch.sent.lock().expect("lock").iter().find(|o| o.to == Destination::Room("public".into())).cloned();
+    let post = post.expect("a public post");
+    assert!(
+        post.text.contains("Escribe «#1 y tu respuesta»") && post.text.contains("«yo también #1»"),
+        "{}",
+        post.text
+    );
+    assert!(!post.text.contains("Responde a este mensaje"), "{}", post.text);
+    let public = || Chat::Room("public".into());
+    e.handle(text("b1", "bea", public(), "yo también #1")).await.expect("handle");
+    e.handle(text("c1", "carlos", public(), "#1 la vi apagada anoche también")).await.expect("handle");
+    // A private task named in the public room is a task that does not exist: nothing.
+    e.handle(text("d1", "dani", Chat::Direct, "Hay un coche sospechoso merodeando en la calle Luna 4"))
+        .await
+        .expect("h");
+    e.handle(text("e1", "eva", public(), "#2 yo lo vi")).await.expect("handle");
+    d.settle().await;
+    let t = e.task(plaza_core::model::TaskId(1)).expect("task 1");
+    assert_eq!(t.me_too(), 1, "{t:?}");
+    let sent = ch.sent.lock().expect("lock").clone();
+    let to_ana: Vec<&str> = sent
+        .iter()
+        .filter(|o| o.to == Destination::Direct(Identity::new("test", "ana")))
+        .map(|o| o.text.as_str())
+        .collect();
+    assert!(to_ana.iter().any(|t| t.contains("«la vi apagada anoche también»")), "{to_ana:?}");
+    let to_dani = sent.iter().filter(|o| o.to == Destination::Direct(Identity::new("test", "dani"))).count();
+    assert_eq!(to_dani, 1, "only dani's acknowledgement: {sent:?}");
+    let events = e.store().events(plaza_core::model::TaskId(2)).await.expect("events");
+    assert!(events.iter().all(|ev| !matches!(ev.kind, plaza_core::model::EventKind::Comment { .. })), "{events:?}");
+}

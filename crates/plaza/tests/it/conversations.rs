@@ -179,4 +179,5 @@ conversations! {
     digest_en => "31-digest-en",
     notices_es => "32-notices-es",
     notices_en => "33-notices-en",
+    written_answers_en => "34-written-answers-en",
 }

@@ -100,6 +100,11 @@ impl<'e, 's> Cx<'e, 's> {
     /// reopens. False if the text is not an answer (it is handled as usual then).
     pub(super) fn answer_fixed(&mut self, sender: &Identity, lang: &str, text: &str) -> bool {
         let Some(id) = self.awaiting_answer(sender) else { return false };
+        // A new problem is not an answer, however it starts ("no hay agua en la calle
+        // Sol 4" after a streetlight was fixed): another kind, or another street.
+        if words(text).len() > 3 && self.about_something_else(id, text) {
+            return false;
+        }
         let number = text.trim().trim_end_matches(['.', ')']);
         let cfg = self.cfg();
         let first = words(text).into_iter().next().unwrap_or_default();
@@ -127,6 +132,18 @@ impl<'e, 's> Cx<'e, 's> {
             return true;
         }
         false
+    }
+
+    /// Whether a longer text is clearly about another problem than task `id`: the keywords
+    /// are sure of another category, or it names another street.
+    fn about_something_else(&self, id: TaskId, text: &str) -> bool {
+        let Some(t) = self.st.tasks.get(&id) else { return false };
+        let u = self.understand(text);
+        let other_kind = matches!(&u.class, crate::classify::Classification::Confident { category, .. }
+            if t.category.as_deref() != Some(category.as_str()));
+        let other_street =
+            u.street.as_ref().is_some_and(|(_, key)| t.place.street_key.as_deref().is_some_and(|k| k != key));
+        other_kind || other_street
     }
 
     /// A button under "is it fixed?" or under the rating question.

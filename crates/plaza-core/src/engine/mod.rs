@@ -726,6 +726,17 @@ impl Engine {
                 ..Outgoing::plain(m.to.clone())
             });
         }
+        // A channel that cannot edit a message gets a one-line update instead of the whole
+        // post again (the task's state in its summary line), as a new message.
+        if m.edit.is_some() && !m.withdraw && !self.capabilities_of(&row.channel).edits {
+            let line = m.summary.clone()?;
+            return Some(Outgoing {
+                key: format!("plaza-{}", row.id),
+                text: line,
+                task: m.task,
+                ..Outgoing::plain(m.to.clone())
+            });
+        }
         Some(Outgoing {
             key: format!("plaza-{}", row.id),
             to: m.to.clone(),

@@ -172,4 +172,10 @@ async fn a_channel_without_replies_answers_in_writing() {
     assert_eq!(to_dani, 1, "only dani's acknowledgement: {sent:?}");
     let events = e.store().events(plaza_core::model::TaskId(2)).await.expect("events");
     assert!(events.iter().all(|ev| !matches!(ev.kind, plaza_core::model::EventKind::Comment { .. })), "{events:?}");
+    // Nor can it edit: when the post changes (Bea's support), the room gets one line with
+    // the task's state, never an edit or the whole post again.
+    let public: Vec<&Outgoing> = sent.iter().filter(|o| o.to == Destination::Room("public".into())).collect();
+    assert_eq!(public.len(), 2, "the post, and one line for the change: {public:?}");
+    assert!(public[1].edit.is_none() && public[1].text.starts_with("📢 #1 · Alumbrado público"), "{public:?}");
+    assert!(!public[1].text.contains('\n'), "{}", public[1].text);
 }

@@ -9,6 +9,22 @@
 //! tables and shares the writer, the row decoding and the rules; only the SQL differs.
 
 /// Timers set or gone, each to its latest state: the same SQL on both backends.
+/// The small tables loaded whole at start (timers, notices asked for, crew members'
+/// credit): the same SQL on both backends.
+macro_rules! load_small_tables {
+    ($snap:ident, $pool:expr) => {
+        $snap.timers = timers_from_rows(
+            sqlx::query_as("SELECT owner, task_id, key, due_at FROM timers").fetch_all($pool).await.map_err(db)?,
+        );
+        $snap.subscriptions = subscriptions_from_rows(
+            sqlx::query_as("SELECT identity, district FROM subscriptions").fetch_all($pool).await.map_err(db)?,
+        )?;
+        $snap.credits = credits_from_rows(
+            sqlx::query_as("SELECT identity, name FROM credits").fetch_all($pool).await.map_err(db)?,
+        )?;
+    };
+}
+
 /// Notices asked for or stopped: the same SQL on both backends.
 macro_rules! write_subscriptions {
     ($subs:expr, $tx:ident) => {
@@ -1090,15 +1106,7 @@ impl Store for SqliteStore {
         {
             snap.posts.push(post_from_row(&r)?);
         }
-        snap.timers = timers_from_rows(
-            sqlx::query_as("SELECT owner, task_id, key, due_at FROM timers").fetch_all(&self.pool).await.map_err(db)?,
-        );
-        snap.subscriptions = subscriptions_from_rows(
-            sqlx::query_as("SELECT identity, district FROM subscriptions").fetch_all(&self.pool).await.map_err(db)?,
-        )?;
-        snap.credits = credits_from_rows(
-            sqlx::query_as("SELECT identity, name FROM credits").fetch_all(&self.pool).await.map_err(db)?,
-        )?;
+        load_small_tables!(snap, &self.pool);
         Ok(snap)
     }
 

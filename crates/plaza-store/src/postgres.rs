@@ -508,15 +508,7 @@ impl Store for PgStore {
         {
             snap.posts.push(post_from_row(&r)?);
         }
-        snap.timers = timers_from_rows(
-            sqlx::query_as("SELECT owner, task_id, key, due_at FROM timers").fetch_all(&self.pool).await.map_err(db)?,
-        );
-        snap.subscriptions = subscriptions_from_rows(
-            sqlx::query_as("SELECT identity, district FROM subscriptions").fetch_all(&self.pool).await.map_err(db)?,
-        )?;
-        snap.credits = credits_from_rows(
-            sqlx::query_as("SELECT identity, name FROM credits").fetch_all(&self.pool).await.map_err(db)?,
-        )?;
+        load_small_tables!(snap, &self.pool);
         Ok(snap)
     }
 

@@ -71,11 +71,9 @@ impl Plugin for Announcements {
     }
 
     fn check(&self, _cfg: &Config, settings: &toml::Table) -> Vec<(String, String)> {
-        settings
-            .keys()
-            .filter(|k| k.as_str() != "enabled")
-            .map(|k| (format!("plugins.announcements.{k}"), "unknown key (known: enabled)".into()))
-            .collect()
+        let mut problems = Vec::new();
+        plaza_core::config::section::unknown_keys(settings, "plugins.announcements", &["enabled"], &mut problems);
+        problems
     }
 
     fn on_text(&self, ctx: &mut PluginCtx<'_, '_>, sender: &Identity, text: &str) -> Hook {

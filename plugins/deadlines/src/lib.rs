@@ -17,6 +17,7 @@
 //! Owns no state: each timer's key says which deadline it is and since when it counts.
 
 use plaza_core::config::Config;
+use plaza_core::config::section::unknown_keys;
 use plaza_core::model::{Status, TaskId, Timestamp};
 use plaza_core::plugin::{Plugin, PluginCtx};
 use plaza_core::{PluginArg, PluginTask};
@@ -154,14 +155,7 @@ impl Plugin for Deadlines {
         };
         let at = "plugins.deadlines";
         hours(&mut problems, at, settings);
-        for k in settings.keys() {
-            if !["acknowledge_hours", "resolve_hours", "category", "enabled"].contains(&k.as_str()) {
-                problems.push((
-                    format!("{at}.{k}"),
-                    "unknown key (known: acknowledge_hours, resolve_hours, category, enabled)".into(),
-                ));
-            }
-        }
+        unknown_keys(settings, at, &["acknowledge_hours", "resolve_hours", "category", "enabled"], &mut problems);
         match settings.get("category") {
             None => {}
             Some(toml::Value::Table(cats)) => {
@@ -175,14 +169,7 @@ impl Plugin for Deadlines {
                     match t {
                         toml::Value::Table(t) => {
                             hours(&mut problems, &at, t);
-                            for k in t.keys() {
-                                if !["acknowledge_hours", "resolve_hours"].contains(&k.as_str()) {
-                                    problems.push((
-                                        format!("{at}.{k}"),
-                                        "unknown key (known: acknowledge_hours, resolve_hours)".into(),
-                                    ));
-                                }
-                            }
+                            unknown_keys(t, &at, &["acknowledge_hours", "resolve_hours"], &mut problems);
                         }
                         _ => problems.push((at, "must be a table of acknowledge_hours and resolve_hours".into())),
                     }

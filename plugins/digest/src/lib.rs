@@ -129,19 +129,24 @@ impl Plugin for Digest {
 
     fn check(&self, cfg: &Config, settings: &toml::Table) -> Vec<(String, String)> {
         let mut problems = Vec::new();
-        for (k, v) in settings {
-            match (k.as_str(), v) {
-                ("hour", toml::Value::Integer(h)) if (0..24).contains(h) => {}
-                ("hour", _) => problems.push(("plugins.digest.hour".into(), "must be an hour, 0 to 23".into())),
-                ("room", toml::Value::String(r)) if cfg.is_triage_room(r) => {}
-                ("room", _) => problems.push((
-                    "plugins.digest.room".into(),
-                    "must be a triage room: `triage` or a district's `triage`".into(),
-                )),
-                ("enabled", _) => {}
-                _ => problems.push((format!("plugins.digest.{k}"), "unknown key (known: hour, room, enabled)".into())),
-            }
+        match settings.get("hour") {
+            None | Some(toml::Value::Integer(0..=23)) => {}
+            Some(_) => problems.push(("plugins.digest.hour".into(), "must be an hour, 0 to 23".into())),
         }
+        match settings.get("room") {
+            Some(toml::Value::String(r)) if cfg.is_triage_room(r) => {}
+            None => {}
+            Some(_) => problems.push((
+                "plugins.digest.room".into(),
+                "must be a triage room: `triage` or a district's `triage`".into(),
+            )),
+        }
+        plaza_core::config::section::unknown_keys(
+            settings,
+            "plugins.digest",
+            &["hour", "room", "enabled"],
+            &mut problems,
+        );
         problems
     }
 

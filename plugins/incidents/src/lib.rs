@@ -138,14 +138,11 @@ impl Plugin for Incidents {
 
     fn check(&self, _cfg: &Config, settings: &toml::Table) -> Vec<(String, String)> {
         let mut problems = Vec::new();
-        for (k, v) in settings {
-            match (k.as_str(), v) {
-                ("hours", toml::Value::Integer(n)) if *n > 0 && *n <= 24 * 365 => {}
-                ("hours", _) => problems.push(("plugins.incidents.hours".into(), "must be 1 to 8760 hours".into())),
-                ("enabled", _) => {}
-                _ => problems.push((format!("plugins.incidents.{k}"), "unknown key (known: hours, enabled)".into())),
-            }
+        match settings.get("hours") {
+            None | Some(toml::Value::Integer(1..=8760)) => {}
+            Some(_) => problems.push(("plugins.incidents.hours".into(), "must be 1 to 8760 hours".into())),
         }
+        plaza_core::config::section::unknown_keys(settings, "plugins.incidents", &["hours", "enabled"], &mut problems);
         problems
     }
 

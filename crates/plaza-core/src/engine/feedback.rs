@@ -80,10 +80,6 @@ impl<'e, 's> Cx<'e, 's> {
         ];
         let out = Outbound { buttons, ..Outbound::new(Destination::Direct(reporter.clone()), text, Some(id)) };
         self.dm_out(&reporter, out);
-        let t = self.st.tasks.get(&id).cloned();
-        if let Some(t) = t {
-            self.st.index_task(&t);
-        }
     }
 
     /// The task of the sender's that waits for their "is it fixed?" (the latest done).
@@ -270,10 +266,6 @@ impl<'e, 's> Cx<'e, 's> {
         let lang = self.lang_of(&reporter);
         let m = self.t(&lang, "confirm-closed-silent", &[("task", Arg::Str(&id.0.to_string()))]);
         self.dm_unasked(&reporter, m, Some(id));
-        let t = self.st.tasks.get(&id).cloned();
-        if let Some(t) = t {
-            self.st.index_task(&t);
-        }
     }
 
     /// A resident's thanks after a fix of theirs (within [`THANKS_DAYS`]): relayed to

@@ -725,7 +725,7 @@ impl<'e, 's> Cx<'e, 's> {
             closed_at: None,
             feedback: Default::default(),
         };
-        if self.tx.answered_in_person.as_ref() == Some(sender) && task.crew.is_some() {
+        if self.tx.announcing && task.crew.is_some() {
             // Announced by those who handle it (an incident): being dealt with already.
             task.status = Status::InProgress;
             task.acknowledged_at = Some(self.now);
@@ -802,8 +802,8 @@ impl<'e, 's> Cx<'e, 's> {
                     ("crew", Arg::Str(&crew)),
                 ],
             );
-            // Someone answered in person (an announcement from a crew): no resident's ack.
-            if self.tx.answered_in_person.as_ref() != Some(sender) {
+            // An announcement from staff: no resident's acknowledgement.
+            if !self.tx.announcing {
                 self.dm(sender, m, Some(id));
             }
             self.post_card(id);

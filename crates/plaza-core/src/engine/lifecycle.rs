@@ -10,8 +10,13 @@ use crate::text::ellipsize;
 impl<'e, 's> Cx<'e, 's> {
     pub(super) fn set_status(&mut self, id: TaskId, to: Status, actor: Option<&Identity>, note: Option<String>) {
         let now = self.now;
-        let crew = self.st.tasks.get(&id).and_then(|t| t.crew.clone());
-        let credit = actor.and_then(|a| self.credit_name(crew.as_deref(), a));
+        let credit = match (to, actor) {
+            (Status::Resolved, Some(a)) => {
+                let crew = self.st.tasks.get(&id).and_then(|t| t.crew.clone());
+                self.credit_name(crew.as_deref(), a)
+            }
+            _ => None,
+        };
         let Some(t) = self.st.tasks.get_mut(&id) else { return };
         let from = t.status;
         t.status = to;

@@ -99,6 +99,9 @@ struct Tx {
     chat: Option<(Identity, Chat)>,
     /// A plugin tells the task's audience of this status change itself.
     quiet: bool,
+    /// The report being made is staff's announcement (an incident): being dealt with
+    /// already, and its author gets no resident's acknowledgement.
+    announcing: bool,
     /// The tasks of the period a plugin's timer asked for (see `Engine::tick`).
     period: Vec<PluginTask>,
 }
@@ -433,21 +436,16 @@ impl Engine {
         if self.forwarding.load(std::sync::atomic::Ordering::Relaxed) {
             return Ok(0);
         }
-        if !self.plugins_started.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            let now = self.clock.now();
-            let ticket = {
-                let mut st = self.lock();
-                let mut tx = Tx { batch: Batch { at: now, ..Batch::default() }, ..Tx::default() };
-                {
-                    let mut cx = Cx::system(self, &mut st, &mut tx, now);
-                    for p in self.plugins.clone() {
-                        let mut pc = PluginCtx { cx: cx.sub(), plugin: p.name() };
-                        p.on_start(&mut pc);
-                    }
+        if !self.plugins_started.load(std::sync::atomic::Ordering::SeqCst) {
+            self.system_tx(self.clock.now(), |cx| {
+                for p in cx.e.plugins.clone() {
+                    let mut pc = PluginCtx { cx: cx.sub(), plugin: p.name() };
+                    p.on_start(&mut pc);
                 }
-                self.finish(&mut st, tx)
-            };
-            self.committed(ticket).await?;
+            })
+            .await?;
+            // Only once it is stored: a failed start is tried again at the next tick.
+            self.plugins_started.store(true, std::sync::atomic::Ordering::SeqCst);
         }
         let mut ran = 0;
         loop {
@@ -466,40 +464,31 @@ impl Engine {
                     periods.insert(key.clone(), self.period_tasks(from, until).await?);
                 }
             }
-            let ticket = {
-                let mut st = self.lock();
-                let mut tx = Tx { batch: Batch { at: now, ..Batch::default() }, ..Tx::default() };
-                {
-                    let mut cx = Cx::system(self, &mut st, &mut tx, now);
-                    for key in &due {
-                        // Still set (a message may have cancelled it meanwhile): run once.
-                        if cx.st.timers.get(key).is_some_and(|d| *d <= now) {
-                            cx.tx.period = match periods.remove(key) {
-                                Some(mut stored) => {
-                                    // Memory has the latest of the tasks it holds.
-                                    for t in &mut stored {
-                                        if let Some(m) = cx.st.tasks.get(&t.id) {
-                                            *t = m.clone();
-                                        }
-                                    }
-                                    let seen: BTreeSet<TaskId> = stored.iter().map(|t| t.id).collect();
-                                    let open =
-                                        cx.st.tasks.values().filter(|t| t.status.is_active() && !seen.contains(&t.id));
-                                    stored.iter().chain(open).map(PluginTask::of).collect()
-                                }
-                                None => Vec::new(),
-                            };
-                            cx.cancel_timer(key);
-                            cx.run_timer(key);
-                            cx.tx.period.clear();
-                            ran += 1;
-                        }
+            self.system_tx(now, |cx| {
+                for key in &due {
+                    // Still set (a message may have cancelled it meanwhile): run once.
+                    if cx.st.timers.get(key).is_some_and(|d| *d <= now) {
+                        cx.tx.period = periods.remove(key).map(|stored| cx.period_view(stored)).unwrap_or_default();
+                        cx.cancel_timer(key);
+                        cx.run_timer(key);
+                        cx.tx.period.clear();
+                        ran += 1;
                     }
                 }
-                self.finish(&mut st, tx)
-            };
-            self.committed(ticket).await?;
+            })
+            .await?;
         }
+    }
+
+    /// Work with no message behind it (timers, plugins' start), in one transaction.
+    async fn system_tx(&self, now: Timestamp, work: impl FnOnce(&mut Cx<'_, '_>)) -> Result<(), EngineError> {
+        let ticket = {
+            let mut st = self.lock();
+            let mut tx = Tx { batch: Batch { at: now, ..Batch::default() }, ..Tx::default() };
+            work(&mut Cx::system(self, &mut st, &mut tx, now));
+            self.finish(&mut st, tx)
+        };
+        self.committed(ticket).await
     }
 
     /// The tasks created in [from, until) or resolved or closed since `from`, from the
@@ -573,10 +562,6 @@ impl Engine {
         {
             want.push(id);
         }
-        // The task a resident is rating, which may have left memory since.
-        if let Some(crate::dialogue::Dialogue::Rate { task, .. }) = self.lock().dialogues.get(&inbound.sender) {
-            want.push(*task);
-        }
         let mut answered = Vec::new();
         if let Some(r) = &inbound.reply_to {
             let known = self.lock().posts_by_message.contains_key(&(inbound.channel.clone(), r.clone()));
@@ -589,6 +574,10 @@ impl Engine {
         // stored one would not count then: see `classify_lang`).
         let known = {
             let st = self.lock();
+            // The task a resident is rating, which may have left memory since.
+            if let Some(crate::dialogue::Dialogue::Rate { task, .. }) = st.dialogues.get(&inbound.sender) {
+                want.push(*task);
+            }
             st.residents.contains_key(&inbound.sender) || st.no_language.contains(&inbound.sender)
         };
         let reading = match &inbound.kind {
@@ -827,6 +816,18 @@ impl<'e, 's> Cx<'e, 's> {
     /// A context with no message being handled (timers, renders).
     fn system(e: &'e Engine, st: &'s mut State, tx: &'s mut Tx, now: Timestamp) -> Cx<'e, 's> {
         Cx { e, st, tx, now, sender_name: None, understood: Default::default(), readings: Default::default() }
+    }
+    /// A period's tasks as a plugin sees them: those read from the store (in memory's
+    /// latest version where memory has them), and every task open now.
+    fn period_view(&self, mut stored: Vec<Task>) -> Vec<PluginTask> {
+        for t in &mut stored {
+            if let Some(m) = self.st.tasks.get(&t.id) {
+                *t = m.clone();
+            }
+        }
+        let seen: BTreeSet<TaskId> = stored.iter().map(|t| t.id).collect();
+        let open = self.st.tasks.values().filter(|t| t.status.is_active() && !seen.contains(&t.id));
+        stored.iter().chain(open).map(PluginTask::of).collect()
     }
     fn cfg(&self) -> &'e Config {
         &self.e.cfg

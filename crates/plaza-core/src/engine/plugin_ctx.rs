@@ -148,9 +148,9 @@ impl PluginCtx<'_, '_> {
         let lang = self.cx.room_lang();
         let draft = crate::dialogue::Draft { text: text.to_owned(), language: lang, place, attachments: vec![] };
         let before = self.cx.st.last_id;
-        self.cx.tx.answered_in_person = Some(by.clone());
+        self.cx.tx.announcing = true;
         self.cx.create_task(by, draft, Some(&cat), false);
-        self.cx.tx.answered_in_person = None;
+        self.cx.tx.announcing = false;
         (self.cx.st.last_id > before).then_some(TaskId(self.cx.st.last_id))
     }
     /// The street a text names, as the town writes it, and its key: (shown, key).
@@ -224,9 +224,7 @@ impl PluginCtx<'_, '_> {
         let mut v: Vec<_> = self
             .cx
             .st
-            .timers
-            .iter()
-            .filter(|(k, _)| k.owner == self.plugin)
+            .timers_of(self.plugin, None)
             .map(|(k, due)| ((k.task.0 > 0).then_some(k.task), k.key.clone(), *due))
             .collect();
         v.sort_by(|a, b| (a.2, &a.1).cmp(&(b.2, &b.1)));
@@ -298,8 +296,7 @@ impl PluginCtx<'_, '_> {
     }
     /// Removes every timer of this plugin's about `task`.
     pub fn cancel_timers(&mut self, task: TaskId) {
-        let mine: Vec<TimerKey> =
-            self.cx.st.timers.keys().filter(|k| k.owner == self.plugin && k.task == task).cloned().collect();
+        let mine: Vec<TimerKey> = self.cx.st.timers_of(self.plugin, Some(task)).map(|(k, _)| k.clone()).collect();
         for k in mine {
             self.cx.cancel_timer(&k);
         }

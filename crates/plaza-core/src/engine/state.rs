@@ -1,7 +1,7 @@
 //! The engine's working set in memory: tasks, indexes for duplicate detection, open
 //! dialogues, redelivery keys and delivered posts.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use crate::channel::PostKind;
 use crate::dialogue::Dialogue;
@@ -61,8 +61,9 @@ pub(super) struct State {
     /// Reporters asked "is it fixed?" who have not answered → those tasks (kept in memory
     /// until answered or timed out).
     pub(super) awaiting: HashMap<Identity, BTreeSet<TaskId>>,
-    /// Timers set and not yet run → when due; and the same ordered by time.
-    pub(super) timers: HashMap<TimerKey, Timestamp>,
+    /// Timers set and not yet run → when due (ordered by owner, then task: one owner's,
+    /// or one task's of an owner, are a range); and the same ordered by time.
+    pub(super) timers: BTreeMap<TimerKey, Timestamp>,
     pub(super) timer_queue: BTreeSet<(Timestamp, TimerKey)>,
     /// Residents who asked for notices, by district id ("" for the whole town).
     pub(super) subscriptions: HashMap<String, BTreeSet<Identity>>,
@@ -197,6 +198,15 @@ impl State {
             Some(due) => self.timer_queue.remove(&(due, key.clone())),
             None => false,
         }
+    }
+    /// `owner`'s timers (about `task` only, if given), by task and key.
+    pub(super) fn timers_of<'a>(
+        &'a self,
+        owner: &'a str,
+        task: Option<TaskId>,
+    ) -> impl Iterator<Item = (&'a TimerKey, &'a Timestamp)> + 'a {
+        let from = TimerKey { owner: owner.to_owned(), task: task.unwrap_or(TaskId(i64::MIN)), key: String::new() };
+        self.timers.range(from..).take_while(move |(k, _)| k.owner == owner && task.is_none_or(|t| k.task == t))
     }
     /// The timers due at `now`, soonest first, at most `limit`.
     pub(super) fn due_timers(&self, now: Timestamp, limit: usize) -> Vec<TimerKey> {

@@ -130,6 +130,7 @@ lostfound-kind-lost = lost animal
 lostfound-kind-found = found animal
 lostfound-crew = 🐾 #{ $task } and #{ $other } look like the same animal.
 unreadable-message = I could not read your last message: it reached me encrypted with a key I don't have. Could you send it again?
+unverified-staff = This message is in the name of a town crew member or dispatcher, but it could not be checked as really coming from them, so nothing was done. If it is yours, send it again from your usual account; if not, you can ignore this.
 
 # The public web board
 web-event-created = Report received

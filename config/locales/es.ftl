@@ -131,6 +131,7 @@ lostfound-kind-lost = animal perdido
 lostfound-kind-found = animal encontrado
 lostfound-crew = 🐾 #{ $task } y #{ $other } parecen el mismo animal.
 unreadable-message = No he podido leer tu último mensaje: me llegó cifrado con una clave que no tengo. ¿Puedes enviarlo otra vez?
+unverified-staff = Este mensaje va a nombre de una persona del equipo municipal, pero no se ha podido comprobar que venga de ella, así que no se ha hecho nada. Si es tuyo, envíalo otra vez desde tu cuenta de siempre; si no, puedes ignorar este aviso.
 
 # The public web board
 web-event-created = Aviso recibido

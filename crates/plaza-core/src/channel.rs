@@ -95,6 +95,11 @@ pub struct Inbound {
     pub kind: InboundKind,
     /// The platform id of the bot message this answers, reacts to or is in the thread of.
     pub reply_to: Option<String>,
+    /// The channel could not verify that this message comes from `sender` (an e-mail
+    /// whose SPF and DKIM checks failed): it is handled as a resident's, never with the
+    /// crew or dispatcher powers the identity has.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unverified: bool,
 }
 
 /// Where an outgoing message goes.
@@ -250,6 +255,13 @@ pub struct Limits {
     /// How many chats may be sent to at the same time (each chat keeps its order);
     /// 0 or 1: one message at a time.
     pub concurrent_chats: usize,
+    /// Longest message in characters; a longer one is split by the dispatcher into
+    /// several (at line, then word ends), each within the rate limits above. An edit
+    /// cannot be split: it is shortened, ending with "…".
+    pub max_chars: Option<usize>,
+    /// Most lines in one message (a line-based network such as IRC: one line each);
+    /// split like `max_chars`.
+    pub max_lines: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -261,6 +273,16 @@ pub struct Capabilities {
     pub location: bool,
     /// Its senders cannot answer a question (an API client): nothing is asked of them.
     pub one_way: bool,
+    /// The platform vouches for its user ids: nobody can write as `telegram:42` but that
+    /// account (Telegram, Matrix). Where anyone can take a name (an IRC nick), crew and
+    /// dispatcher powers need the town's explicit `trust_ids = true` in the channel's
+    /// section: `plaza check` refuses staff on it otherwise.
+    pub authenticated_ids: bool,
+    /// The platform drops a second send with the same [`Outgoing::key`] (Matrix
+    /// transaction ids): a send whose outcome is [`ChannelError::Uncertain`] is simply
+    /// tried again. Without it, an uncertain send is not repeated (a resident is never
+    /// told the same thing twice) and is counted as delivered.
+    pub idempotent_sends: bool,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -274,11 +296,29 @@ pub enum ChannelError {
     /// The platform refused this message for good (chat gone, bot blocked, bad request).
     #[error("rejected: {0}")]
     Rejected(String),
+    /// The message was written to the platform but its answer never came (the connection
+    /// dropped): it may or may not have gone out. See [`Capabilities::idempotent_sends`].
+    #[error("uncertain: {0}")]
+    Uncertain(String),
+    /// A setting of the channel's section is missing or wrong at start (a secret not in
+    /// the environment): (key, message), located in the config file by the binary.
+    #[error("{0}: {1}")]
+    Setting(String, String),
     /// The destination room is not configured on this channel.
     #[error("no such room on this channel: {0}")]
     UnknownRoom(String),
     #[error("{0}")]
     Other(String),
+}
+
+impl ChannelError {
+    /// The first of a section's problems, as an error at start (`plaza check` says all).
+    pub fn first(problems: Vec<crate::config::section::Problem>) -> ChannelError {
+        match problems.into_iter().next() {
+            Some((k, m)) => ChannelError::Setting(k, m),
+            None => ChannelError::Other("the section has a problem".into()),
+        }
+    }
 }
 
 /// The engine's side of a channel: where an adapter hands what it received.
@@ -299,8 +339,34 @@ pub trait Inbox: Send + Sync {
     async fn set_cursor(&self, key: &str, value: &str) -> Result<(), crate::StoreError>;
 }
 
-/// A messenger adapter. A town that wants another messenger implements this and
-/// nothing else.
+/// A messenger adapter. A town that wants another messenger implements this, and
+/// [`ChannelKind`] to be named in a config (see docs/ADAPTERS.md).
+///
+/// The contract:
+/// - **Readiness.** The dispatcher sends nothing before [`Channel::ready`] returns (an
+///   IRC client that has not joined its channels yet). Messages wait in the outbox.
+/// - **Receiving.** [`Channel::run`] hands every event to the inbox and returns `Ok(())`
+///   only when the channel is finished for good (end of the console's input): the town's
+///   bot then runs without it. Returning an error (or panicking) means "start me again":
+///   the runtime calls `run` again after 1 s, doubling to a minute while it keeps failing
+///   (an error in the first two seconds of the first start stops `plaza serve` with it: a
+///   wrong address or password is said at once). Keep a resume point with
+///   [`Inbox::set_cursor`] after each event is delivered, so that a restart neither loses
+///   nor repeats one: the engine also drops an event whose `(channel, message_id)` it has
+///   seen.
+/// - **Sending.** [`Channel::send`] sends one message and returns the platform's id for
+///   it (used for edits and to recognise replies; a platform without ids returns any
+///   unique string). Errors say what the dispatcher does: [`ChannelError::RetryAfter`]
+///   and [`ChannelError::Network`] keep the message queued (never given up),
+///   [`ChannelError::Uncertain`] see [`Capabilities::idempotent_sends`], anything else
+///   fails that message for good. Sending within [`Limits`] and splitting long texts is
+///   the dispatcher's job, not the adapter's.
+/// - **Capabilities** drive the texts: without `threads` a public post says how to
+///   answer in writing (`#12 …`), without `edits` a change is sent as a one-line update,
+///   without `buttons` the text already says what to write.
+/// - **Identity.** `Inbound::sender` is `NAME:ID` with the platform's stable user id,
+///   never a display name. Say in [`Capabilities::authenticated_ids`] whether the platform
+///   vouches for it; mark a message whose sender could not be checked `unverified`.
 #[async_trait]
 pub trait Channel: Send + Sync + 'static {
     /// The channel's name, also the prefix of its identities: "telegram" → `telegram:42`.
@@ -312,9 +378,54 @@ pub trait Channel: Send + Sync + 'static {
     }
     /// The logical rooms (crew ids, `public`, `triage`) this channel hosts.
     fn rooms(&self) -> Vec<String>;
+    /// Returns once the channel can send (connected, rooms joined). The default: at once.
+    async fn ready(&self) {}
     /// The receive loop: normalise each platform event into an [`Inbound`] and hand it to
-    /// `inbox`. Returns when the channel is done (end of input, shutdown).
+    /// `inbox`. `Ok(())`: finished for good; an error: start me again (see the trait).
     async fn run(&self, inbox: std::sync::Arc<dyn Inbox>) -> Result<(), ChannelError>;
     /// Sends (or edits) one message.
     async fn send(&self, out: &Outgoing) -> Result<Delivered, ChannelError>;
+}
+
+/// A messenger as a config names it: the adapter crate's entry in the binary's registry
+/// (`plaza::Registry::standard().channel(MyKind)`). The core never reads the section: it
+/// hands it here whole.
+#[async_trait]
+pub trait ChannelKind: Send + Sync + 'static {
+    /// The section's name (`[irc]`), also the prefix of the channel's identities
+    /// (`irc:luis`) and the [`Channel::name`] of what [`ChannelKind::build`] returns.
+    fn name(&self) -> &'static str;
+    /// Every problem with the section, as (key, message): `irc.rooms.water`, "not a
+    /// channel name". The binary adds the file and line. Use [`crate::config::section`].
+    fn check(&self, section: &toml::Table, town: &crate::Config) -> Vec<crate::config::section::Problem>;
+    /// The town's rooms this section hosts: by default the keys of `[NAME.rooms]`.
+    fn hosted_rooms(&self, section: &toml::Table) -> Vec<String> {
+        section.get("rooms").and_then(|r| r.as_table()).map(|r| r.keys().cloned().collect()).unwrap_or_default()
+    }
+    /// What a room's address is called on this platform ("chat id", "room id"), for
+    /// "no chat id for the room `water`".
+    fn room_address(&self) -> &'static str {
+        "address"
+    }
+    /// Whether `id` (after `NAME:`) has the platform's shape; else what is wrong.
+    fn check_identity(&self, id: &str) -> Result<(), String> {
+        let _ = id;
+        Ok(())
+    }
+    /// Whether the platform vouches for its user ids (see
+    /// [`Capabilities::authenticated_ids`]); if not, staff on it need `trust_ids = true`.
+    fn authenticated_ids(&self) -> bool;
+    /// What `plaza check` should say that is not an error here (a secret that is not in
+    /// this shell's environment but will be in the server's).
+    fn notes(&self, section: &toml::Table, town: &crate::Config) -> Vec<String> {
+        let _ = (section, town);
+        vec![]
+    }
+    /// Builds the channel for `plaza serve` from its checked section: reads its secrets,
+    /// connects. A missing secret is [`ChannelError::Setting`].
+    async fn build(
+        &self,
+        section: &toml::Table,
+        town: &crate::Config,
+    ) -> Result<std::sync::Arc<dyn Channel>, ChannelError>;
 }

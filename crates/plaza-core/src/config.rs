@@ -16,8 +16,16 @@ use crate::model::{Identity, Visibility};
 /// Text in several languages: `{ es = "Alumbrado", en = "Street lighting" }`.
 pub type Localized = BTreeMap<String, String>;
 
+/// The top-level sections the core reads; every other table (`[telegram]`, `[matrix]`,
+/// `[irc]`…) is a messenger's, kept whole in [`Config::channels`] for its adapter.
+const CORE_SECTIONS: &[&str] = &[
+    "town", "engine", "rooms", "crew", "category", "roles", "privacy", "places", "district", "language", "answer",
+    "plugins", "store", "web",
+];
+
+// No `deny_unknown_fields` here: a top-level table the core does not know is a channel's
+// section (see `channels`); other unknown keys are reported by `parse`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Config {
     pub town: Town,
     #[serde(default)]
@@ -46,13 +54,10 @@ pub struct Config {
     /// Plugin name → its own table (`[plugins.lost-and-found]`).
     #[serde(default)]
     pub plugins: BTreeMap<String, toml::Table>,
-    /// Channel sections (`[telegram]`, `[matrix]`, `[console]`), read by the adapters.
-    #[serde(default)]
-    pub telegram: Option<toml::Table>,
-    #[serde(default)]
-    pub matrix: Option<toml::Table>,
-    #[serde(default)]
-    pub console: Option<toml::Table>,
+    /// Messenger sections by name (`[telegram]`, `[matrix]`, a town's own `[irc]`): opaque
+    /// to the core, parsed and checked by the adapter registered under that name.
+    #[serde(skip)]
+    pub channels: BTreeMap<String, toml::Table>,
     #[serde(default)]
     pub store: Option<toml::Table>,
     #[serde(default)]
@@ -566,12 +571,19 @@ fn split_path(path: &str) -> Vec<PathPart<'_>> {
 impl Config {
     /// Reads and checks a config file; locale files are checked by [`crate::Locales`].
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        Config::load_with(path, &|_| vec![])
+    }
+
+    /// [`Config::load`] with the checks of what the core does not know (the messengers'
+    /// sections, their identities: the binary's registry), reported with the core's own
+    /// problems in one pass.
+    pub fn load_with(path: &Path, extra: &dyn Fn(&Config) -> Vec<section::Problem>) -> Result<Config, ConfigErrors> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
             file: file.clone(),
             errors: vec![ConfigError { key: String::new(), line: None, message: format!("cannot read the file: {e}") }],
         })?;
-        let mut cfg = Config::parse(&text).map_err(|errors| ConfigErrors { file: file.clone(), errors })?;
+        let mut cfg = Config::parse_with(&text, extra).map_err(|errors| ConfigErrors { file: file.clone(), errors })?;
         cfg.source = Some(path.to_owned());
         // Districts' GeoJSON files, relative to the config.
         let base = path.parent().unwrap_or(Path::new("."));
@@ -593,6 +605,14 @@ impl Config {
 
     /// Parses and checks config text. Every error is returned, with its key and line.
     pub fn parse(text: &str) -> Result<Config, Vec<ConfigError>> {
+        Config::parse_with(text, &|_| vec![])
+    }
+
+    /// [`Config::parse`] with checks from outside the core (see [`Config::load_with`]).
+    pub fn parse_with(
+        text: &str,
+        extra: &dyn Fn(&Config) -> Vec<section::Problem>,
+    ) -> Result<Config, Vec<ConfigError>> {
         let loc = Locator::new(text);
         let cfg: Config = match toml::from_str(text) {
             Ok(c) => c,
@@ -624,11 +644,35 @@ impl Config {
                 return Err(vec![ConfigError { key, line, message }]);
             }
         };
-        let errors = cfg.validate(&loc);
-        let mut cfg = Config { text: text.to_owned(), ..cfg };
+        let mut errors = cfg.validate(&loc);
+        // What the core does not read: a table is a messenger's section, anything else a
+        // mistake.
+        let mut channels = BTreeMap::new();
+        if let Ok(top) = toml::from_str::<toml::Table>(text) {
+            for (k, v) in top {
+                if CORE_SECTIONS.contains(&k.as_str()) {
+                    continue;
+                }
+                match v {
+                    toml::Value::Table(t) => {
+                        channels.insert(k, t);
+                    }
+                    _ => errors.push(ConfigError {
+                        line: loc.line_of(&k),
+                        message: format!(
+                            "unknown key (the file's sections are {}, and a messenger's own, e.g. [telegram])",
+                            CORE_SECTIONS.join(", ")
+                        ),
+                        key: k,
+                    }),
+                }
+            }
+        }
+        let mut cfg = Config { text: text.to_owned(), channels, ..cfg };
         for d in &mut cfg.districts {
             d.street_keys = d.streets.iter().filter_map(|s| crate::text::find_street(s).map(|(_, k)| k)).collect();
         }
+        errors.extend(extra(&cfg).into_iter().map(|(k, m)| ConfigError { line: loc.line_of(&k), key: k, message: m }));
         if errors.is_empty() { Ok(cfg) } else { Err(errors) }
     }
 
@@ -1008,6 +1052,27 @@ impl Config {
     pub fn crews_of(&self, who: &Identity) -> Vec<&str> {
         self.crews.iter().filter(|c| c.members.contains(who)).map(|c| c.id.as_str()).collect()
     }
+    /// Whether `who` has any power beyond a resident's: a crew member, a dispatcher of the
+    /// town or of a district, an admin.
+    pub fn is_staff(&self, who: &Identity) -> bool {
+        self.is_dispatcher(who) || !self.crews_of(who).is_empty() || !self.districts_of(who).is_empty()
+    }
+    /// Every identity the file names with its key (`crew[2].members[0]`): crew members,
+    /// the town's dispatchers and admins, districts' dispatchers.
+    pub fn people(&self) -> Vec<(String, &Identity)> {
+        let mut lists: Vec<(String, &[Identity])> =
+            self.crews.iter().enumerate().map(|(i, c)| (format!("crew[{i}].members"), &c.members[..])).collect();
+        lists.push(("roles.dispatchers".into(), &self.roles.dispatchers));
+        lists.push(("roles.admins".into(), &self.roles.admins));
+        lists.extend(
+            self.districts.iter().enumerate().map(|(i, d)| (format!("district[{i}].dispatchers"), &d.dispatchers[..])),
+        );
+        let mut out = Vec::new();
+        for (key, l) in lists {
+            out.extend(l.iter().enumerate().map(|(j, m)| (format!("{key}[{j}]"), m)));
+        }
+        out
+    }
     pub fn room_language(&self) -> &str {
         self.rooms.language.as_deref().unwrap_or(&self.town.default_language)
     }
@@ -1118,23 +1183,10 @@ fn check_localized(err: &mut impl FnMut(String, String), key: &str, names: &Loca
     }
 }
 
-/// Identities of the built-in channels must have their platform's shape: a Telegram
-/// user id is a number, a Matrix user id is `@localpart:server`.
+/// What every identity must be, whatever its channel (each messenger's adapter checks
+/// its own shape: `plaza check`).
 fn check_identity(i: &Identity) -> Result<(), String> {
-    let id = i.id();
-    match i.channel() {
-        "telegram" if !id.chars().all(|c| c.is_ascii_digit()) => {
-            Err(format!("`{i}`: a Telegram user id is a number, e.g. telegram:123456789"))
-        }
-        "matrix"
-            if !(id.starts_with('@')
-                && id[1..].split_once(':').is_some_and(|(l, s)| !l.is_empty() && !s.is_empty())) =>
-        {
-            Err(format!("`{i}`: a Matrix user id looks like matrix:@name:server.org"))
-        }
-        _ if id.chars().any(char::is_whitespace) => Err(format!("`{i}`: an identity has no spaces")),
-        _ => Ok(()),
-    }
+    if i.id().chars().any(char::is_whitespace) { Err(format!("`{i}`: an identity has no spaces")) } else { Ok(()) }
 }
 
 fn is_slug(s: &str) -> bool {

@@ -508,7 +508,7 @@ impl Dispatcher {
         }
         let span = tracing::debug_span!("deliver", channel = ch.name(), outbox = row.id, task = ?row.message.task);
         let started = Instant::now();
-        let result = ch.send(&out).instrument(span).await;
+        let result = self.send_split(ch, out).instrument(span).await;
         let sent = Instant::now();
         let step = self.record(row, result).await;
         debug!(
@@ -519,6 +519,63 @@ impl Dispatcher {
             "delivered"
         );
         step
+    }
+
+    /// Sends `out` as one message, or, past the channel's `max_chars` / `max_lines`, as
+    /// several in order, each taking its place in the rate limits (the buttons on the
+    /// last). The first part's id stands for the message. An edit is shortened instead.
+    /// A later part that cannot go is tried again here for about half a minute; after
+    /// that the send is [`ChannelError::Uncertain`] (the first parts are out).
+    async fn send_split(&self, ch: &dyn Channel, mut out: Outgoing) -> Result<crate::channel::Delivered, ChannelError> {
+        let limits = ch.limits();
+        if limits.max_chars.is_none() && limits.max_lines.is_none() {
+            return ch.send(&out).await;
+        }
+        let parts = split_text(&out.text, limits.max_chars, limits.max_lines);
+        if parts.len() <= 1 {
+            return ch.send(&out).await;
+        }
+        if out.edit.is_some() {
+            out.text = shorten(&parts[0], limits.max_chars);
+            return ch.send(&out).await;
+        }
+        let buttons = std::mem::take(&mut out.buttons);
+        let (key, n) = (out.key.clone(), parts.len());
+        let mut first: Option<crate::channel::Delivered> = None;
+        for (i, text) in parts.into_iter().enumerate() {
+            let part = Outgoing {
+                key: if i == 0 { key.clone() } else { format!("{key}.{i}") },
+                text,
+                buttons: if i + 1 == n { buttons.clone() } else { vec![] },
+                post: if i == 0 { out.post } else { None },
+                ..out.clone()
+            };
+            if i == 0 {
+                first = Some(ch.send(&part).await?);
+                continue;
+            }
+            let mut pause = PROBE_FIRST;
+            let mut tries = 0;
+            loop {
+                if let Err(wait) = self.acquire(ch.name(), &part.to).await {
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                match ch.send(&part).await {
+                    Ok(_) => break,
+                    Err(ChannelError::RetryAfter(w)) if tries < 5 => tokio::time::sleep(w).await,
+                    Err(ChannelError::Network(_)) if tries < 5 => {
+                        tokio::time::sleep(pause).await;
+                        pause *= 2;
+                    }
+                    Err(e) => {
+                        return Err(ChannelError::Uncertain(format!("part {} of {n} not sent: {e}", i + 1)));
+                    }
+                }
+                tries += 1;
+            }
+        }
+        first.ok_or_else(|| ChannelError::Other("nothing to send".into()))
     }
 
     /// Marks a row as done without sending it.
@@ -573,7 +630,7 @@ impl Dispatcher {
             buttons,
             ..Outgoing::plain(first.message.to.clone())
         };
-        let result = ch.send(&out).await;
+        let result = self.send_split(ch, out).await;
         if let (Ok(d), Together::Room) = (&result, how) {
             self.engine.record_group(ch.name(), &d.message_id, lines);
         }
@@ -628,6 +685,20 @@ impl Dispatcher {
                 debug!(error = %e, attempt = row.attempts + 1, "not delivered; kept queued");
                 DeliveryOutcome::Retry { at: now.plus_millis(wait.as_millis() as i64), error: e }
             }
+            Err(ChannelError::Uncertain(e)) if !self.engine.capabilities_of(&row.channel).idempotent_sends => {
+                // It may have gone out; sending it again could tell a resident the same
+                // thing twice. Counted as sent, said in the log.
+                warn!(error = %e, outbox = row.id, "not sure this message went out; not sent again");
+                self.engine.ops().delivered(&row.channel, now);
+                DeliveryOutcome::Delivered { message_id: String::new(), posts: vec![] }
+            }
+            Err(ChannelError::Uncertain(e)) => {
+                // The platform drops a second copy with the same key: try again.
+                let wait = PROBE_FIRST;
+                self.engine.ops().delivery_retried(&row.channel);
+                step = Step::Wait(wait);
+                DeliveryOutcome::Retry { at: now.plus_millis(wait.as_millis() as i64), error: e }
+            }
             Err(e) => {
                 self.engine.ops().delivery_failed(&row.channel);
                 warn!(error = %e, "delivery failed for good");
@@ -645,6 +716,7 @@ impl Dispatcher {
             let mut total = 0;
             let mut wake: Option<Duration> = None;
             for ch in &self.channels {
+                ch.ready().await;
                 match self.deliver_due(ch.as_ref()).await {
                     Ok(r) => {
                         total += r.attempted;
@@ -667,6 +739,9 @@ impl Dispatcher {
     /// commits, when a limit or a retry allows, and once a second in any case.
     pub async fn run_channel(self: Arc<Self>, ch: Arc<dyn Channel>) {
         let mut signal = self.engine.outbox_signal();
+        // Nothing goes out before the channel can send (its messages wait in the outbox).
+        ch.ready().await;
+        debug!(channel = ch.name(), "channel ready to send");
         loop {
             let round = match self.deliver_due(ch.as_ref()).await {
                 Ok(r) => r,
@@ -689,6 +764,54 @@ impl Dispatcher {
             }
         }
     }
+}
+
+/// Cuts `text` into messages of at most `max_chars` characters and `max_lines` lines:
+/// at line ends, then at spaces, then anywhere. Empty lines between parts are dropped.
+pub fn split_text(text: &str, max_chars: Option<usize>, max_lines: Option<usize>) -> Vec<String> {
+    let chars = max_chars.unwrap_or(usize::MAX).max(1);
+    let lines_max = max_lines.unwrap_or(usize::MAX).max(1);
+    // Lines no longer than `chars`.
+    let mut lines: Vec<String> = Vec::new();
+    for line in text.split('\n') {
+        let mut rest = line;
+        while rest.chars().count() > chars {
+            let cut = rest.char_indices().nth(chars).map_or(rest.len(), |(i, _)| i);
+            let at = rest[..cut].rfind(' ').filter(|&i| i > 0).unwrap_or(cut);
+            lines.push(rest[..at].trim_end().to_owned());
+            rest = rest[at..].trim_start();
+        }
+        lines.push(rest.to_owned());
+    }
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Vec<String> = Vec::new();
+    let mut len = 0;
+    for l in lines {
+        let n = l.chars().count();
+        if !cur.is_empty() && (cur.len() >= lines_max || len + 1 + n > chars) {
+            parts.push(cur.join("\n"));
+            cur.clear();
+            len = 0;
+        }
+        if cur.is_empty() && l.trim().is_empty() && !parts.is_empty() {
+            continue;
+        }
+        len += n + usize::from(!cur.is_empty());
+        cur.push(l);
+    }
+    if !cur.is_empty() || parts.is_empty() {
+        parts.push(cur.join("\n"));
+    }
+    parts.retain(|p| !p.trim().is_empty() || text.trim().is_empty());
+    parts
+}
+
+/// The first part of a text that had to fit one message, marked as cut.
+fn shorten(first: &str, max_chars: Option<usize>) -> String {
+    let max = max_chars.unwrap_or(usize::MAX);
+    let mut s: String = first.chars().take(max.saturating_sub(1)).collect();
+    s.push('…');
+    s
 }
 
 /// Runs a channel's receive loop; if it fails or panics, starts it again after a pause
@@ -815,5 +938,30 @@ impl Runtime {
         // What is due now goes out before we stop; the rest waits in the outbox.
         let _ = tokio::time::timeout(Duration::from_secs(5), self.dispatcher.settle()).await;
         result
+    }
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::split_text;
+
+    #[test]
+    fn lines_words_and_hard_cuts() {
+        assert_eq!(split_text("short", Some(100), None), vec!["short"]);
+        assert_eq!(split_text("a\nb\nc", None, Some(1)), vec!["a", "b", "c"]);
+        assert_eq!(split_text("a\nb\nc", None, Some(2)), vec!["a\nb", "c"]);
+        // At spaces; a word longer than the limit is cut anywhere.
+        assert_eq!(split_text("one two three", Some(8), None), vec!["one two", "three"]);
+        assert_eq!(split_text("abcdefghij", Some(4), None), vec!["abcd", "efgh", "ij"]);
+        // Characters, not bytes.
+        assert_eq!(split_text("ññññ ññ", Some(4), None), vec!["ññññ", "ññ"]);
+        // Blank lines do not become messages of their own.
+        assert_eq!(split_text("a\n\nb", None, Some(1)), vec!["a", "b"]);
+        // Nothing is lost: every word of a long text comes out, in order.
+        let text: String = (0..500).map(|i| format!("w{i} ")).collect::<String>() + "\nend";
+        let parts = split_text(&text, Some(50), Some(2));
+        assert!(parts.iter().all(|p| p.chars().count() <= 50 && p.lines().count() <= 2));
+        let words: Vec<String> = parts.iter().flat_map(|p| p.split_whitespace().map(str::to_owned)).collect();
+        assert_eq!(words, text.split_whitespace().map(str::to_owned).collect::<Vec<_>>());
     }
 }

@@ -19,8 +19,8 @@ pub mod store;
 pub mod text;
 
 pub use channel::{
-    Button, Capabilities, Channel, ChannelError, Chat, Delivered, Destination, Inbound, InboundKind, Inbox, Limits,
-    Outbound, Outgoing, PostKind,
+    Button, Capabilities, Channel, ChannelError, ChannelKind, Chat, Delivered, Destination, Inbound, InboundKind,
+    Inbox, Limits, Outbound, Outgoing, PostKind,
 };
 pub use clock::{Clock, ManualClock, ShiftedClock, SystemClock};
 pub use config::{Config, ConfigError, ConfigErrors};

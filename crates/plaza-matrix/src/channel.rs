@@ -323,6 +323,7 @@ impl MatrixChannel {
             chat,
             kind,
             reply_to,
+            unverified: false,
         })
     }
 
@@ -430,6 +431,7 @@ impl MatrixChannel {
                         chat: self.chat_of(&room, &ev.sender),
                         kind: InboundKind::Reaction { key: ev.content.relates_to.key.clone() },
                         reply_to: Some(ev.content.relates_to.event_id.to_string()),
+                        unverified: false,
                     };
                     inbox.deliver(inb).await?;
                 }
@@ -480,6 +482,7 @@ impl MatrixChannel {
                         chat: self.chat_of(&room, &sender),
                         kind: InboundKind::Unreadable,
                         reply_to: None,
+                        unverified: false,
                     })
                 }
                 None => continue,
@@ -641,7 +644,16 @@ impl Channel for MatrixChannel {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { threads: true, buttons: false, edits: true, reactions: true, location: true, one_way: false }
+        Capabilities {
+            threads: true,
+            buttons: false,
+            edits: true,
+            reactions: true,
+            location: true,
+            one_way: false,
+            authenticated_ids: true,
+            idempotent_sends: true,
+        }
     }
 
     fn rooms(&self) -> Vec<String> {

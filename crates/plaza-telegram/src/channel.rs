@@ -106,6 +106,7 @@ impl TelegramChannel {
                     chat: self.chat_of(m),
                     kind,
                     reply_to: m.reply_to_message().map(platform_id),
+                    unverified: false,
                 })
             }
             UpdateKind::CallbackQuery(q) => {
@@ -122,6 +123,7 @@ impl TelegramChannel {
                     chat: msg.map(|m| self.chat_of(m)).unwrap_or(Chat::Direct),
                     kind: InboundKind::Button { data },
                     reply_to: msg.map(platform_id),
+                    unverified: false,
                 })
             }
             _ => None,
@@ -385,17 +387,26 @@ impl Channel for TelegramChannel {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { threads: true, buttons: true, edits: true, reactions: false, location: true, one_way: false }
+        Capabilities {
+            threads: true,
+            buttons: true,
+            edits: true,
+            location: true,
+            authenticated_ids: true,
+            ..Capabilities::default()
+        }
     }
 
     /// Telegram's limits for bots, with a margin: ~30 messages a second overall, one a
-    /// second to a chat, 20 a minute to a group.
+    /// second to a chat, 20 a minute to a group; a message is at most 4096 characters.
     fn limits(&self) -> Limits {
         Limits {
             per_second: Some(25),
             per_chat_interval: Some(Duration::from_millis(1_100)),
             per_room_per_minute: Some(18),
             concurrent_chats: 4,
+            max_chars: Some(4_096),
+            max_lines: None,
         }
     }
 

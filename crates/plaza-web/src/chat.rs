@@ -300,6 +300,7 @@ impl WebChat {
             chat: Chat::Direct,
             kind,
             reply_to,
+            unverified: false,
         };
         match inbox.deliver(inbound).await {
             Ok(_) => true,
@@ -317,7 +318,16 @@ impl Channel for WebChat {
         CHANNEL
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { threads: false, buttons: true, edits: false, reactions: false, location: true, one_way: false }
+        Capabilities {
+            threads: false,
+            buttons: true,
+            edits: false,
+            reactions: false,
+            location: true,
+            one_way: false,
+            authenticated_ids: false,
+            idempotent_sends: false,
+        }
     }
     fn limits(&self) -> Limits {
         // Sending is a write to memory: many people at once.

@@ -10,7 +10,7 @@ mod open311;
 mod stats;
 pub mod time;
 
-pub use open311::Requesters;
+pub use open311::{CHANNEL as OPEN311_CHANNEL, Requesters};
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

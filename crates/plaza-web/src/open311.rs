@@ -535,6 +535,7 @@ pub async fn post_request(
             media_url,
         },
         reply_to: None,
+        unverified: false,
     };
     let lang = lang_of(&s.engine, &q, &headers);
     let became = match s.engine.service_request(inbound).await {

@@ -52,7 +52,16 @@ impl Channel for Sink {
         "bench"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { threads: true, buttons: true, edits: true, reactions: false, location: false, one_way: false }
+        Capabilities {
+            threads: true,
+            buttons: true,
+            edits: true,
+            reactions: false,
+            location: false,
+            one_way: false,
+            authenticated_ids: true,
+            idempotent_sends: false,
+        }
     }
     fn limits(&self) -> Limits {
         Limits { concurrent_chats: 16, ..Limits::default() }
@@ -202,6 +211,7 @@ impl Script {
             chat,
             kind: InboundKind::Text { text },
             reply_to: None,
+            unverified: false,
         }
     }
 }
@@ -215,8 +225,8 @@ fn crew_lag(concurrency: usize) -> usize {
     2 * concurrency + 100
 }
 
-pub async fn run(o: Options) -> Result<serde_json::Value> {
-    let crate::wiring::Loaded { cfg, locales, plugins, .. } = crate::wiring::load_or_fail(&o.config)?;
+pub async fn run(reg: &crate::Registry, o: Options) -> Result<serde_json::Value> {
+    let crate::wiring::Loaded { cfg, locales, plugins, .. } = crate::wiring::load_or_fail(reg, &o.config)?;
     let backend = open(&o).await?;
     let store = backend.store();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -417,12 +427,12 @@ async fn ceiling(backend: &Backend, reports: usize) -> Result<f64> {
 /// as a town's history looks (most resolved, a few open, one in ten private, each with
 /// its events), written through the store's own batches: the data the board, the stats
 /// and the Open311 API are measured on.
-pub async fn seed(config: &Path, db: &Path, tasks: usize) -> Result<()> {
+pub async fn seed(reg: &crate::Registry, config: &Path, db: &Path, tasks: usize) -> Result<()> {
     use plaza_core::model::{
         CloseReason, EventKind, GeoPoint, Place, Status, Task, TaskEvent, TaskId, Timestamp, Visibility,
     };
     use plaza_core::store::Batch;
-    let crate::wiring::Loaded { cfg, .. } = crate::wiring::load_or_fail(config)?;
+    let crate::wiring::Loaded { cfg, .. } = crate::wiring::load_or_fail(reg, config)?;
     if db.exists() {
         anyhow::bail!("{} exists: seeding wants a new database file", db.display());
     }

@@ -216,7 +216,14 @@ impl Channel for ConsoleChannel {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { threads: true, buttons: false, edits: true, reactions: false, location: true, one_way: false }
+        Capabilities {
+            threads: true,
+            buttons: false,
+            edits: true,
+            location: true,
+            authenticated_ids: true,
+            ..Capabilities::default()
+        }
     }
 
     fn rooms(&self) -> Vec<String> {
@@ -287,6 +294,7 @@ impl Channel for ConsoleChannel {
                 chat,
                 kind,
                 reply_to,
+                unverified: false,
             };
             if let Err(e) = inbox.deliver(inbound).await {
                 self.print(&format!("! line {n}: not handled: {e}"));

@@ -7,32 +7,24 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use plaza_core::clock::{Clock, ShiftedClock, SystemClock};
-use plaza_core::{Channel, Config, Dispatcher, Engine, Locales, Plugin, Runtime, Store};
-use plaza_matrix::{MatrixChannel, MatrixSettings};
+use plaza_core::{Channel, ChannelKind, Config, Dispatcher, Engine, Locales, Plugin, Runtime, Store};
 use plaza_store::{PgStore, SqliteStore, StoreSettings};
-use plaza_telegram::{TelegramChannel, TelegramSettings};
 use tracing::{error, info, warn};
 
 use crate::console::ConsoleChannel;
+use crate::registry::{BUILT_IN, Registry};
 
-/// Every plugin this binary knows, by the name a config enables it with.
-fn plugin_registry() -> Vec<Arc<dyn Plugin>> {
-    vec![
-        Arc::new(plaza_plugin_lost_and_found::LostAndFound),
-        Arc::new(plaza_plugin_deadlines::Deadlines),
-        Arc::new(plaza_plugin_incidents::Incidents),
-        Arc::new(plaza_plugin_digest::Digest),
-        Arc::new(plaza_plugin_announcements::Announcements),
-    ]
-}
+/// A messenger the config names, with its section.
+pub type Messenger = (Arc<dyn ChannelKind>, toml::Table);
 
 /// A checked config with what it names.
 pub struct Loaded {
     pub cfg: Arc<Config>,
     pub locales: Arc<Locales>,
     pub plugins: Vec<Arc<dyn Plugin>>,
-    pub telegram: Option<TelegramSettings>,
-    pub matrix: Option<MatrixSettings>,
+    /// The messengers the config names, each with its section (without `trust_ids`,
+    /// which is the binary's).
+    pub channels: Vec<Messenger>,
     pub web: Option<plaza_web::WebSettings>,
     /// `[store]`: the town's data on PostgreSQL (None: one SQLite file, `--db`).
     pub store: Option<StoreSettings>,
@@ -54,67 +46,120 @@ fn section<T>(
     }
 }
 
+/// The messengers a config names, each with its section without `trust_ids` (the
+/// binary's key), and the messengers whose ids the town trusts.
+fn messengers<'r>(reg: &'r Registry, cfg: &Config) -> (Vec<Messenger>, Vec<&'r str>) {
+    let mut channels = Vec::new();
+    let mut trusted = Vec::new();
+    for (name, table) in &cfg.channels {
+        let Some(kind) = reg.kind(name) else { continue };
+        let mut table = table.clone();
+        if table.remove("trust_ids").and_then(|v| v.as_bool()) == Some(true) {
+            trusted.push(kind.name());
+        }
+        channels.push((kind.clone(), table));
+    }
+    (channels, trusted)
+}
+
+/// What the registry's messengers find wrong in a config: unknown sections, each
+/// section's own problems, people's identities, rooms with no home.
+fn messenger_problems(reg: &Registry, cfg: &Config) -> Vec<plaza_core::config::section::Problem> {
+    let mut problems = Vec::new();
+    for (name, table) in &cfg.channels {
+        if reg.kind(name).is_none() {
+            problems.push((
+                name.clone(),
+                format!(
+                    "unknown section `[{name}]`: not a part of a town's file, nor a messenger this Plaza has (messengers: {})",
+                    reg.channel_names()
+                ),
+            ));
+        } else if table.get("trust_ids").is_some_and(|v| !v.is_bool()) {
+            problems.push((format!("{name}.trust_ids"), "must be true or false".into()));
+        }
+    }
+    let (channels, trusted) = messengers(reg, cfg);
+    for (kind, table) in &channels {
+        problems.extend(kind.check(table, cfg));
+    }
+    // People: an identity of a messenger this Plaza has, in its shape; staff only where
+    // the messenger vouches for its ids, or the town says it trusts them.
+    for (key, who) in cfg.people() {
+        let ch = who.channel();
+        match reg.kind(ch) {
+            Some(kind) => {
+                if let Err(m) = kind.check_identity(who.id()) {
+                    problems.push((key, m));
+                } else if !kind.authenticated_ids() && !trusted.contains(&ch) {
+                    problems.push((
+                        key,
+                        format!(
+                            "`{who}`: anyone can take a name on {ch}, so crew and dispatcher powers on it need the town's word: `trust_ids = true` in [{ch}]"
+                        ),
+                    ));
+                }
+            }
+            None if BUILT_IN.contains(&ch) => {}
+            None => problems.push((
+                key,
+                format!(
+                    "`{who}`: no messenger `{ch}` in this Plaza (messengers: {}, {})",
+                    BUILT_IN[0],
+                    reg.channel_names()
+                ),
+            )),
+        }
+    }
+    // With a messenger configured, every room needs a home on one of them.
+    if let Some((first, _)) = channels.first() {
+        let hosted: Vec<String> = channels.iter().flat_map(|(k, t)| k.hosted_rooms(t)).collect();
+        let mut addresses: Vec<&str> = channels.iter().map(|(k, _)| k.room_address()).collect();
+        addresses.dedup();
+        let what = if channels.len() > 1 {
+            format!("{} (on any messenger)", addresses.join(" or "))
+        } else {
+            first.room_address().to_owned()
+        };
+        for r in cfg.room_names() {
+            if !hosted.contains(&r) {
+                problems.push((format!("{}.rooms", first.name()), format!("no {what} for the room `{r}`")));
+            }
+        }
+    }
+    problems
+}
+
 /// Loads and checks everything a config names. Returns every problem as a line.
-fn load(path: &Path) -> Result<Loaded, Vec<String>> {
-    let cfg = Config::load(path).map_err(|e| e.to_string().lines().map(str::to_owned).collect::<Vec<_>>())?;
+fn load(reg: &Registry, path: &Path) -> Result<Loaded, Vec<String>> {
+    let cfg = Config::load_with(path, &|cfg| messenger_problems(reg, cfg))
+        .map_err(|e| e.to_string().lines().map(str::to_owned).collect::<Vec<_>>())?;
     let file = path.display().to_string();
     let mut problems: Vec<plaza_core::ConfigError> = Vec::new();
 
-    let known = plugin_registry();
     let mut plugins = Vec::new();
     for (name, table) in &cfg.plugins {
         if table.get("enabled").and_then(|v| v.as_bool()) == Some(false) {
             continue;
         }
-        match known.iter().find(|p| p.name() == name) {
+        match reg.plugins.iter().find(|p| p.name() == name) {
             Some(p) => {
                 problems.extend(p.check(&cfg, table).into_iter().map(|(k, m)| cfg.error_at(&k, m)));
                 plugins.push(p.clone())
             }
             None => problems.push(cfg.error_at(
                 &format!("plugins.{name}"),
-                format!("unknown plugin (known: {})", known.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")),
+                format!(
+                    "unknown plugin (known: {})",
+                    reg.plugins.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")
+                ),
             )),
         }
     }
 
-    let rooms = cfg.room_names();
-    let telegram = section(&cfg, &cfg.telegram, &mut problems, |t| TelegramSettings::parse(t, &rooms));
-    let matrix = section(&cfg, &cfg.matrix, &mut problems, |t| MatrixSettings::parse(t, &rooms));
+    let (channels, _) = messengers(reg, &cfg);
     let web = section(&cfg, &cfg.web, &mut problems, plaza_web::WebSettings::parse);
     let store = section(&cfg, &cfg.store, &mut problems, StoreSettings::parse);
-    // With a messenger configured, every room needs a home on one of them.
-    let hosted: Vec<String> = [("telegram", &cfg.telegram), ("matrix", &cfg.matrix)]
-        .iter()
-        .filter_map(|(_, t)| t.as_ref())
-        .filter_map(|t| t.get("rooms").and_then(|r| r.as_table()))
-        .flat_map(|r| r.keys().cloned())
-        .collect();
-    let messengers: Vec<&str> = [("telegram", cfg.telegram.is_some()), ("matrix", cfg.matrix.is_some())]
-        .iter()
-        .filter(|(_, on)| *on)
-        .map(|(n, _)| *n)
-        .collect();
-    if !messengers.is_empty() {
-        for r in &rooms {
-            if !hosted.contains(r) {
-                let key = format!("{}.rooms", messengers[0]);
-                problems.push(cfg.error_at(
-                    &key,
-                    format!(
-                        "no {} for the room `{r}`",
-                        if messengers.len() > 1 {
-                            "chat or room id (on any messenger)"
-                        } else if messengers[0] == "telegram" {
-                            "chat id"
-                        } else {
-                            "room id"
-                        }
-                    ),
-                ));
-            }
-        }
-    }
     let mut lines: Vec<String> = problems.iter().map(|e| format!("{file}: {e}")).collect();
     let extra: Vec<&str> = plugins.iter().flat_map(|p| p.messages()).collect();
     let locales = match Locales::load(&cfg.locales_dir(), &cfg.town.languages, &cfg.town.default_language, &extra) {
@@ -126,32 +171,32 @@ fn load(path: &Path) -> Result<Loaded, Vec<String>> {
     };
     match locales {
         Some(l) if lines.is_empty() => {
-            Ok(Loaded { cfg: Arc::new(cfg), locales: Arc::new(l), plugins, telegram, matrix, web, store })
+            Ok(Loaded { cfg: Arc::new(cfg), locales: Arc::new(l), plugins, channels, web, store })
         }
         _ => Err(lines),
     }
 }
 
-/// Loads a config, or fails with every problem found.
-pub fn load_or_fail(path: &Path) -> Result<Loaded> {
-    load(path).map_err(|errors| anyhow::anyhow!(errors.join("\n")))
+/// `plaza check` without the printing: every problem with a config (`FILE: line N: KEY:
+/// message`), or nothing.
+pub fn check_config(reg: &Registry, path: &Path) -> Result<(), Vec<String>> {
+    load(reg, path).map(|_| ())
 }
 
-pub fn check(path: &Path) -> Result<ExitCode> {
-    match load(path) {
+/// Loads a config, or fails with every problem found.
+pub fn load_or_fail(reg: &Registry, path: &Path) -> Result<Loaded> {
+    load(reg, path).map_err(|errors| anyhow::anyhow!(errors.join("\n")))
+}
+
+pub fn check(reg: &Registry, path: &Path) -> Result<ExitCode> {
+    match load(reg, path) {
         Ok(l) => {
             let cfg = &l.cfg;
             let mut channels = vec!["console".to_owned()];
-            if let Some(t) = &l.telegram {
-                channels.push("telegram".into());
-                if let Err((_, m)) = t.token() {
+            for (kind, table) in &l.channels {
+                channels.push(kind.name().to_owned());
+                for m in kind.notes(table, cfg) {
                     println!("note: {m}");
-                }
-            }
-            if let Some(m) = &l.matrix {
-                channels.push("matrix".into());
-                if let Err((_, msg)) = m.secret() {
-                    println!("note: {msg}");
                 }
             }
             if let Some(s) = &l.store
@@ -279,8 +324,8 @@ fn lock_database(db: &Path) -> Result<std::fs::File> {
     }
 }
 
-pub async fn console(config: &Path, db: &Path, echo: bool, start: Option<&str>) -> Result<ExitCode> {
-    let l = match load(config) {
+pub async fn console(reg: &Registry, config: &Path, db: &Path, echo: bool, start: Option<&str>) -> Result<ExitCode> {
+    let l = match load(reg, config) {
         Ok(x) => x,
         Err(errors) => return Ok(print_problems(errors)),
     };
@@ -315,9 +360,9 @@ pub async fn console(config: &Path, db: &Path, echo: bool, start: Option<&str>) 
 
 /// `plaza classify`: what the classifier makes of a sentence, with the keywords alone and
 /// with what the dispatchers taught it; or, with no sentence, what it learned.
-pub async fn classify(config: &Path, db: &Path, text: Option<&str>) -> Result<ExitCode> {
+pub async fn classify(reg: &Registry, config: &Path, db: &Path, text: Option<&str>) -> Result<ExitCode> {
     use plaza_core::classify::{Classifier, Learned};
-    let l = match load(config) {
+    let l = match load(reg, config) {
         Ok(x) => x,
         Err(errors) => return Ok(print_problems(errors)),
     };
@@ -356,7 +401,6 @@ pub async fn classify(config: &Path, db: &Path, text: Option<&str>) -> Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs the messengers the config names until Ctrl-C or SIGTERM.
 /// The web's settings: `[web]`, with `--listen` overriding its address.
 fn web_settings(l: &Loaded, listen: Option<&str>) -> Result<Option<plaza_web::WebSettings>, ExitCode> {
     let mut web = l.web.clone();
@@ -387,8 +431,8 @@ async fn bind_web(w: &plaza_web::WebSettings) -> Result<tokio::net::TcpListener,
 /// PostgreSQL, beside the leading `plaza serve` (any number of them, behind a load
 /// balancer). What it is given to handle (an Open311 POST) goes to the leader through
 /// the database's inbox; the web chat stays with the leader.
-pub async fn web_only(config: &Path, listen: Option<&str>) -> Result<ExitCode> {
-    let l = match load(config) {
+pub async fn web_only(reg: &Registry, config: &Path, listen: Option<&str>) -> Result<ExitCode> {
+    let l = match load(reg, config) {
         Ok(x) => x,
         Err(errors) => return Ok(print_problems(errors)),
     };
@@ -423,8 +467,17 @@ pub async fn web_only(config: &Path, listen: Option<&str>) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn serve(config: &Path, db: &Path, listen: Option<&str>, standby: bool) -> Result<ExitCode> {
-    let l = match load(config) {
+/// `plaza serve`: runs the town on the messengers its config names, and its web, until
+/// `shutdown` resolves (Ctrl-C or SIGTERM for the binary).
+pub async fn serve_until(
+    reg: &Registry,
+    config: &Path,
+    db: &Path,
+    listen: Option<&str>,
+    standby: bool,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<ExitCode> {
+    let l = match load(reg, config) {
         Ok(x) => x,
         Err(errors) => return Ok(print_problems(errors)),
     };
@@ -434,21 +487,19 @@ pub async fn serve(config: &Path, db: &Path, listen: Option<&str>, standby: bool
         Err(code) => return Ok(code),
     };
     let mut channels: Vec<Arc<dyn Channel>> = Vec::new();
-    if let Some(t) = l.telegram.clone() {
-        let token = match t.token() {
-            Ok(tok) => tok,
-            Err((k, m)) => return Ok(print_problems(vec![format!("{}: {}", config.display(), l.cfg.error_at(&k, m))])),
-        };
-        channels.push(Arc::new(TelegramChannel::new(t, &token)?));
-    }
-    if let Some(m) = l.matrix.clone() {
-        let secret = match m.secret() {
-            Ok(p) => p,
-            Err((k, msg)) => {
-                return Ok(print_problems(vec![format!("{}: {}", config.display(), l.cfg.error_at(&k, msg))]));
+    for (kind, table) in &l.channels {
+        match kind.build(table, &l.cfg).await {
+            Ok(ch) if ch.name() == kind.name() => channels.push(ch),
+            Ok(ch) => anyhow::bail!(
+                "the messenger `{}` built a channel named `{}`: they must be the same",
+                kind.name(),
+                ch.name()
+            ),
+            Err(plaza_core::ChannelError::Setting(k, m)) => {
+                return Ok(print_problems(vec![format!("{}: {}", config.display(), l.cfg.error_at(&k, m))]));
             }
-        };
-        channels.push(Arc::new(MatrixChannel::connect(m, &secret).await?));
+            Err(e) => return Err(anyhow::anyhow!("{}: {e}", kind.name())),
+        }
     }
     if channels.is_empty() && web.is_none() {
         // No messenger: Plaza runs on the web alone (the chat and the board), at the
@@ -514,7 +565,7 @@ pub async fn serve(config: &Path, db: &Path, listen: Option<&str>, standby: bool
     tracing::info!(db = %db.display(), "plaza serving");
     let dispatcher = Arc::new(Dispatcher::new(engine.clone(), channels));
     let runtime = Arc::new(Runtime { engine, dispatcher });
-    runtime.serve(shutdown_signal()).await?;
+    runtime.serve(shutdown).await?;
     let _ = stop_web.send(());
     if let Some(t) = web_task {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), t).await;
@@ -522,7 +573,7 @@ pub async fn serve(config: &Path, db: &Path, listen: Option<&str>, standby: bool
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await

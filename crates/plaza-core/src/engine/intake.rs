@@ -20,6 +20,15 @@ impl<'e, 's> Cx<'e, 's> {
             debug!(chat, "message in a room the config does not name; ignored");
             return;
         }
+        // Someone may be writing as a crew member or a dispatcher (a forged e-mail sender):
+        // their powers need a sender the channel could check.
+        if inb.unverified && self.cfg().is_staff(&inb.sender) {
+            warn!(channel = %inb.channel, "a message in a staff member's name could not be verified; not acted on");
+            let lang = self.lang_of(&inb.sender);
+            let m = self.t(&lang, "unverified-staff", &[]);
+            self.answer(inb, None, m);
+            return;
+        }
         let posts: Vec<PostRecord> = inb
             .reply_to
             .as_ref()

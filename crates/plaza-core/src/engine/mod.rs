@@ -355,7 +355,7 @@ impl Engine {
         self.capabilities.lock().unwrap_or_else(|p| p.into_inner()).insert(channel.to_owned(), caps);
     }
 
-    fn capabilities_of(&self, channel: &str) -> crate::channel::Capabilities {
+    pub(crate) fn capabilities_of(&self, channel: &str) -> crate::channel::Capabilities {
         self.capabilities.lock().unwrap_or_else(|p| p.into_inner()).get(channel).copied().unwrap_or_default()
     }
 

@@ -351,6 +351,7 @@ pub async fn inbox(s: Arc<dyn Store>) {
         chat: Chat::Direct,
         kind: InboundKind::Text { text: format!("farola {n}") },
         reply_to: None,
+        unverified: false,
     };
     let a = s.inbox_put(&said(1), Timestamp(1_000)).await.expect("put");
     let b = s.inbox_put(&said(2), Timestamp(1_001)).await.expect("put");

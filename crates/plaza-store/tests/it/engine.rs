@@ -61,6 +61,7 @@ fn text(id: &str, from: &str, chat: Chat, t: &str) -> Inbound {
         chat,
         kind: InboundKind::Text { text: t.into() },
         reply_to: None,
+        unverified: false,
     }
 }
 

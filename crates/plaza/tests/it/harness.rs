@@ -27,7 +27,14 @@ impl Channel for Capture {
         "console"
     }
     fn capabilities(&self) -> Capabilities {
-        Capabilities { threads: true, buttons: false, edits: true, reactions: false, location: true, one_way: false }
+        Capabilities {
+            threads: true,
+            buttons: false,
+            edits: true,
+            location: true,
+            authenticated_ids: true,
+            ..Capabilities::default()
+        }
     }
     fn rooms(&self) -> Vec<String> {
         self.rooms.clone()
@@ -186,6 +193,7 @@ impl Bot {
             chat,
             kind,
             reply_to,
+            unverified: false,
         };
         self.engine.handle(inb).await.expect("handled");
         self.drain().await

@@ -13,6 +13,7 @@ mod matrix;
 mod memory;
 mod postgres;
 mod privacy;
+mod registry;
 mod telegram;
 mod web;
 mod web_chat;

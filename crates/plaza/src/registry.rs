@@ -23,12 +23,13 @@ impl Registry {
         Registry::default()
     }
 
-    /// What the `plaza` binary ships: Telegram and Matrix; lost and found, deadlines,
+    /// What the `plaza` binary ships: Telegram, Matrix and e-mail; lost and found, deadlines,
     /// incidents, the digest, announcements.
     pub fn standard() -> Registry {
         Registry::empty()
             .channel(plaza_telegram::Kind)
             .channel(plaza_matrix::Kind)
+            .channel(plaza_email::Kind)
             .plugin(plaza_plugin_lost_and_found::LostAndFound)
             .plugin(plaza_plugin_deadlines::Deadlines)
             .plugin(plaza_plugin_incidents::Incidents)

@@ -8,6 +8,7 @@ mod check;
 mod conversations;
 mod corpus;
 mod disk;
+mod email;
 mod harness;
 mod matrix;
 mod memory;

@@ -24,10 +24,10 @@ use tokio::sync::mpsc;
 
 /// What the test and the channel share: messages to hand in, messages sent out.
 #[derive(Default)]
-struct Wire {
+pub(crate) struct Wire {
     inbound: tokio::sync::Mutex<Option<mpsc::UnboundedReceiver<Inbound>>>,
-    sent: Mutex<Vec<Outgoing>>,
-    ready: AtomicBool,
+    pub(crate) sent: Mutex<Vec<Outgoing>>,
+    pub(crate) ready: AtomicBool,
     ids: AtomicU64,
 }
 
@@ -75,7 +75,7 @@ impl Channel for Loopback {
     }
 }
 
-struct LoopbackKind(Arc<Wire>);
+pub(crate) struct LoopbackKind(pub(crate) Arc<Wire>);
 
 #[async_trait]
 impl ChannelKind for LoopbackKind {
@@ -118,7 +118,7 @@ fn town(dir: &Path, trust: bool) -> std::path::PathBuf {
     path
 }
 
-fn msg(id: &str, who: &str, chat: Chat, text: &str) -> Inbound {
+pub(crate) fn msg(id: &str, who: &str, chat: Chat, text: &str) -> Inbound {
     Inbound {
         channel: "loopback".into(),
         message_id: id.into(),
@@ -132,7 +132,7 @@ fn msg(id: &str, who: &str, chat: Chat, text: &str) -> Inbound {
 }
 
 /// Waits until a message sent to `to` contains `needle`; returns every text sent so far.
-async fn until(wire: &Wire, to: &Destination, needle: &str) -> Vec<String> {
+pub(crate) async fn until(wire: &Wire, to: &Destination, needle: &str) -> Vec<String> {
     for _ in 0..400 {
         {
             let sent = wire.sent.lock().expect("lock");
@@ -146,7 +146,7 @@ async fn until(wire: &Wire, to: &Destination, needle: &str) -> Vec<String> {
 }
 
 /// Runs `plaza serve`'s wiring with the loopback channel until the returned sender fires.
-fn serve(
+pub(crate) fn serve(
     wire: &Arc<Wire>,
     config: &Path,
     db: &Path,

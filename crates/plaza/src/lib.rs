@@ -10,6 +10,7 @@
 //! ```
 
 mod bench;
+pub mod conformance;
 mod console;
 mod registry;
 mod wiring;

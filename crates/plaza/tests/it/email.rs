@@ -20,10 +20,13 @@ use crate::registry::{Wire, msg, serve, until};
 
 /// The mail servers: the suite's (`PLAZA_TEST_MAIL`, started once by scripts/test) or
 /// this test's own, stopped when it ends.
-struct Servers {
-    imap: String,
-    smtp: String,
+pub(crate) struct Servers {
+    pub(crate) imap: String,
+    pub(crate) smtp: String,
     own: Option<PathBuf>,
+    /// OpenSMTPD's control socket is one per machine: tests that start their own servers
+    /// take turns (scripts/test starts one for all).
+    _turn: Option<std::fs::File>,
 }
 
 impl Drop for Servers {
@@ -34,25 +37,28 @@ impl Drop for Servers {
     }
 }
 
-fn servers(dir: &Path) -> Servers {
+pub(crate) fn servers(dir: &Path) -> Servers {
     let (line, own) = match std::env::var("PLAZA_TEST_MAIL") {
         Ok(l) if !l.is_empty() => (l, None),
         _ => {
+            let turn = std::fs::File::create(std::env::temp_dir().join("plaza-test-mail.lock")).expect("lock file");
+            turn.lock().expect("take a turn at the mail servers");
             let d = dir.join("mail");
             let out =
                 Command::new(crate::repo().join("scripts/mail")).arg("--start").arg(&d).output().expect("scripts/mail");
             assert!(out.status.success(), "scripts/mail --start: {}", String::from_utf8_lossy(&out.stderr));
-            (String::from_utf8_lossy(&out.stdout).trim().to_owned(), Some(d))
+            (String::from_utf8_lossy(&out.stdout).trim().to_owned(), Some((d, turn)))
         }
     };
     let get = |k: &str| {
         line.split_whitespace().find_map(|w| w.strip_prefix(k)).unwrap_or_else(|| panic!("{k} in «{line}»")).to_owned()
     };
-    Servers { imap: get("imap="), smtp: get("smtp="), own }
+    let (own, turn) = own.map_or((None, None), |(d, t)| (Some(d), Some(t)));
+    Servers { imap: get("imap="), smtp: get("smtp="), own, _turn: turn }
 }
 
 /// Sends a mail as a resident's mail program would.
-async fn send(smtp: &str, from: &str, to: &str, headers: &[(&str, &str)], body: &str) {
+pub(crate) async fn send(smtp: &str, from: &str, to: &str, headers: &[(&str, &str)], body: &str) {
     let (host, port) = smtp.rsplit_once(':').expect("host:port");
     let transport = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous(host)
         .port(port.parse().expect("port"))
@@ -72,7 +78,7 @@ async fn send(smtp: &str, from: &str, to: &str, headers: &[(&str, &str)], body: 
 }
 
 /// Every mail in `user`'s inbox, raw, oldest first.
-async fn mailbox(imap: &str, user: &str) -> Vec<Vec<u8>> {
+pub(crate) async fn mailbox(imap: &str, user: &str) -> Vec<Vec<u8>> {
     let tcp = tokio::net::TcpStream::connect(imap).await.expect("imap");
     let mut client = async_imap::Client::new(tcp);
     client.read_response().await.expect("greeting");
@@ -102,15 +108,15 @@ async fn mails(imap: &str, user: &str, n: usize) -> Vec<Vec<u8>> {
     );
 }
 
-struct Read {
+pub(crate) struct Read {
     id: String,
     in_reply_to: String,
     references: String,
     subject: String,
-    text: String,
+    pub(crate) text: String,
 }
 
-fn parse(raw: &[u8]) -> Read {
+pub(crate) fn parse(raw: &[u8]) -> Read {
     let m = mail_parser::MessageParser::default().parse(raw).expect("a mail");
     let ids = |v: &mail_parser::HeaderValue<'_>| match v {
         mail_parser::HeaderValue::Text(t) => t.to_string(),
@@ -126,7 +132,9 @@ fn parse(raw: &[u8]) -> Read {
     }
 }
 
-fn town(dir: &Path, s: &Servers) -> PathBuf {
+/// Jun with an `[email]` section for `address` (each test its own mailbox: tests share
+/// the suite's servers) and every room on the in-test channel.
+pub(crate) fn town(dir: &Path, s: &Servers, address: &str) -> PathBuf {
     let jun = std::fs::read_to_string(crate::jun_config()).expect("jun");
     let cfg = plaza_core::Config::parse(&jun).expect("jun parses");
     let locales = crate::repo().join("config/locales");
@@ -137,7 +145,8 @@ fn town(dir: &Path, s: &Servers) -> PathBuf {
     assert!(text.contains("email:eva@jun.test"), "the electricians' members changed");
     std::fs::write(dir.join("password"), "secret\n").expect("password");
     text.push_str(&format!(
-        "\n[email]\naddress = \"ayuntamiento@jun.test\"\nname = \"Ayuntamiento de Jun\"\nimap = \"{}\"\nsmtp = \"{}\"\nsecurity = \"none\"\npassword_file = {:?}\nauthserv_id = \"mx.jun.test\"\ntrust_ids = true\n",
+        "\n[email]\naddress = \"{}\"\nname = \"Ayuntamiento de Jun\"\nimap = \"{}\"\nsmtp = \"{}\"\nsecurity = \"none\"\npassword_file = {:?}\nauthserv_id = \"mx.jun.test\"\ntrust_ids = true\n",
+        address,
         s.imap,
         s.smtp,
         dir.join("password").display().to_string()
@@ -158,7 +167,7 @@ fn town(dir: &Path, s: &Servers) -> PathBuf {
 async fn a_resident_reports_by_mail_and_every_answer_is_in_her_thread() {
     let dir = tempfile::tempdir().expect("tempdir");
     let s = servers(dir.path());
-    let config = town(dir.path(), &s);
+    let config = town(dir.path(), &s, "ayuntamiento@jun.test");
     let db = dir.path().join("plaza.db");
     let wire = Arc::new(Wire::default());
     wire.ready.store(true, Ordering::SeqCst);

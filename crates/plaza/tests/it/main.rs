@@ -5,6 +5,7 @@
 mod bad_input;
 mod bench;
 mod check;
+mod conformance;
 mod conversations;
 mod corpus;
 mod disk;

@@ -228,26 +228,26 @@ async fn wait_joined(watcher: &Person, room: &OwnedRoomId, user: &UserId) {
 }
 
 /// The town's rooms on Matrix, created by the mayor's office.
-struct Town {
-    hs: Synapse,
-    bot: OwnedUserId,
+pub(crate) struct Town {
+    pub(crate) hs: Synapse,
+    pub(crate) bot: OwnedUserId,
     bot_token: String,
-    mayor: Person,
+    pub(crate) mayor: Person,
     ana: Person,
-    luis: Person,
+    pub(crate) luis: Person,
     bea: Person,
     rooms: Vec<(&'static str, OwnedRoomId)>,
 }
 
 impl Town {
-    fn room(&self, name: &str) -> &OwnedRoomId {
+    pub(crate) fn room(&self, name: &str) -> &OwnedRoomId {
         &self.rooms.iter().find(|(n, _)| *n == name).expect("room").1
     }
 }
 
 const ROOMS: &[&str] = &["electricians", "water", "roads", "cleaning", "animals", "police", "public", "triage"];
 
-async fn town(only: &[&'static str]) -> Town {
+pub(crate) async fn town(only: &[&'static str]) -> Town {
     town_on(Synapse::start().await, only).await
 }
 
@@ -281,13 +281,13 @@ async fn town_on(hs: Synapse, only: &[&'static str]) -> Town {
 
 /// How the bot logs in, in a test.
 #[derive(Clone, Copy, PartialEq)]
-enum BotLogin {
+pub(crate) enum BotLogin {
     Password,
     AccessToken,
 }
 
 /// Jun's config with Matrix crews and rooms (and, given, a Telegram section).
-fn matrix_config(dir: &Path, t: &Town, telegram_url: Option<&str>, login: BotLogin) -> PathBuf {
+pub(crate) fn matrix_config(dir: &Path, t: &Town, telegram_url: Option<&str>, login: BotLogin) -> PathBuf {
     let path = match telegram_url {
         Some(url) => {
             let p = telegram::telegram_config(dir, url, "");
@@ -340,7 +340,7 @@ fn password_bot_files(t: &Town) -> (tempfile::TempDir, PathBuf, PathBuf) {
     (dir, cfg, db)
 }
 
-fn start_plaza(cfg: &Path, db: &Path, t: &Town) -> Plaza {
+pub(crate) fn start_plaza(cfg: &Path, db: &Path, t: &Town) -> Plaza {
     let pw = password("plaza");
     Plaza::start(
         cfg,
@@ -763,13 +763,13 @@ async fn a_message_sent_twice_is_one_event() {
 
 /// A resident on the plain client-server API (no encryption, no sync loop): cheap enough
 /// to have fifty of them on one homeserver.
-struct Plain {
-    token: String,
-    room: String,
+pub(crate) struct Plain {
+    pub(crate) token: String,
+    pub(crate) room: String,
 }
 
 impl Plain {
-    async fn new(hs: &Synapse, http: &reqwest::Client, name: &str, bot: &UserId) -> Plain {
+    pub(crate) async fn new(hs: &Synapse, http: &reqwest::Client, name: &str, bot: &UserId) -> Plain {
         let (_, token) = hs.register(name).await;
         let r: serde_json::Value = http
             .post(format!("{}/_matrix/client/v3/createRoom", hs.url))
@@ -785,7 +785,7 @@ impl Plain {
         Plain { token, room }
     }
 
-    async fn has_joined(&self, hs: &Synapse, http: &reqwest::Client, who: &UserId) -> bool {
+    pub(crate) async fn has_joined(&self, hs: &Synapse, http: &reqwest::Client, who: &UserId) -> bool {
         let r: serde_json::Value = match http
             .get(format!("{}/_matrix/client/v3/rooms/{}/joined_members", hs.url, self.room))
             .bearer_auth(&self.token)
@@ -799,7 +799,7 @@ impl Plain {
     }
 
     /// The bodies of the bot's messages in the chat, oldest first.
-    async fn from(&self, hs: &Synapse, http: &reqwest::Client, bot: &UserId) -> Vec<String> {
+    pub(crate) async fn from(&self, hs: &Synapse, http: &reqwest::Client, bot: &UserId) -> Vec<String> {
         let r: serde_json::Value = match http
             .get(format!("{}/_matrix/client/v3/rooms/{}/messages?dir=b&limit=100", hs.url, self.room))
             .bearer_auth(&self.token)
@@ -930,7 +930,7 @@ async fn an_unreadable_message_is_answered() {
 }
 
 /// A plain text message through the client-server API.
-async fn put_text(http: &reqwest::Client, url: &str, token: &str, room: &str, txn: &str, text: &str) {
+pub(crate) async fn put_text(http: &reqwest::Client, url: &str, token: &str, room: &str, txn: &str, text: &str) {
     let r = http
         .put(format!("{url}/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}"))
         .bearer_auth(token)

@@ -102,7 +102,7 @@ impl ChannelKind for LoopbackKind {
 
 // ---- The test ----
 
-fn town(dir: &Path, trust: bool) -> std::path::PathBuf {
+pub(crate) fn kilbride_with_loopback(dir: &Path, trust: bool) -> std::path::PathBuf {
     let text = std::fs::read_to_string(crate::repo().join("tests/towns/kilbride.toml")).expect("kilbride");
     let locales = crate::repo().join("config/locales");
     let cfg = Config::parse(&text).expect("kilbride parses");
@@ -176,14 +176,15 @@ fn a_channel_added_through_the_registry_is_checked() {
     let registry = plaza::Registry::standard().channel(LoopbackKind(Arc::default()));
     // A crew member on a network where anyone can take a name: refused without the
     // town's word.
-    let errors = plaza::check_config(&registry, &town(dir.path(), false)).expect_err("staff on untrusted ids");
+    let errors =
+        plaza::check_config(&registry, &kilbride_with_loopback(dir.path(), false)).expect_err("staff on untrusted ids");
     assert!(
         errors.iter().any(|e| e.contains("crew[0].members[0]") && e.contains("`trust_ids = true` in [loopback]")),
         "{errors:?}"
     );
-    plaza::check_config(&registry, &town(dir.path(), true)).expect("trusted: fine");
+    plaza::check_config(&registry, &kilbride_with_loopback(dir.path(), true)).expect("trusted: fine");
     // The section is the adapter's to check, with key and line; an unknown section is named.
-    let path = town(dir.path(), true);
+    let path = kilbride_with_loopback(dir.path(), true);
     let text =
         std::fs::read_to_string(&path).expect("read").replace("lamps = \"#lamps\"", "lamps = 7\nlanterns = \"x\"");
     std::fs::write(&path, text + "\n[lopback]\nrooms = {}\n").expect("write");
@@ -193,14 +194,15 @@ fn a_channel_added_through_the_registry_is_checked() {
     assert!(all.contains("loopback.rooms.lanterns: unknown room"), "{all}");
     assert!(all.contains("unknown section `[lopback]`") && all.contains("loopback"), "{all}");
     // Without the registry entry, the same file is a section nobody knows.
-    let errors = plaza::check_config(&plaza::Registry::standard(), &town(dir.path(), true)).expect_err("unknown");
+    let errors = plaza::check_config(&plaza::Registry::standard(), &kilbride_with_loopback(dir.path(), true))
+        .expect_err("unknown");
     assert!(errors.iter().any(|e| e.contains("unknown section `[loopback]`")), "{errors:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_channel_added_through_the_registry_runs_the_town() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = town(dir.path(), true);
+    let config = kilbride_with_loopback(dir.path(), true);
     let db = dir.path().join("plaza.db");
     let wire = Arc::new(Wire::default());
     let (tx, stop, task) = serve(&wire, &config, &db);

@@ -11,16 +11,16 @@ use serde_json::{Value, json};
 
 use crate::{Proc, repo, start_script};
 
-const TOKEN: &str = "123456:PLAZA-TEST-TOKEN";
-const ELECTRICIANS: i64 = -100101;
+pub(crate) const TOKEN: &str = "123456:PLAZA-TEST-TOKEN";
+pub(crate) const ELECTRICIANS: i64 = -100101;
 const WATER: i64 = -100102;
 const POLICE: i64 = -100106;
-const PUBLIC: i64 = -100200;
+pub(crate) const PUBLIC: i64 = -100200;
 const TRIAGE: i64 = -100300;
 
-const ANA: i64 = 5001;
-const BEA: i64 = 5002;
-const LUIS: i64 = 1001; // electrician
+pub(crate) const ANA: i64 = 5001;
+pub(crate) const BEA: i64 = 5002;
+pub(crate) const LUIS: i64 = 1001; // electrician
 const GUARDIA: i64 = 1006; // local police
 
 pub struct Emulator {
@@ -143,7 +143,7 @@ fn has(sent: &[Value], chat: i64) -> bool {
     sent.iter().any(|m| m["chat"]["id"].as_i64() == Some(chat))
 }
 
-fn texts_to(sent: &[Value], chat: i64) -> Vec<String> {
+pub(crate) fn texts_to(sent: &[Value], chat: i64) -> Vec<String> {
     sent.iter().filter(to(chat)).map(|m| m["text"].as_str().unwrap_or("").to_owned()).collect()
 }
 

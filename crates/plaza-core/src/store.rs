@@ -252,6 +252,15 @@ pub trait Store: Send + Sync + 'static {
     /// Messages waiting to be sent, per channel: (channel, how many, the oldest's
     /// creation). Cheap (the pending index): /health reads it at every probe.
     async fn outbox_figures(&self) -> Result<Vec<(String, u64, Option<Timestamp>)>, StoreError>;
+    /// The last `limit` messages delivered to `to`, oldest first, with the platform's id
+    /// for each: what a channel that shows the conversation itself (the web chat's page)
+    /// shows again after a restart. Erased people's messages are blanked and not here;
+    /// messages that were not shown (no platform id) are left out.
+    async fn delivered_to(
+        &self,
+        to: &crate::channel::Destination,
+        limit: u32,
+    ) -> Result<Vec<(String, crate::channel::Outbound)>, StoreError>;
     /// Tasks by status and category (see [`OpsFigures::tasks`]); reads every task.
     async fn task_counts(&self) -> Result<Vec<(String, String, u64)>, StoreError>;
     /// Counts for the metrics: tasks by status and category, the outbox per channel.

@@ -823,6 +823,14 @@ fn post_kind(s: &str) -> Result<PostKind, StoreError> {
 }
 
 /// A stable text key for an outbox destination, to keep per-destination order.
+/// Rows of (platform id, message JSON), newest first, as oldest-first messages.
+pub(crate) fn delivered_messages(rows: Vec<(String, String)>) -> Vec<(String, plaza_core::channel::Outbound)> {
+    let mut out: Vec<_> =
+        rows.into_iter().filter_map(|(id, m)| serde_json::from_str(&m).ok().map(|o| (id, o))).collect();
+    out.reverse();
+    out
+}
+
 pub(crate) fn destination_key(d: &Destination) -> String {
     match d {
         Destination::Direct(who) => format!("dm:{who}"),
@@ -1277,6 +1285,23 @@ impl Store for SqliteStore {
             .iter()
             .map(|r| (r.get::<String, _>("status"), r.get::<String, _>("c"), r.get::<i64, _>("n").max(0) as u64))
             .collect())
+    }
+
+    async fn delivered_to(
+        &self,
+        to: &plaza_core::channel::Destination,
+        limit: u32,
+    ) -> Result<Vec<(String, plaza_core::channel::Outbound)>, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT platform_id, message FROM outbox WHERE destination = ? AND state = 'delivered' \
+             AND platform_id IS NOT NULL AND platform_id <> '' ORDER BY id DESC LIMIT ?",
+        )
+        .bind(crate::destination_key(to))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(crate::delivered_messages(rows))
     }
 
     async fn outbox_figures(&self) -> Result<Vec<(String, u64, Option<Timestamp>)>, StoreError> {

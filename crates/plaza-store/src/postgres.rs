@@ -669,6 +669,23 @@ impl Store for PgStore {
             .collect())
     }
 
+    async fn delivered_to(
+        &self,
+        to: &plaza_core::channel::Destination,
+        limit: u32,
+    ) -> Result<Vec<(String, plaza_core::channel::Outbound)>, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT platform_id, message FROM outbox WHERE destination = $1 AND state = 'delivered' \
+             AND platform_id IS NOT NULL AND platform_id <> '' ORDER BY id DESC LIMIT $2",
+        )
+        .bind(crate::destination_key(to))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(crate::delivered_messages(rows))
+    }
+
     async fn outbox_figures(&self) -> Result<Vec<(String, u64, Option<Timestamp>)>, StoreError> {
         let rows = sqlx::query(
             "SELECT channel, COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE state = 'pending' GROUP BY channel",

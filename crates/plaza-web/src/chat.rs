@@ -9,8 +9,11 @@
 //!   With it (`/chat.js`, no inline script: the page's Content-Security-Policy forbids
 //!   any), the bot's answers arrive by server-sent events (`/chat/events`).
 //! - The conversation shown is kept in memory (the last [`LOG_LINES`] lines of the last
-//!   [`MAX_SESSIONS`] people); the page also lists the person's reports and their
-//!   status from the store, so after a restart nothing a resident needs is lost.
+//!   [`MAX_SESSIONS`] people). After a restart (or once a person's lines left memory) the
+//!   bot's last messages to them are read back from the store's record of what was
+//!   delivered — with their buttons, so an open question can still be answered; erased
+//!   people's messages are blanked there and never come back. The page also lists the
+//!   person's reports and their status from the store.
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
@@ -153,7 +156,7 @@ impl WebChat {
             inbox: OnceLock::new(),
             sessions: Mutex::new(HashMap::new()),
             key,
-            seq: AtomicU64::new(0),
+            seq: AtomicU64::new(boot_seq()),
             secure,
             started: Mutex::new(HashMap::new()),
             new_per_hour,
@@ -246,11 +249,7 @@ impl WebChat {
             if !create {
                 return None;
             }
-            if sessions.len() >= MAX_SESSIONS
-                && let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.seen).map(|(k, _)| k.clone())
-            {
-                sessions.remove(&oldest);
-            }
+            make_room(&mut sessions);
         }
         let s = sessions.entry(person.to_owned()).or_insert_with(Session::new);
         s.log.push_back(line.clone());
@@ -259,6 +258,35 @@ impl WebChat {
         }
         let _ = s.live.send(line.clone());
         Some(line)
+    }
+
+    /// Reads back the bot's last messages to `person` if their conversation is not in
+    /// memory (after a restart). The lines read back are numbered 1, 2…, below every
+    /// number this run gives, so a browser that reconnects with the number it had is
+    /// not sent them again.
+    pub(crate) async fn restore(&self, person: &str, store: &dyn plaza_core::Store) {
+        if self.sessions.lock().unwrap_or_else(|p| p.into_inner()).contains_key(person) {
+            return;
+        }
+        let to = Destination::Direct(Identity::new(CHANNEL, person));
+        let rows = match store.delivered_to(&to, LOG_LINES as u32).await {
+            Ok(r) if !r.is_empty() => r,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "web chat: a conversation could not be read back");
+                return;
+            }
+        };
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if sessions.contains_key(person) {
+            return;
+        }
+        make_room(&mut sessions);
+        let s = sessions.entry(person.to_owned()).or_insert_with(Session::new);
+        for (i, (id, out)) in rows.into_iter().enumerate() {
+            let buttons = out.buttons.iter().map(ChatButton::from).collect();
+            s.log.push_back(Line { n: i as u64 + 1, from: "bot", text: out.text, buttons, id });
+        }
     }
 
     /// The person's conversation after line `after`, and a receiver for what follows.
@@ -361,6 +389,23 @@ impl Channel for WebChat {
     }
 }
 
+/// Past [`MAX_SESSIONS`] conversations in memory, the one looked at longest ago goes.
+fn make_room(sessions: &mut HashMap<String, Session>) {
+    if sessions.len() >= MAX_SESSIONS
+        && let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.seen).map(|(k, _)| k.clone())
+    {
+        sessions.remove(&oldest);
+    }
+}
+
+/// Where this run's line numbers start: the time in milliseconds, so that they are above
+/// every number an earlier run gave (a browser reconnecting after a restart asks for what
+/// followed its last one) and above the lines read back from the store.
+fn boot_seq() -> u64 {
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    ms.max(LOG_LINES as u64 + 1)
+}
+
 /// An error the page's script shows as it is: `{"error": "<the town's text for key>"}`.
 fn error_json(s: &Shared, lang: &str, status: StatusCode, key: &str) -> Response {
     (status, axum::Json(serde_json::json!({"error": s.engine.text(lang, key)}))).into_response()
@@ -416,6 +461,7 @@ pub(crate) async fn page(
     let lang = lang_of(&s.engine, &q, &headers);
     let e = &s.engine;
     let t = |k: &str| e.text(&lang, k);
+    chat.restore(&person, s.engine.store().as_ref()).await;
     let (lines, _) = chat.follow(&person, 0);
     let last = lines.last().map_or(0, |l| l.n);
     let who = Identity::new(CHANNEL, &person);
@@ -569,6 +615,7 @@ pub(crate) async fn events(
         .or(q.get("after").map(String::as_str))
         .and_then(|a| a.parse::<u64>().ok())
         .unwrap_or(0);
+    chat.restore(&person, s.engine.store().as_ref()).await;
     let (backlog, live) = chat.follow(&person, after);
     let chat = chat.clone();
     let stream = futures_util::stream::unfold(

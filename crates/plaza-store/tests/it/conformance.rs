@@ -490,6 +490,41 @@ pub async fn subscriptions(s: Arc<dyn Store>) {
     assert_eq!(snap.credits, vec![(ana, Some("Ana".to_owned()))]);
 }
 
+/// What was delivered to a person, read back (the web chat's page after a restart):
+/// newest `limit`, oldest first, without what was not shown or not yet sent; nothing
+/// once the person is erased.
+pub async fn delivered_to(s: Arc<dyn Store>) {
+    let mut with_buttons = dm("ana", "¿Está arreglado?");
+    with_buttons.message.buttons = vec![plaza_core::channel::Button { label: "1 ✅".into(), data: "fixed:1".into() }];
+    commit(
+        &s,
+        Batch {
+            outbox: vec![dm("ana", "uno"), dm("bea", "dos"), dm("ana", "tres"), with_buttons, dm("ana", "pendiente")],
+            at: Timestamp(100),
+            ..Batch::default()
+        },
+    )
+    .await;
+    let due = s.due_outbox("console", Timestamp(100), 10).await.expect("due");
+    for (i, r) in due.iter().enumerate().take(4) {
+        // "tres" was not shown (an unasked message with no chat open): no platform id.
+        let id = if r.message.text == "tres" { String::new() } else { format!("m{i}") };
+        let done = DeliveryOutcome::Delivered { message_id: id, posts: vec![] };
+        s.record_delivery(r.id, done, Timestamp(200)).await.expect("record");
+    }
+    let ana = Destination::Direct(Identity::new("console", "ana"));
+    let got = s.delivered_to(&ana, 10).await.expect("read");
+    let texts: Vec<(&str, &str)> = got.iter().map(|(id, o)| (id.as_str(), o.text.as_str())).collect();
+    assert_eq!(texts, vec![("m0", "uno"), ("m3", "¿Está arreglado?")]);
+    assert_eq!(got[1].1.buttons.len(), 1, "the buttons come back");
+    let last = s.delivered_to(&ana, 1).await.expect("read");
+    assert_eq!(last.iter().map(|(_, o)| o.text.as_str()).collect::<Vec<_>>(), vec!["¿Está arreglado?"]);
+    commit(&s, Batch { erase: vec![Identity::new("console", "ana")], at: Timestamp(300), ..Batch::default() }).await;
+    assert!(s.delivered_to(&ana, 10).await.expect("read").is_empty(), "an erased person's messages never come back");
+    let bea = Destination::Direct(Identity::new("console", "bea"));
+    assert_eq!(s.delivered_to(&bea, 10).await.expect("read").len(), 1, "others keep theirs");
+}
+
 macro_rules! suites {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -524,4 +559,5 @@ suites!(
     statement_shapes,
     feedback_and_timers,
     subscriptions,
+    delivered_to,
 );

@@ -423,3 +423,109 @@ async fn matrix_conforms() {
     let mut d = Matrix { town, config, db, plaza, http: reqwest::Client::new(), chats: Default::default(), txn: 0 };
     assert_eq!(run(&mut d, &Script::jun()).await, 8);
 }
+
+// ---- The web chat: residents in a browser (forms, no JavaScript), crews on a second channel ----
+
+struct WebChat {
+    rooms: Loopback,
+    base: String,
+    people: std::collections::BTreeMap<Person, crate::web_chat::Person>,
+    n: usize,
+}
+
+impl WebChat {
+    async fn person(&mut self, who: Person) -> &mut crate::web_chat::Person {
+        if !self.people.contains_key(&who) {
+            let mut p = crate::web_chat::Person::new(&self.base);
+            p.page().await;
+            self.people.insert(who, p);
+        }
+        self.people.get_mut(&who).expect("person")
+    }
+}
+
+/// The page's text as a person reads it.
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+}
+
+#[async_trait]
+impl Driver for WebChat {
+    async fn direct(&mut self, who: Person, text: &str) {
+        match who {
+            Person::Resident(_) => {
+                self.n += 1;
+                let nonce = format!("n{}", self.n);
+                let (status, _) = self.person(who).await.post(&[("text", text), ("nonce", &nonce)]).await;
+                assert_eq!(status, 303, "the form is taken");
+            }
+            _ => self.rooms.direct(who, text).await,
+        }
+    }
+    async fn in_room(&mut self, room: &str, who: Person, text: &str) {
+        self.rooms.in_room(room, who, text).await
+    }
+    async fn sent_to(&mut self, who: Person) -> Vec<String> {
+        match who {
+            Person::Resident(_) => {
+                let page = self.person(who).await.page().await;
+                // The greeting is the page's, not a message; the buttons (forms with a
+                // fresh nonce each time) are not the text.
+                crate::web_chat::bot_lines(&page)
+                    .iter()
+                    .skip(1)
+                    .map(|l| unescape(l.split("<br>").next().unwrap_or("")))
+                    .collect()
+            }
+            _ => self.rooms.sent_to(who).await,
+        }
+    }
+    async fn sent_to_room(&mut self, room: &str) -> Vec<String> {
+        self.rooms.sent_to_room(room).await
+    }
+    async fn restart(&mut self) {
+        self.rooms.restart().await;
+        up(&self.base).await;
+    }
+}
+
+/// Waits until the web server answers.
+async fn up(base: &str) {
+    for _ in 0..200 {
+        if reqwest::get(format!("{base}/health")).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the web did not start on {base}");
+}
+
+/// The web chat, and after a restart the conversation read back from the store (the
+/// bot's messages, with the buttons of an open question).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_chat_conforms() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+    let jun = std::fs::read_to_string(jun_in(dir.path())).expect("jun");
+    let cfg = plaza_core::Config::parse(&jun).expect("jun parses");
+    let mut text = jun.replace("\"console:luis\"", "\"loopback:luis\"");
+    text.push_str(&format!(
+        "\n[web]\nlisten = \"127.0.0.1:{port}\"\n\n[loopback]\ntrust_ids = true\n[loopback.rooms]\n"
+    ));
+    for r in cfg.room_names() {
+        text.push_str(&format!("{r} = \"#{r}\"\n"));
+    }
+    let config = dir.path().join("web-town.toml");
+    std::fs::write(&config, text).expect("write");
+    let wire = Arc::new(Wire::default());
+    wire.ready.store(true, Ordering::SeqCst);
+    let rooms = Loopback { wire, config, db: dir.path().join("plaza.db"), crew: "luis", running: None, n: 0 };
+    let mut d = WebChat { rooms, base: format!("http://127.0.0.1:{port}"), people: Default::default(), n: 0 };
+    d.rooms.start();
+    up(&d.base).await;
+    assert_eq!(run(&mut d, &Script::jun()).await, 8);
+    // The open question ("is it fixed?") still has its buttons after the restart.
+    let page = d.person(Person::Resident(0)).await.page().await;
+    assert!(page.contains("name=\"button\" value=\"fixed:1\""), "the question's buttons are back: {page}");
+    d.rooms.stop().await;
+}

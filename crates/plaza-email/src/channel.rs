@@ -74,16 +74,26 @@ fn bare(id: &str) -> &str {
 
 impl EmailChannel {
     pub fn new(settings: EmailSettings, password: String) -> Result<EmailChannel, ChannelError> {
+        use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
         let (host, port) = settings.smtp.clone();
-        let builder = match settings.security {
-            Security::Tls => {
-                AsyncSmtpTransport::<Tokio1Executor>::relay(&host).map_err(|e| ChannelError::Other(e.to_string()))?
+        let ca = settings.ca().map_err(|(k, m)| ChannelError::Setting(k, m))?;
+        let tls = |host: &str| -> Result<TlsParameters, ChannelError> {
+            let mut params = TlsParameters::builder(host.to_owned());
+            if let Some(pem) = &ca {
+                let cert = Certificate::from_pem(pem)
+                    .map_err(|e| ChannelError::Setting("email.ca_file".into(), e.to_string()))?;
+                params = params.add_root_certificate(cert);
             }
-            Security::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&host)
-                .map_err(|e| ChannelError::Other(e.to_string()))?,
-            Security::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host),
+            params.build_rustls().map_err(|e| ChannelError::Other(format!("email.smtp: {e}")))
         };
-        let mut builder = builder.port(port).timeout(Some(Duration::from_secs(60)));
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host)
+            .port(port)
+            .timeout(Some(Duration::from_secs(60)));
+        builder = match settings.security {
+            Security::Tls => builder.tls(Tls::Wrapper(tls(&host)?)),
+            Security::StartTls => builder.tls(Tls::Required(tls(&host)?)),
+            Security::None => builder,
+        };
         if settings.security != Security::None {
             builder = builder.credentials(Credentials::new(settings.login.clone(), password.clone()));
         }
@@ -97,13 +107,29 @@ impl EmailChannel {
             Security::None => Box::new(tcp),
             Security::Tls | Security::StartTls => {
                 use rustls_platform_verifier::BuilderVerifierExt;
-                let config =
+                let builder =
                     rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
                         .with_safe_default_protocol_versions()
-                        .map_err(|e| ChannelError::Other(e.to_string()))?
+                        .map_err(|e| ChannelError::Other(e.to_string()))?;
+                let config = match self.settings.ca().map_err(|(k, m)| ChannelError::Setting(k, m))? {
+                    // The town's own authority, and only it.
+                    Some(pem) => {
+                        use rustls::pki_types::pem::PemObject;
+                        let mut roots = rustls::RootCertStore::empty();
+                        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+                            let cert =
+                                cert.map_err(|e| ChannelError::Setting("email.ca_file".into(), e.to_string()))?;
+                            roots
+                                .add(cert)
+                                .map_err(|e| ChannelError::Setting("email.ca_file".into(), e.to_string()))?;
+                        }
+                        builder.with_root_certificates(roots).with_no_client_auth()
+                    }
+                    None => builder
                         .with_platform_verifier()
                         .map_err(|e| ChannelError::Other(e.to_string()))?
-                        .with_no_client_auth();
+                        .with_no_client_auth(),
+                };
                 let name = rustls::pki_types::ServerName::try_from(host.clone())
                     .map_err(|e| ChannelError::Other(format!("email.imap: {e}")))?;
                 let tls = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await.map_err(net)?;

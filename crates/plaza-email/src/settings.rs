@@ -11,6 +11,7 @@
 //! password_env = "PLAZA_EMAIL_PASSWORD" # the password is read from this environment variable
 //! # password_file = "/run/secrets/mail" # …or from this file (one of the two)
 //! authserv_id = "mx.jun.es"             # whose Authentication-Results headers to believe (SPF/DKIM)
+//! # ca_file = "/etc/ssl/jun-ca.pem"     # a town's own certificate authority (else the system's)
 //! ```
 
 pub use plaza_core::config::section::Problem;
@@ -41,6 +42,9 @@ pub struct EmailSettings {
     /// The receiving server's id in `Authentication-Results`; without it no message is
     /// taken as verified (crew and dispatcher powers stay on the other channels).
     pub authserv_id: Option<String>,
+    /// A PEM file with the certificate authority that signed the servers' certificates
+    /// (a town's own); without it, the machine's trusted authorities.
+    pub ca_file: Option<String>,
     /// How long one IMAP IDLE waits before it is renewed (RFC 2177: under 29 minutes).
     pub idle_minutes: u64,
 }
@@ -80,6 +84,7 @@ impl EmailSettings {
                 "password_env",
                 "password_file",
                 "authserv_id",
+                "ca_file",
                 "idle_minutes",
             ],
             &mut p,
@@ -176,6 +181,14 @@ impl EmailSettings {
                 None
             }
         };
+        let ca_file = match t.get("ca_file") {
+            None => None,
+            Some(toml::Value::String(f)) if !f.is_empty() => Some(f.clone()),
+            Some(_) => {
+                p.push(("email.ca_file".into(), "must be the path of a PEM file".into()));
+                None
+            }
+        };
         let idle_minutes = match t.get("idle_minutes") {
             None => 25,
             Some(toml::Value::Integer(n)) if (1..=28).contains(n) => *n as u64,
@@ -195,6 +208,7 @@ impl EmailSettings {
                 password_env,
                 password_file,
                 authserv_id,
+                ca_file,
                 idle_minutes,
             }),
             _ => Err(p),
@@ -221,6 +235,16 @@ impl EmailSettings {
                     self.password_env
                 ),
             )),
+        }
+    }
+
+    /// The town's certificate authority (PEM), if it names one.
+    pub fn ca(&self) -> Result<Option<Vec<u8>>, Problem> {
+        match &self.ca_file {
+            None => Ok(None),
+            Some(f) => {
+                std::fs::read(f).map(Some).map_err(|e| ("email.ca_file".into(), format!("cannot read {f}: {e}")))
+            }
         }
     }
 

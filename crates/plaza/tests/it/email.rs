@@ -23,6 +23,10 @@ use crate::registry::{Wire, msg, serve, until};
 pub(crate) struct Servers {
     pub(crate) imap: String,
     pub(crate) smtp: String,
+    /// The same over TLS (SMTP with a login), and the authority that signed their certificate.
+    imaps: String,
+    smtps: String,
+    ca: String,
     own: Option<PathBuf>,
     /// OpenSMTPD's control socket is one per machine: tests that start their own servers
     /// take turns (scripts/test starts one for all).
@@ -54,7 +58,15 @@ pub(crate) fn servers(dir: &Path) -> Servers {
         line.split_whitespace().find_map(|w| w.strip_prefix(k)).unwrap_or_else(|| panic!("{k} in «{line}»")).to_owned()
     };
     let (own, turn) = own.map_or((None, None), |(d, t)| (Some(d), Some(t)));
-    Servers { imap: get("imap="), smtp: get("smtp="), own, _turn: turn }
+    Servers {
+        imap: get("imap="),
+        smtp: get("smtp="),
+        imaps: get("imaps="),
+        smtps: get("smtps="),
+        ca: get("ca="),
+        own,
+        _turn: turn,
+    }
 }
 
 /// Sends a mail as a resident's mail program would.
@@ -135,6 +147,11 @@ pub(crate) fn parse(raw: &[u8]) -> Read {
 /// Jun with an `[email]` section for `address` (each test its own mailbox: tests share
 /// the suite's servers) and every room on the in-test channel.
 pub(crate) fn town(dir: &Path, s: &Servers, address: &str) -> PathBuf {
+    town_with(dir, address, &format!("imap = \"{}\"\nsmtp = \"{}\"\nsecurity = \"none\"\n", s.imap, s.smtp))
+}
+
+/// Jun with an `[email]` section whose servers and security are `servers`.
+fn town_with(dir: &Path, address: &str, servers: &str) -> PathBuf {
     let jun = std::fs::read_to_string(crate::jun_config()).expect("jun");
     let cfg = plaza_core::Config::parse(&jun).expect("jun parses");
     let locales = crate::repo().join("config/locales");
@@ -145,10 +162,9 @@ pub(crate) fn town(dir: &Path, s: &Servers, address: &str) -> PathBuf {
     assert!(text.contains("email:eva@jun.test"), "the electricians' members changed");
     std::fs::write(dir.join("password"), "secret\n").expect("password");
     text.push_str(&format!(
-        "\n[email]\naddress = \"{}\"\nname = \"Ayuntamiento de Jun\"\nimap = \"{}\"\nsmtp = \"{}\"\nsecurity = \"none\"\npassword_file = {:?}\nauthserv_id = \"mx.jun.test\"\ntrust_ids = true\n",
+        "\n[email]\naddress = \"{}\"\nname = \"Ayuntamiento de Jun\"\n{}password_file = {:?}\nauthserv_id = \"mx.jun.test\"\ntrust_ids = true\n",
         address,
-        s.imap,
-        s.smtp,
+        servers,
         dir.join("password").display().to_string()
     ));
     text.push_str("\n[loopback]\ntrust_ids = true\n[loopback.rooms]\n");
@@ -286,6 +302,40 @@ async fn a_resident_reports_by_mail_and_every_answer_is_in_her_thread() {
     assert_eq!(mailbox(&s.imap, "eva@jun.test").await.len(), before_eva, "nothing repeated to Eva");
     let cards: Vec<String> = wire.sent.lock().expect("lock").iter().map(|o| o.text.clone()).collect();
     assert!(!cards.iter().any(|t| t.contains("calle Real 3") && t.contains("🆕")), "no card made again: {cards:?}");
+    stop.send(()).expect("stop");
+    task.await.expect("stopped");
+}
+
+/// At the default security (TLS for IMAP and SMTP, with a login): the town's mail
+/// provider as most towns have it; here Dovecot's IMAPS and its submission service, with
+/// a certificate from the town's own authority (`ca_file`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_over_tls_at_the_default_security() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = servers(dir.path());
+    let town_address = "tls@jun.test";
+    let config = town_with(
+        dir.path(),
+        town_address,
+        &format!("imap = \"{}\"\nsmtp = \"{}\"\nca_file = {:?}\n", s.imaps, s.smtps, s.ca),
+    );
+    let text = std::fs::read_to_string(&config).expect("config");
+    assert!(!text.contains("security ="), "the default security");
+    let wire = Arc::new(Wire::default());
+    wire.ready.store(true, Ordering::SeqCst);
+    let (_tx, stop, task) = serve(&wire, &config, &dir.path().join("plaza.db"));
+    send(
+        &s.smtp,
+        "Carmen <carmen@vecinos.test>",
+        town_address,
+        &[("Subject", "Contenedor"), ("Message-ID", "<c1@vecinos.test>")],
+        "El contenedor de la calle Real 5 está desbordado",
+    )
+    .await;
+    let got = mails(&s.imap, "carmen@vecinos.test", 1).await;
+    let ack = parse(&got[0]);
+    assert!(ack.text.contains("#1"), "{}", ack.text);
+    assert_eq!(ack.in_reply_to, "c1@vecinos.test");
     stop.send(()).expect("stop");
     task.await.expect("stopped");
 }

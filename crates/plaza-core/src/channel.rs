@@ -314,10 +314,15 @@ pub enum ChannelError {
 impl ChannelError {
     /// The first of a section's problems, as an error at start (`plaza check` says all).
     pub fn first(problems: Vec<crate::config::section::Problem>) -> ChannelError {
-        match problems.into_iter().next() {
-            Some((k, m)) => ChannelError::Setting(k, m),
-            None => ChannelError::Other("the section has a problem".into()),
-        }
+        problems
+            .into_iter()
+            .next()
+            .map_or_else(|| ChannelError::Other("the section has a problem".into()), Self::setting)
+    }
+
+    /// A setting's problem (key, message), e.g. a secret missing from the environment.
+    pub fn setting((key, message): crate::config::section::Problem) -> ChannelError {
+        ChannelError::Setting(key, message)
     }
 }
 

@@ -896,24 +896,16 @@ impl Config {
         }
         // People: a well-formed identity for its channel, each listed once per list; a
         // crew nobody is in can act on nothing.
-        let mut people = |key: &str, list: &[Identity]| {
-            let mut seen = BTreeSet::new();
-            for (j, m) in list.iter().enumerate() {
-                if let Err(why) = check_identity(m) {
-                    err(format!("{key}[{j}]"), why);
-                }
-                if !seen.insert(m) {
-                    err(format!("{key}[{j}]"), format!("`{m}` is listed twice"));
-                }
+        let mut seen = BTreeSet::new();
+        for (key, m) in self.people() {
+            if let Err(why) = check_identity(m) {
+                err(key.clone(), why);
             }
-        };
-        for (i, c) in self.crews.iter().enumerate() {
-            people(&format!("crew[{i}].members"), &c.members);
-        }
-        people("roles.dispatchers", &self.roles.dispatchers);
-        people("roles.admins", &self.roles.admins);
-        for (i, d) in self.districts.iter().enumerate() {
-            people(&format!("district[{i}].dispatchers"), &d.dispatchers);
+            // Once per list: the key without its last index.
+            let list = key.rsplit_once('[').map_or(key.as_str(), |(l, _)| l).to_owned();
+            if !seen.insert((list, m)) {
+                err(key, format!("`{m}` is listed twice"));
+            }
         }
         for (i, c) in self.crews.iter().enumerate() {
             if c.members.is_empty() {

@@ -177,6 +177,8 @@ pub struct Dispatcher {
     /// Channels whose platform is unreachable: since when, and when to try again.
     outages: Mutex<HashMap<String, Outage>>,
     unrecorded: Mutex<Unrecorded>,
+    /// Channels whose [`Channel::ready`] has returned: asked once, not at every round.
+    ready: Mutex<HashSet<String>>,
 }
 
 /// A platform that cannot be reached: messages stay queued (none is given up for a
@@ -208,7 +210,18 @@ impl Dispatcher {
             limiters: Mutex::new(limiters),
             outages: Mutex::new(HashMap::new()),
             unrecorded: Mutex::new(Unrecorded::default()),
+            ready: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Waits until `ch` can send, the first time only.
+    async fn until_ready(&self, ch: &dyn Channel) {
+        if self.ready.lock().unwrap_or_else(|p| p.into_inner()).contains(ch.name()) {
+            return;
+        }
+        ch.ready().await;
+        debug!(channel = ch.name(), "channel ready to send");
+        self.ready.lock().unwrap_or_else(|p| p.into_inner()).insert(ch.name().to_owned());
     }
 
     pub fn channels(&self) -> &[Arc<dyn Channel>] {
@@ -528,7 +541,10 @@ impl Dispatcher {
     /// that the send is [`ChannelError::Uncertain`] (the first parts are out).
     async fn send_split(&self, ch: &dyn Channel, mut out: Outgoing) -> Result<crate::channel::Delivered, ChannelError> {
         let limits = ch.limits();
-        if limits.max_chars.is_none() && limits.max_lines.is_none() {
+        // Most messages fit: counted without cutting anything.
+        let fits = limits.max_chars.is_none_or(|m| out.text.chars().nth(m).is_none())
+            && limits.max_lines.is_none_or(|m| out.text.split('\n').nth(m).is_none());
+        if fits {
             return ch.send(&out).await;
         }
         let parts = split_text(&out.text, limits.max_chars, limits.max_lines);
@@ -716,7 +732,7 @@ impl Dispatcher {
             let mut total = 0;
             let mut wake: Option<Duration> = None;
             for ch in &self.channels {
-                ch.ready().await;
+                self.until_ready(ch.as_ref()).await;
                 match self.deliver_due(ch.as_ref()).await {
                     Ok(r) => {
                         total += r.attempted;
@@ -740,8 +756,7 @@ impl Dispatcher {
     pub async fn run_channel(self: Arc<Self>, ch: Arc<dyn Channel>) {
         let mut signal = self.engine.outbox_signal();
         // Nothing goes out before the channel can send (its messages wait in the outbox).
-        ch.ready().await;
-        debug!(channel = ch.name(), "channel ready to send");
+        self.until_ready(ch.as_ref()).await;
         loop {
             let round = match self.deliver_due(ch.as_ref()).await {
                 Ok(r) => r,

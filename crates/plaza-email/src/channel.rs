@@ -67,6 +67,11 @@ fn store_err(e: impl fmt::Display) -> ChannelError {
     ChannelError::Other(format!("the store: {e}"))
 }
 
+/// The town's certificate authority file cannot be used.
+fn bad_ca(e: impl fmt::Display) -> ChannelError {
+    ChannelError::Setting("email.ca_file".into(), e.to_string())
+}
+
 /// A message id without its angle brackets, as mail-parser gives them.
 fn bare(id: &str) -> &str {
     id.trim().trim_start_matches('<').trim_end_matches('>')
@@ -76,12 +81,11 @@ impl EmailChannel {
     pub fn new(settings: EmailSettings, password: String) -> Result<EmailChannel, ChannelError> {
         use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
         let (host, port) = settings.smtp.clone();
-        let ca = settings.ca().map_err(|(k, m)| ChannelError::Setting(k, m))?;
+        let ca = settings.ca().map_err(ChannelError::setting)?;
         let tls = |host: &str| -> Result<TlsParameters, ChannelError> {
             let mut params = TlsParameters::builder(host.to_owned());
             if let Some(pem) = &ca {
-                let cert = Certificate::from_pem(pem)
-                    .map_err(|e| ChannelError::Setting("email.ca_file".into(), e.to_string()))?;
+                let cert = Certificate::from_pem(pem).map_err(bad_ca)?;
                 params = params.add_root_certificate(cert);
             }
             params.build_rustls().map_err(|e| ChannelError::Other(format!("email.smtp: {e}")))
@@ -111,17 +115,14 @@ impl EmailChannel {
                     rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
                         .with_safe_default_protocol_versions()
                         .map_err(|e| ChannelError::Other(e.to_string()))?;
-                let config = match self.settings.ca().map_err(|(k, m)| ChannelError::Setting(k, m))? {
+                let config = match self.settings.ca().map_err(ChannelError::setting)? {
                     // The town's own authority, and only it.
                     Some(pem) => {
                         use rustls::pki_types::pem::PemObject;
                         let mut roots = rustls::RootCertStore::empty();
                         for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
-                            let cert =
-                                cert.map_err(|e| ChannelError::Setting("email.ca_file".into(), e.to_string()))?;
-                            roots
-                                .add(cert)
-                                .map_err(|e| ChannelError::Setting("email.ca_file".into(), e.to_string()))?;
+                            let cert = cert.map_err(bad_ca)?;
+                            roots.add(cert).map_err(bad_ca)?;
                         }
                         builder.with_root_certificates(roots).with_no_client_auth()
                     }

@@ -63,7 +63,7 @@ impl plaza_core::ChannelKind for Kind {
         _town: &plaza_core::Config,
     ) -> Result<std::sync::Arc<dyn plaza_core::Channel>, plaza_core::ChannelError> {
         let settings = EmailSettings::parse(section).map_err(plaza_core::ChannelError::first)?;
-        let password = settings.password().map_err(|(k, m)| plaza_core::ChannelError::Setting(k, m))?;
+        let password = settings.password().map_err(plaza_core::ChannelError::setting)?;
         Ok(std::sync::Arc::new(EmailChannel::new(settings, password)?))
     }
 }

@@ -48,7 +48,7 @@ impl plaza_core::ChannelKind for Kind {
         town: &plaza_core::Config,
     ) -> Result<std::sync::Arc<dyn plaza_core::Channel>, plaza_core::ChannelError> {
         let settings = MatrixSettings::parse(section, &town.room_names()).map_err(plaza_core::ChannelError::first)?;
-        let secret = settings.secret().map_err(|(k, m)| plaza_core::ChannelError::Setting(k, m))?;
+        let secret = settings.secret().map_err(plaza_core::ChannelError::setting)?;
         Ok(std::sync::Arc::new(MatrixChannel::connect(settings, &secret).await?))
     }
 }

@@ -75,10 +75,42 @@ macro_rules! write_timers {
     };
 }
 
-/// The inbox's reads and its first write: the same SQL on both backends (`$N`
-/// parameters, which SQLite reads too), as functions of each backend's pool.
-macro_rules! inbox_sql {
+/// Statements that are the same SQL on both backends (`$N` parameters, which SQLite
+/// reads too), as functions of each backend's pool: the inbox's reads and its first
+/// write, the outbox's figures, what was delivered to a person.
+macro_rules! shared_sql {
     ($pool:ty) => {
+        async fn outbox_figures_of(pool: &$pool) -> Result<Vec<(String, u64, Option<Timestamp>)>, StoreError> {
+            let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
+                "SELECT channel, COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE state = 'pending' GROUP BY channel",
+            )
+            .fetch_all(pool)
+            .await
+            .map_err(db)?;
+            Ok(rows.into_iter().map(|(c, n, oldest)| (c, n.max(0) as u64, oldest.map(Timestamp))).collect())
+        }
+
+        async fn delivered_to_of(
+            pool: &$pool,
+            to: &plaza_core::channel::Destination,
+            limit: u32,
+        ) -> Result<Vec<(String, plaza_core::channel::Outbound)>, StoreError> {
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "SELECT platform_id, message FROM outbox WHERE destination = $1 AND state = 'delivered' \
+                 AND platform_id IS NOT NULL AND platform_id <> '' ORDER BY id DESC LIMIT $2",
+            )
+            .bind(crate::destination_key(to))
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await
+            .map_err(db)?;
+            // Newest first from the index; shown oldest first.
+            let mut out: Vec<_> =
+                rows.into_iter().filter_map(|(id, m)| serde_json::from_str(&m).ok().map(|o| (id, o))).collect();
+            out.reverse();
+            Ok(out)
+        }
+
         async fn inbox_put(pool: &$pool, inbound: &Inbound, at: Timestamp) -> Result<i64, StoreError> {
             let text = serde_json::to_string(inbound).map_err(corrupt)?;
             sqlx::query_scalar("INSERT INTO inbox (inbound, at) VALUES ($1, $2) RETURNING id")
@@ -179,7 +211,7 @@ pub(crate) enum Small {
     InboxDone { id: i64, became: Option<TaskId>, at: Timestamp },
 }
 
-inbox_sql!(SqlitePool);
+shared_sql!(SqlitePool);
 
 pub struct SqliteStore {
     /// The folder of the database file (for the free space on its filesystem).
@@ -823,14 +855,6 @@ fn post_kind(s: &str) -> Result<PostKind, StoreError> {
 }
 
 /// A stable text key for an outbox destination, to keep per-destination order.
-/// Rows of (platform id, message JSON), newest first, as oldest-first messages.
-pub(crate) fn delivered_messages(rows: Vec<(String, String)>) -> Vec<(String, plaza_core::channel::Outbound)> {
-    let mut out: Vec<_> =
-        rows.into_iter().filter_map(|(id, m)| serde_json::from_str(&m).ok().map(|o| (id, o))).collect();
-    out.reverse();
-    out
-}
-
 pub(crate) fn destination_key(d: &Destination) -> String {
     match d {
         Destination::Direct(who) => format!("dm:{who}"),
@@ -1292,35 +1316,11 @@ impl Store for SqliteStore {
         to: &plaza_core::channel::Destination,
         limit: u32,
     ) -> Result<Vec<(String, plaza_core::channel::Outbound)>, StoreError> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT platform_id, message FROM outbox WHERE destination = ? AND state = 'delivered' \
-             AND platform_id IS NOT NULL AND platform_id <> '' ORDER BY id DESC LIMIT ?",
-        )
-        .bind(crate::destination_key(to))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(crate::delivered_messages(rows))
+        delivered_to_of(&self.pool, to, limit).await
     }
 
     async fn outbox_figures(&self) -> Result<Vec<(String, u64, Option<Timestamp>)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT channel, COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE state = 'pending' GROUP BY channel",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                (
-                    r.get::<String, _>("channel"),
-                    r.get::<i64, _>("n").max(0) as u64,
-                    r.get::<Option<i64>, _>("oldest").map(Timestamp),
-                )
-            })
-            .collect())
+        outbox_figures_of(&self.pool).await
     }
 
     fn free_bytes(&self) -> Option<u64> {

@@ -29,7 +29,7 @@ const LEASE_KEY: i64 = 0x50_4c_41_5a_41;
 /// Rows per multi-row INSERT (PostgreSQL allows 65,535 bound values per statement).
 const ROWS_PER_STATEMENT: usize = 512;
 
-inbox_sql!(PgPool);
+shared_sql!(PgPool);
 
 pub struct PgStore {
     opts: PgConnectOptions,
@@ -674,35 +674,11 @@ impl Store for PgStore {
         to: &plaza_core::channel::Destination,
         limit: u32,
     ) -> Result<Vec<(String, plaza_core::channel::Outbound)>, StoreError> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT platform_id, message FROM outbox WHERE destination = $1 AND state = 'delivered' \
-             AND platform_id IS NOT NULL AND platform_id <> '' ORDER BY id DESC LIMIT $2",
-        )
-        .bind(crate::destination_key(to))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(crate::delivered_messages(rows))
+        delivered_to_of(&self.pool, to, limit).await
     }
 
     async fn outbox_figures(&self) -> Result<Vec<(String, u64, Option<Timestamp>)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT channel, COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE state = 'pending' GROUP BY channel",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                (
-                    r.get::<String, _>("channel"),
-                    r.get::<i64, _>("n").max(0) as u64,
-                    r.get::<Option<i64>, _>("oldest").map(Timestamp),
-                )
-            })
-            .collect())
+        outbox_figures_of(&self.pool).await
     }
 
     /// The database's disk is the server's, not this machine's: not known here.

@@ -48,7 +48,7 @@ impl plaza_core::ChannelKind for Kind {
         town: &plaza_core::Config,
     ) -> Result<std::sync::Arc<dyn plaza_core::Channel>, plaza_core::ChannelError> {
         let settings = TelegramSettings::parse(section, &town.room_names()).map_err(plaza_core::ChannelError::first)?;
-        let token = settings.token().map_err(|(k, m)| plaza_core::ChannelError::Setting(k, m))?;
+        let token = settings.token().map_err(plaza_core::ChannelError::setting)?;
         Ok(std::sync::Arc::new(TelegramChannel::new(settings, &token)?))
     }
 }

@@ -326,6 +326,12 @@ impl ChannelError {
     }
 }
 
+/// The cursor key for what a channel keeps about one person (an e-mail thread): a
+/// person's keys are deleted when their data is erased.
+pub fn person_key(who: &Identity, what: &str) -> String {
+    format!("person:{who}:{what}")
+}
+
 /// The engine's side of a channel: where an adapter hands what it received.
 #[async_trait]
 pub trait Inbox: Send + Sync {
@@ -339,7 +345,8 @@ pub trait Inbox: Send + Sync {
     /// The current time of the engine's clock.
     fn now(&self) -> Timestamp;
     /// A channel's resume point (Telegram update offset, Matrix sync token), kept in the
-    /// store.
+    /// store; or what a channel keeps about one person, under a key made with
+    /// [`person_key`] — erased with the person.
     async fn cursor(&self, key: &str) -> Result<Option<String>, crate::StoreError>;
     async fn set_cursor(&self, key: &str, value: &str) -> Result<(), crate::StoreError>;
 }

@@ -16,6 +16,7 @@ use futures_util::TryStreamExt;
 use lettre::message::{Mailbox, header};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use plaza_core::channel::person_key;
 use plaza_core::{
     Capabilities, Channel, ChannelError, Chat, Delivered, Destination, Identity, Inbound, InboundKind, Inbox, Limits,
     Outgoing,
@@ -170,7 +171,9 @@ impl EmailChannel {
             return Ok(());
         }
         let id = mail.message_id.clone().unwrap_or(fallback_id);
-        let previous = self.thread(&format!("email:last:{}", mail.from)).await?;
+        let sender = Identity::new(NAME, mail.from.clone());
+        let last_key = person_key(&sender, "last");
+        let previous = self.thread(&last_key).await?;
         // A reply continues its thread; a new mail starts one.
         let root = match (&mail.root, &mail.in_reply_to, &previous) {
             (Some(r), _, _) => r.clone(),
@@ -181,12 +184,12 @@ impl EmailChannel {
             "" => previous.map(|p| p.subject).unwrap_or_default(),
             s => s.to_owned(),
         };
-        self.set_thread(&format!("email:last:{}", mail.from), &Thread { root, last: id.clone(), subject }).await?;
+        self.set_thread(&last_key, &Thread { root, last: id.clone(), subject }).await?;
         let unverified = !verified(&mail, self.settings.authserv_id.as_deref());
         let base = Inbound {
             channel: NAME.into(),
             message_id: id.clone(),
-            sender: Identity::new(NAME, mail.from.clone()),
+            sender,
             sender_name: mail.from_name.clone(),
             chat: Chat::Direct,
             kind: InboundKind::Text { text: mail.text.clone() },
@@ -307,19 +310,19 @@ impl Channel for EmailChannel {
     }
 
     async fn send(&self, out: &Outgoing) -> Result<Delivered, ChannelError> {
-        let to = match &out.to {
-            Destination::Direct(who) if who.channel() == NAME => who.id().to_owned(),
+        let (who, to) = match &out.to {
+            Destination::Direct(who) if who.channel() == NAME => (who, who.id().to_owned()),
             Destination::Direct(who) => return Err(ChannelError::Rejected(format!("{who} is not an e-mail identity"))),
             Destination::Room(r) => return Err(ChannelError::UnknownRoom(r.clone())),
         };
-        let last_key = format!("email:last:{to}");
+        let last_key = person_key(who, "last");
         let last = self.thread(&last_key).await?;
         if out.only_if_open && last.is_none() {
             // They never wrote to the town: no mail out of the blue.
             return Ok(Delivered { message_id: String::new() });
         }
         // A task's updates stay in the thread of its acknowledgement.
-        let task_key = out.task.map(|t| format!("email:task:{}:{to}", t.0));
+        let task_key = out.task.map(|t| person_key(who, &format!("task:{}", t.0)));
         let thread = match &task_key {
             Some(k) => match self.thread(k).await? {
                 Some(t) => Some(t),

@@ -777,6 +777,8 @@ async fn erase_person(tx: &mut SqliteConnection, who: &Identity) -> Result<(), S
         "DELETE FROM residents WHERE identity = ?1",
         "DELETE FROM subscriptions WHERE identity = ?1",
         "DELETE FROM credits WHERE identity = ?1",
+        // What channels keep about them (channel::person_key).
+        "DELETE FROM cursors WHERE substr(key, 1, length('person:' || ?1 || ':')) = 'person:' || ?1 || ':'",
     ];
     for sql in statements {
         sqlx::query(*sql).bind(&id).execute(&mut *tx).await.map_err(db)?;

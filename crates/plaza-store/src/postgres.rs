@@ -406,6 +406,8 @@ async fn erase_person(tx: &mut PgConnection, who: &Identity) -> Result<(), Store
         "DELETE FROM residents WHERE identity = $1".into(),
         "DELETE FROM subscriptions WHERE identity = $1".into(),
         "DELETE FROM credits WHERE identity = $1".into(),
+        // What channels keep about them (channel::person_key).
+        "DELETE FROM cursors WHERE substr(key, 1, length('person:' || $1 || ':')) = 'person:' || $1 || ':'".into(),
     ];
     for sql in statements {
         sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&id).execute(&mut *tx).await.map_err(db)?;

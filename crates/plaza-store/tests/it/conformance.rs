@@ -519,8 +519,18 @@ pub async fn delivered_to(s: Arc<dyn Store>) {
     assert_eq!(got[1].1.buttons.len(), 1, "the buttons come back");
     let last = s.delivered_to(&ana, 1).await.expect("read");
     assert_eq!(last.iter().map(|(_, o)| o.text.as_str()).collect::<Vec<_>>(), vec!["¿Está arreglado?"]);
-    commit(&s, Batch { erase: vec![Identity::new("console", "ana")], at: Timestamp(300), ..Batch::default() }).await;
+    // What a channel keeps about a person (an e-mail thread) goes with them, and only theirs.
+    let ana_id = Identity::new("console", "ana");
+    let key = plaza_core::channel::person_key(&ana_id, "last");
+    let other = plaza_core::channel::person_key(&Identity::new("console", "anabel"), "last");
+    for k in [&key, &other, &"console:offset".to_owned()] {
+        s.set_cursor(k, "thread").await.expect("cursor");
+    }
+    commit(&s, Batch { erase: vec![ana_id], at: Timestamp(300), ..Batch::default() }).await;
     assert!(s.delivered_to(&ana, 10).await.expect("read").is_empty(), "an erased person's messages never come back");
+    assert_eq!(s.cursor(&key).await.expect("cursor"), None, "an erased person's thread is forgotten");
+    assert_eq!(s.cursor(&other).await.expect("cursor").as_deref(), Some("thread"));
+    assert_eq!(s.cursor("console:offset").await.expect("cursor").as_deref(), Some("thread"));
     let bea = Destination::Direct(Identity::new("console", "bea"));
     assert_eq!(s.delivered_to(&bea, 10).await.expect("read").len(), 1, "others keep theirs");
 }

@@ -41,21 +41,32 @@ pub struct Snapshot {
     pub seen: Vec<(String, String)>,
     /// The delivered posts of the loaded tasks.
     pub posts: Vec<PostRecord>,
-    /// Every timer set and not yet run, with when it is due.
+    /// Every timer set and not yet run, with when it is due — except the core's own
+    /// ([`CORE_TIMERS`]) due after [`SeenWindow::core_timers_until`]: those are read
+    /// when their time comes near ([`Store::timers_due`]).
     pub timers: Vec<(TimerKey, Timestamp)>,
+    /// Reporters with a task resolved and waiting for their "is it fixed?" answer (the
+    /// tasks themselves are read when their reporter writes).
+    pub awaiting: Vec<Identity>,
     /// Residents who asked for notices: (who, district id or "" for the whole town).
     pub subscriptions: Vec<(Identity, String)>,
     /// Crew members' own choice of being named in public: (who, first name or None).
     pub credits: Vec<(Identity, Option<String>)>,
 }
 
-/// Which redelivery keys [`Store::load`] returns: those seen since `since`, at most the
-/// newest `limit`.
+/// What [`Store::load`] returns of what grows with history: the redelivery keys seen
+/// since `since` (at most the newest `limit`), and the core's timers due until
+/// `core_timers_until`.
 #[derive(Debug, Clone, Copy)]
 pub struct SeenWindow {
     pub since: Timestamp,
     pub limit: u32,
+    pub core_timers_until: Timestamp,
 }
+
+/// The owner of the engine's own timers (the "is it fixed?" time-out of every task
+/// fixed): one per task, so they are loaded window by window, not all at start.
+pub const CORE_TIMERS: &str = "core";
 
 /// A task's post as delivered on a channel: replies and reactions to `message_id`
 /// belong to `task`.
@@ -192,6 +203,8 @@ pub struct TaskQuery {
     pub public_only: bool,
     /// Only the tasks this person reported.
     pub reporter: Option<Identity>,
+    /// Only tasks resolved whose reporter was asked "is it fixed?" and has not answered.
+    pub awaiting_answer: bool,
     /// Only the tasks in this district (`[[district]]` id).
     pub district: Option<String>,
     /// Only these tasks (empty: any).
@@ -210,8 +223,16 @@ pub struct TaskQuery {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// The working set to start from: active tasks and their posts, open dialogues, the
-    /// newest redelivery keys. Closed tasks and residents are read when needed.
+    /// newest redelivery keys, the timers (see [`Snapshot::timers`]). Closed tasks and
+    /// residents are read when needed.
     async fn load(&self, seen: SeenWindow) -> Result<Snapshot, StoreError>;
+    /// `owner`'s timers due after `after` and at or before `until`, soonest first.
+    async fn timers_due(
+        &self,
+        owner: &str,
+        after: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<(TimerKey, Timestamp)>, StoreError>;
     /// The languages recorded for these people (those with none are left out).
     async fn languages(&self, who: &[Identity]) -> Result<Vec<(Identity, String)>, StoreError>;
     /// One task, from disk (for tasks outside the working set).

@@ -12,16 +12,49 @@
 /// The small tables loaded whole at start (timers, notices asked for, crew members'
 /// credit): the same SQL on both backends.
 macro_rules! load_small_tables {
-    ($snap:ident, $pool:expr) => {
+    ($snap:ident, $pool:expr, $core_until:expr) => {
+        // The core's timers (one per task fixed) only as far as the window; plugins' all.
         $snap.timers = timers_from_rows(
-            sqlx::query_as("SELECT owner, task_id, key, due_at FROM timers").fetch_all($pool).await.map_err(db)?,
+            sqlx::query_as("SELECT owner, task_id, key, due_at FROM timers WHERE owner <> $1 OR due_at <= $2")
+                .bind(plaza_core::store::CORE_TIMERS)
+                .bind($core_until.0)
+                .fetch_all($pool)
+                .await
+                .map_err(db)?,
         );
+        $snap.awaiting = sqlx::query_scalar::<_, String>(
+            "SELECT DISTINCT reporter FROM tasks WHERE confirmation = 'asked' AND status = 'resolved'",
+        )
+        .fetch_all($pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(|r| Identity::from_str(r).map_err(corrupt))
+        .collect::<Result<_, _>>()?;
         $snap.subscriptions = subscriptions_from_rows(
             sqlx::query_as("SELECT identity, district FROM subscriptions").fetch_all($pool).await.map_err(db)?,
         )?;
         $snap.credits = credits_from_rows(
             sqlx::query_as("SELECT identity, name FROM credits").fetch_all($pool).await.map_err(db)?,
         )?;
+    };
+}
+
+/// `Store::timers_due`: the same SQL on both backends.
+macro_rules! timers_due {
+    ($pool:expr, $owner:expr, $after:expr, $until:expr) => {
+        Ok(timers_from_rows(
+            sqlx::query_as(
+                "SELECT owner, task_id, key, due_at FROM timers WHERE owner = $1 AND due_at > $2 AND due_at <= $3 \
+                 ORDER BY due_at",
+            )
+            .bind($owner)
+            .bind($after.0)
+            .bind($until.0)
+            .fetch_all($pool)
+            .await
+            .map_err(db)?,
+        ))
     };
 }
 
@@ -1100,7 +1133,7 @@ impl Store for SqliteStore {
     async fn load(&self, seen: SeenWindow) -> Result<Snapshot, StoreError> {
         let mut snap = Snapshot::default();
         let rows =
-            sqlx::query("SELECT * FROM tasks WHERE status IN ('open', 'acknowledged', 'in_progress') OR confirmation = 'asked' ORDER BY id")
+            sqlx::query("SELECT * FROM tasks WHERE status IN ('open', 'acknowledged', 'in_progress') ORDER BY id")
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db)?;
@@ -1132,7 +1165,7 @@ impl Store for SqliteStore {
         }
         for r in sqlx::query(
             "SELECT p.* FROM posts p JOIN tasks t ON t.id = p.task_id \
-             WHERE t.status IN ('open', 'acknowledged', 'in_progress') OR t.confirmation = 'asked'",
+             WHERE t.status IN ('open', 'acknowledged', 'in_progress')",
         )
         .fetch_all(&self.pool)
         .await
@@ -1140,8 +1173,17 @@ impl Store for SqliteStore {
         {
             snap.posts.push(post_from_row(&r)?);
         }
-        load_small_tables!(snap, &self.pool);
+        load_small_tables!(snap, &self.pool, seen.core_timers_until);
         Ok(snap)
+    }
+
+    async fn timers_due(
+        &self,
+        owner: &str,
+        after: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<(TimerKey, Timestamp)>, StoreError> {
+        timers_due!(&self.pool, owner, after, until)
     }
 
     async fn languages(&self, who: &[Identity]) -> Result<Vec<(Identity, String)>, StoreError> {
@@ -1274,6 +1316,9 @@ impl Store for SqliteStore {
         }
         if let Some(r) = &q.reporter {
             b.push(" AND reporter = ").push_bind(r.to_string());
+        }
+        if q.awaiting_answer {
+            b.push(format!(" AND {plus}status = 'resolved' AND confirmation = 'asked'"));
         }
         if !q.ids.is_empty() {
             b.push(" AND id IN (");

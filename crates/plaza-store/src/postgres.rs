@@ -467,7 +467,7 @@ impl Store for PgStore {
     async fn load(&self, seen: SeenWindow) -> Result<Snapshot, StoreError> {
         let mut snap = Snapshot {
             tasks: sqlx::query(
-                "SELECT * FROM tasks WHERE status IN ('open', 'acknowledged', 'in_progress') OR confirmation = 'asked' ORDER BY id",
+                "SELECT * FROM tasks WHERE status IN ('open', 'acknowledged', 'in_progress') ORDER BY id",
             )
             .fetch_all(&self.pool)
             .await
@@ -502,7 +502,7 @@ impl Store for PgStore {
         }
         for r in sqlx::query(
             "SELECT p.* FROM posts p JOIN tasks t ON t.id = p.task_id \
-             WHERE t.status IN ('open', 'acknowledged', 'in_progress') OR t.confirmation = 'asked'",
+             WHERE t.status IN ('open', 'acknowledged', 'in_progress')",
         )
         .fetch_all(&self.pool)
         .await
@@ -510,8 +510,17 @@ impl Store for PgStore {
         {
             snap.posts.push(post_from_row(&r)?);
         }
-        load_small_tables!(snap, &self.pool);
+        load_small_tables!(snap, &self.pool, seen.core_timers_until);
         Ok(snap)
+    }
+
+    async fn timers_due(
+        &self,
+        owner: &str,
+        after: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<(TimerKey, Timestamp)>, StoreError> {
+        timers_due!(&self.pool, owner, after, until)
     }
 
     async fn languages(&self, who: &[Identity]) -> Result<Vec<(Identity, String)>, StoreError> {
@@ -631,6 +640,9 @@ impl Store for PgStore {
         }
         if let Some(r) = &q.reporter {
             b.push(" AND reporter = ").push_bind(r.to_string());
+        }
+        if q.awaiting_answer {
+            b.push(" AND status = 'resolved' AND confirmation = 'asked'");
         }
         if !q.ids.is_empty() {
             b.push(" AND id IN (");

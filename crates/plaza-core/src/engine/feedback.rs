@@ -16,7 +16,7 @@ use crate::dialogue::Dialogue;
 use crate::text::words;
 
 /// The core's timers' owner name (plugins use theirs).
-pub(super) const CORE: &str = "core";
+pub(super) const CORE: &str = crate::store::CORE_TIMERS;
 /// The core timer that closes a task whose reporter never answered "is it fixed?".
 const CONFIRM_TIMER: &str = "confirm";
 /// A thank-you within this many days of a fix is relayed to the crew.
@@ -31,8 +31,10 @@ impl<'e, 's> Cx<'e, 's> {
         self.st.set_timer(key.clone(), due);
         self.tx.batch.timers.push((key, Some(due)));
     }
+    /// Cancels a timer. A core timer may be in the store only (beyond the window in
+    /// memory): the core cancels its own only when it knows they are set.
     pub(super) fn cancel_timer(&mut self, key: &TimerKey) {
-        if self.st.cancel_timer(key) {
+        if self.st.cancel_timer(key) || key.owner == CORE {
             self.tx.batch.timers.push((key.clone(), None));
         }
     }

@@ -37,13 +37,14 @@ impl<'e, 's> Cx<'e, 's> {
                 t.closed_at = None;
             }
         }
+        let was_asked = t.awaits_answer();
         if to != Status::Resolved {
             // A question about a fix that is no longer the latest word goes unanswered.
             t.feedback.confirmation = t.feedback.confirmation.filter(|c| *c != Confirmation::Asked);
             t.feedback.credit = None;
         }
         let t = t.clone();
-        if to != Status::Resolved {
+        if to != Status::Resolved && was_asked {
             self.cancel_timer(&super::feedback::confirm_timer(id));
         }
         self.st.index_task(&t);

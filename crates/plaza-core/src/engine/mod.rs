@@ -61,6 +61,9 @@ const LEARN_FROM: u32 = 20_000;
 const RETENTION_EVERY_MINUTES: i64 = 60;
 /// Timers run in one transaction at most.
 const TIMERS_PER_TX: usize = 100;
+/// The core's timers (an "is it fixed?" time-out per task fixed) are in memory this
+/// far ahead; the next window is read when half of this one has passed.
+const CORE_TIMERS_AHEAD_MINUTES: i64 = 6 * 60;
 
 mod actions;
 mod audience;
@@ -195,7 +198,12 @@ impl Engine {
 
     async fn reload(&self) -> Result<(), EngineError> {
         let now = self.clock.now();
-        let window = crate::store::SeenWindow { since: now.plus_minutes(-SEEN_DAYS * 24 * 60), limit: SEEN_KEEP };
+        let core_timers_until = now.plus_minutes(CORE_TIMERS_AHEAD_MINUTES);
+        let window = crate::store::SeenWindow {
+            since: now.plus_minutes(-SEEN_DAYS * 24 * 60),
+            limit: SEEN_KEEP,
+            core_timers_until,
+        };
         let snap = self.store.load(window).await?;
         let mut learned = Learned::new(&self.cfg);
         for (text, category) in self.store.assignments(LEARN_FROM).await? {
@@ -203,7 +211,10 @@ impl Engine {
                 learned.learn(&text, &category);
             }
         }
-        let mut st = State { last_id: snap.last_task_id, learned, ..State::default() };
+        let mut st = State { last_id: snap.last_task_id, learned, core_timers_until, ..State::default() };
+        for who in &snap.awaiting {
+            st.note_awaiting_elsewhere(who, true);
+        }
         for t in snap.tasks {
             st.index_task(&t);
             st.tasks.insert(t.id, t);
@@ -447,6 +458,7 @@ impl Engine {
             // Only once it is stored: a failed start is tried again at the next tick.
             self.plugins_started.store(true, std::sync::atomic::Ordering::SeqCst);
         }
+        self.read_core_timers().await?;
         let mut ran = 0;
         loop {
             let now = self.clock.now();
@@ -477,6 +489,43 @@ impl Engine {
                 }
             })
             .await?;
+        }
+    }
+
+    /// Reads the core's timers that come due within the next window, once half of the
+    /// window in memory has passed (or the clock jumped past it).
+    async fn read_core_timers(&self) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let (from, until, ticket) = {
+            let mut st = self.lock();
+            if now.plus_minutes(CORE_TIMERS_AHEAD_MINUTES / 2) < st.core_timers_until {
+                return Ok(());
+            }
+            let until = now.plus_minutes(CORE_TIMERS_AHEAD_MINUTES);
+            let from = st.widen_core_timers(until);
+            // Timers set from now on up to `until` stay in memory; those set before went
+            // to the store in batches submitted before this one: once it is committed,
+            // the read sees them all.
+            (from, until, self.store.submit(Batch { at: now, ..Batch::default() }))
+        };
+        let read = async {
+            ticket.await.map_err(|_| EngineError::StoreGone)??;
+            Ok::<_, EngineError>(self.store.timers_due(crate::store::CORE_TIMERS, from, until).await?)
+        }
+        .await;
+        let mut st = self.lock();
+        match read {
+            Ok(timers) => {
+                debug!(timers = timers.len(), "the core's next timers read");
+                st.core_timers_read(timers);
+                Ok(())
+            }
+            Err(e) => {
+                // Read again at the next tick.
+                st.core_timers_read(Vec::new());
+                st.core_timers_until = from;
+                Err(e)
+            }
         }
     }
 
@@ -572,14 +621,33 @@ impl Engine {
         }
         // The sender's language, unless what they wrote says it clearly by itself (the
         // stored one would not count then: see `classify_lang`).
-        let known = {
-            let st = self.lock();
+        let (known, awaiting_elsewhere) = {
+            let mut st = self.lock();
             // The task a resident is rating, which may have left memory since.
             if let Some(crate::dialogue::Dialogue::Rate { task, .. }) = st.dialogues.get(&inbound.sender) {
                 want.push(*task);
             }
-            st.residents.contains_key(&inbound.sender) || st.no_language.contains(&inbound.sender)
+            (
+                st.residents.contains_key(&inbound.sender) || st.no_language.contains(&inbound.sender),
+                // Taken: a task of theirs leaving memory from now on notes it again.
+                st.take_awaiting_elsewhere(&inbound.sender),
+            )
         };
+        // Fixes waiting for the sender's "is it fixed?" answer that are not in memory.
+        if awaiting_elsewhere {
+            let q = crate::store::TaskQuery {
+                reporter: Some(inbound.sender.clone()),
+                awaiting_answer: true,
+                ..Default::default()
+            };
+            match self.store.tasks(&q).await {
+                Ok(tasks) => want.extend(tasks.iter().map(|t| t.id)),
+                Err(e) => {
+                    self.lock().note_awaiting_elsewhere(&inbound.sender, true);
+                    return Err(e.into());
+                }
+            }
+        }
         let reading = match &inbound.kind {
             InboundKind::Text { text } if !known => Some((text.clone(), self.classifier.read(text))),
             _ => None,

@@ -58,26 +58,35 @@ pub(super) struct State {
     pub(super) no_language: HashSet<Identity>,
     /// How many residents' languages were kept at the last trim.
     pub(super) residents_kept: usize,
-    /// Reporters asked "is it fixed?" who have not answered → those tasks (kept in memory
-    /// until answered or timed out).
+    /// Reporters asked "is it fixed?" who have not answered → those of their tasks that
+    /// are in memory.
     pub(super) awaiting: HashMap<Identity, BTreeSet<TaskId>>,
+    /// Fingerprints of reporters who may have such a task that is not in memory (it left
+    /// with the closed ones, or was not loaded at start): their tasks are read when they
+    /// write. 8 bytes a resident, not a task per fix.
+    pub(super) awaiting_elsewhere: HashSet<u64>,
     /// Timers set and not yet run → when due (ordered by owner, then task: one owner's,
-    /// or one task's of an owner, are a range); and the same ordered by time.
+    /// or one task's of an owner, are a range); and the same ordered by time. The core's
+    /// own ([`crate::store::CORE_TIMERS`]) only up to `core_timers_until`: the later
+    /// ones are in the store, read as their time comes near.
     pub(super) timers: BTreeMap<TimerKey, Timestamp>,
     pub(super) timer_queue: BTreeSet<(Timestamp, TimerKey)>,
+    pub(super) core_timers_until: Timestamp,
+    /// While the next window of core timers is being read: the keys set or cancelled
+    /// meanwhile (what was read of them is older).
+    pub(super) timers_loading: Option<HashSet<TimerKey>>,
     /// Residents who asked for notices, by district id ("" for the whole town).
     pub(super) subscriptions: HashMap<String, BTreeSet<Identity>>,
     /// Crew members' own choice of being named in public (None: they said no).
     pub(super) credits: HashMap<Identity, Option<String>>,
 }
 
-/// A redelivery key's fingerprint (SipHash with fixed keys: the same in every run).
-fn fingerprint((channel, message): &(String, String)) -> u64 {
-    use std::hash::{Hash, Hasher};
+/// A fingerprint (SipHash with fixed keys: the same in every run).
+fn fingerprint<T: std::hash::Hash + ?Sized>(v: &T) -> u64 {
+    use std::hash::Hasher;
     #[allow(deprecated)]
     let mut h = std::hash::SipHasher::new();
-    channel.hash(&mut h);
-    message.hash(&mut h);
+    v.hash(&mut h);
     h.finish()
 }
 
@@ -185,18 +194,61 @@ impl State {
         }
     }
 
-    /// Sets (or moves) a timer.
-    pub(super) fn set_timer(&mut self, key: TimerKey, due: Timestamp) {
+    /// Sets (or moves) a timer; a core timer beyond the loaded window is left to the
+    /// store (true if it is kept in memory).
+    pub(super) fn set_timer(&mut self, key: TimerKey, due: Timestamp) -> bool {
+        if let Some(touched) = &mut self.timers_loading {
+            touched.insert(key.clone());
+        }
+        if key.owner == crate::store::CORE_TIMERS && due > self.core_timers_until {
+            self.forget_timer(&key);
+            return false;
+        }
         if let Some(old) = self.timers.insert(key.clone(), due) {
             self.timer_queue.remove(&(old, key.clone()));
         }
         self.timer_queue.insert((due, key));
+        true
     }
-    /// Removes a timer; true if it was set.
+    /// Removes a timer; true if it was set in memory.
     pub(super) fn cancel_timer(&mut self, key: &TimerKey) -> bool {
+        if let Some(touched) = &mut self.timers_loading {
+            touched.insert(key.clone());
+        }
+        self.forget_timer(key)
+    }
+    fn forget_timer(&mut self, key: &TimerKey) -> bool {
         match self.timers.remove(key) {
             Some(due) => self.timer_queue.remove(&(due, key.clone())),
             None => false,
+        }
+    }
+    /// Begins reading the core's timers due up to `until` (those set meanwhile are kept
+    /// in memory from now on); returns where the window ended before.
+    pub(super) fn widen_core_timers(&mut self, until: Timestamp) -> Timestamp {
+        self.timers_loading.get_or_insert_with(HashSet::new);
+        std::mem::replace(&mut self.core_timers_until, until)
+    }
+    /// The timers read for the window begun by `widen_core_timers`, except those set
+    /// or cancelled since the read began.
+    pub(super) fn core_timers_read(&mut self, read: Vec<(TimerKey, Timestamp)>) {
+        let touched = self.timers_loading.take().unwrap_or_default();
+        for (key, due) in read {
+            if !touched.contains(&key) && due <= self.core_timers_until {
+                self.set_timer(key, due);
+            }
+        }
+    }
+    /// Whether `who` may have a task waiting for their answer that is not in memory (and
+    /// forgets it: the caller reads them).
+    pub(super) fn take_awaiting_elsewhere(&mut self, who: &Identity) -> bool {
+        !self.awaiting_elsewhere.is_empty() && self.awaiting_elsewhere.remove(&fingerprint(who))
+    }
+    pub(super) fn note_awaiting_elsewhere(&mut self, who: &Identity, maybe: bool) {
+        if maybe {
+            self.awaiting_elsewhere.insert(fingerprint(who));
+        } else {
+            self.awaiting_elsewhere.remove(&fingerprint(who));
         }
     }
     /// `owner`'s timers (about `task` only, if given), by task and key.
@@ -261,7 +313,7 @@ impl State {
                 continue;
             }
             self.closed_latest.remove(&id);
-            if self.tasks.get(&id).is_some_and(|t| t.status.is_active() || t.awaits_answer()) {
+            if self.tasks.get(&id).is_some_and(|t| t.status.is_active()) {
                 continue;
             }
             self.evict(id);
@@ -280,6 +332,10 @@ impl State {
 
     fn evict(&mut self, id: TaskId) {
         let Some(t) = self.tasks.remove(&id) else { return };
+        if t.awaits_answer() {
+            // Read again when its reporter writes (or when its time-out is due).
+            self.note_awaiting_elsewhere(&t.reporter, true);
+        }
         self.public_text.remove(&id);
         self.card_actor.remove(&id);
         if self.last_task_of.get(&t.reporter) == Some(&id) {
@@ -307,6 +363,7 @@ impl State {
             dialogues: self.dialogues.len(),
             seen: self.seen.len(),
             posts: self.posts_by_task.values().map(Vec::len).sum(),
+            timers: self.timers.len(),
         }
     }
     /// Whether this (channel, message id) was handled already.
@@ -382,6 +439,8 @@ pub struct WorkingSet {
     pub seen: usize,
     /// Delivered posts remembered.
     pub posts: usize,
+    /// Timers in memory (the core's only as far as their window; the rest are on disk).
+    pub timers: usize,
 }
 
 /// One task's line in a grouped message.

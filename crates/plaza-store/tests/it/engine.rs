@@ -129,7 +129,11 @@ async fn concurrent_reports_get_distinct_numbers() {
         let acks = sent.iter().filter(|o| matches!(o.to, Destination::Direct(_))).count();
         assert_eq!(acks, 200);
     }
-    let snap = e.store().load(plaza_core::store::SeenWindow { since: Timestamp(0), limit: 10 }).await.expect("load");
+    let snap = e
+        .store()
+        .load(plaza_core::store::SeenWindow { since: Timestamp(0), limit: 10, core_timers_until: Timestamp(i64::MAX) })
+        .await
+        .expect("load");
     assert_eq!(snap.last_task_id, 200);
 }
 

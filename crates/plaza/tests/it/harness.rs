@@ -142,8 +142,13 @@ pub struct Bot {
     dispatcher: Dispatcher,
     channel: Arc<Capture>,
     pub clock: Arc<ManualClock>,
+    /// This bot's run: message ids differ from a bot's before it on the same database
+    /// (a restart), as a platform's do.
+    run: u64,
     n: u64,
 }
+
+static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Bot {
     pub async fn start(town: &Town, dir: &std::path::Path) -> Bot {
@@ -168,7 +173,7 @@ impl Bot {
                 .expect("engine");
         let ch: Arc<dyn Channel> = channel.clone();
         let dispatcher = Dispatcher::new(engine.clone(), vec![ch]);
-        Bot { engine, dispatcher, channel, clock, n: 0 }
+        Bot { engine, dispatcher, channel, clock, run: RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed), n: 0 }
     }
 
     /// One message in; everything the bot sends because of it out.
@@ -187,7 +192,7 @@ impl Bot {
         self.n += 1;
         let inb = Inbound {
             channel: "console".into(),
-            message_id: format!("m{}", self.n),
+            message_id: format!("m{}-{}", self.run, self.n),
             sender: who.clone(),
             sender_name: Some(who.id().to_owned()),
             chat,

@@ -116,3 +116,69 @@ fn a_restart_on_100000_closed_tasks_loads_none_of_them() {
         assert_eq!(all.len() as i64, HISTORY + 1);
     });
 }
+
+/// Fixes waiting for their reporter's "is it fixed?" answer (72 hours by default) leave
+/// memory like any closed task, and so do their time-outs (the core's timers are in
+/// memory only for the next hours): a city fixing thousands a day does not hold three
+/// days of them. An answer still finds its fix, a restart loads none of them, and every
+/// time-out still runs when its time comes.
+#[test]
+fn fixes_waiting_for_an_answer_leave_memory_and_come_back() {
+    const FIXES: i64 = 1_200;
+    let town = Town::load(&jun_config());
+    let dir = fast_tempdir("plaza-memory-waits");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let luis = Identity::new("console", "luis");
+        let crew = Chat::Room("electricians".into());
+        let resident = |n: i64| Identity::new("console", format!("vecino{n}"));
+        let mut bot = Bot::start(&town, dir.path()).await;
+        for n in 1..=FIXES {
+            let out =
+                bot.say(&resident(n), Chat::Direct, None, format!("La farola de la calle B{n} 3 está apagada")).await;
+            let ack = to(&out, &Destination::Direct(resident(n))).join("\n");
+            assert!(ack.contains(&format!("#{n}")), "report {n}: {ack}");
+            let out = bot.say(&luis, crew.clone(), None, format!("hecho #{n}")).await;
+            let asked = to(&out, &Destination::Direct(resident(n))).join("\n");
+            assert!(asked.contains(&format!("#{n}")), "the reporter of #{n} is asked: {asked}");
+        }
+        let ws = bot.engine.working_set();
+        assert_eq!(ws.active_tasks, 0, "{ws:?}");
+        assert!(ws.tasks <= 1_000, "fixes waiting for an answer stay in memory: {ws:?}");
+        assert_eq!(ws.timers, 0, "time-outs 72 hours away are in memory: {ws:?}");
+
+        // The reporter of the first fix (long out of memory) answers: it is found.
+        let out = bot.say(&resident(1), Chat::Direct, None, "sí".into()).await;
+        let thanks = to(&out, &Destination::Direct(resident(1))).join("\n");
+        assert!(thanks.contains("#1"), "the answer to #1: {thanks} / {out:?}");
+        let t1 = bot.engine.store().task(TaskId(1)).await.expect("task").expect("#1");
+        assert_eq!(t1.feedback.confirmation, Some(Confirmation::Fixed));
+
+        // A restart loads none of them, nor their time-outs.
+        drop(bot);
+        let mut bot = Bot::start(&town, dir.path()).await;
+        let ws = bot.engine.working_set();
+        assert_eq!((ws.tasks, ws.timers), (0, 0), "loaded at start: {ws:?}");
+        // The second reporter answers after the restart: found too.
+        let out = bot.say(&resident(2), Chat::Direct, None, "no, sigue apagada".into()).await;
+        let t2 = bot.engine.store().task(TaskId(2)).await.expect("task").expect("#2");
+        assert!(t2.status.is_active(), "#2 reopened: {:?} / {out:?}", t2.status);
+
+        // Three days later every other question times out, each once, though none of
+        // their timers was in memory when it was set.
+        bot.clock.advance_millis(73 * 3_600_000);
+        let out = bot.settle_timers().await;
+        let waiting = bot
+            .engine
+            .store()
+            .tasks(&TaskQuery { awaiting_answer: true, ..TaskQuery::default() })
+            .await
+            .expect("tasks");
+        assert!(waiting.is_empty(), "still waiting after the time-out: {:?}", waiting.len());
+        for n in 3..=FIXES {
+            let told = to(&out, &Destination::Direct(resident(n)));
+            assert_eq!(told.len(), 1, "the reporter of #{n} is told once: {told:?}");
+        }
+        assert!(bot.engine.working_set().tasks <= 1_002, "{:?}", bot.engine.working_set());
+    });
+}

@@ -953,14 +953,14 @@ impl Config {
         self.language
             .values()
             .flat_map(|h| pick(h).iter())
-            .any(|p| crate::text::contains_phrase(&ws, &crate::text::words(p)))
+            .any(|p| crate::text::contains_phrase(&ws, &crate::text::phrase(p)))
     }
 
     /// Whether `text` is one of the phrases `pick` takes from each language's hints
     /// (the whole message; case, accents and punctuation aside).
     pub fn is_phrase(&self, text: &str, pick: impl Fn(&LanguageHints) -> &Vec<String>) -> bool {
         let f = crate::text::words(text);
-        !f.is_empty() && self.language.values().flat_map(|h| pick(h).iter()).any(|c| crate::text::words(c) == f)
+        !f.is_empty() && self.language.values().flat_map(|h| pick(h).iter()).any(|c| *crate::text::phrase(c) == *f)
     }
 
     pub fn category(&self, id: &str) -> Option<&Category> {

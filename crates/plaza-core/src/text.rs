@@ -85,6 +85,26 @@ pub fn words(input: &str) -> Vec<String> {
     out
 }
 
+/// [`words`] of a phrase of the town's config (a greeting, a "yes", an answer's
+/// keyword), folded once per process instead of at every message that is compared
+/// with it. Only for the config's phrases: what residents write is not kept.
+pub fn phrase(p: &str) -> std::sync::Arc<[String]> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, LazyLock, RwLock};
+    /// A config has hundreds of phrases; past this, phrases are folded each time.
+    const KEEP: usize = 20_000;
+    static FOLDED: LazyLock<RwLock<HashMap<String, Arc<[String]>>>> = LazyLock::new(Default::default);
+    if let Some(w) = FOLDED.read().unwrap_or_else(|e| e.into_inner()).get(p) {
+        return w.clone();
+    }
+    let w: Arc<[String]> = words(p).into();
+    let mut map = FOLDED.write().unwrap_or_else(|e| e.into_inner());
+    if map.len() < KEEP {
+        map.insert(p.to_owned(), w.clone());
+    }
+    w
+}
+
 fn is_pictograph(c: char) -> bool {
     matches!(c as u32, 0x1F300..=0x1FAFF | 0x2600..=0x27BF | 0x2B00..=0x2BFF)
 }

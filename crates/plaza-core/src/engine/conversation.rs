@@ -83,8 +83,10 @@ impl<'e, 's> Cx<'e, 's> {
                 let q = words(q);
                 !q.is_empty() && ws.starts_with(&q)
             });
-        let answer =
-            cfg.answers.iter().find(|a| a.keywords.values().flatten().any(|k| contains_phrase(&ws, &words(k))));
+        let answer = cfg
+            .answers
+            .iter()
+            .find(|a| a.keywords.values().flatten().any(|k| contains_phrase(&ws, &crate::text::phrase(k))));
         // A question the town has an answer for is answered even if it names a
         // category ("which day are the bins collected?"); otherwise only a text that
         // names no problem at all is taken for a question.

@@ -22,6 +22,40 @@ const CONFIRM_TIMER: &str = "confirm";
 /// A thank-you within this many days of a fix is relayed to the crew.
 const THANKS_DAYS: i64 = 7;
 
+/// What a text says to "is it fixed?", whatever the task.
+pub(super) enum FixAnswer {
+    No,
+    Yes { thanks: bool },
+}
+
+/// Whether `text` answers "is it fixed?" and how: "2" or a no-phrase ("no", "no, sigue
+/// apagada", "still broken": the whole text, its first word, or a phrase of several
+/// words somewhere in it), "1", a yes-phrase or thanks. Read without the task, so that
+/// a fix out of memory is read back only for a text that may answer it.
+pub(super) fn fix_answer(cfg: &crate::config::Config, text: &str) -> Option<FixAnswer> {
+    let number = text.trim().trim_end_matches(['.', ')']);
+    let ws = words(text);
+    let first = ws.first().map(String::as_str).unwrap_or_default();
+    let no = number == "2"
+        || cfg.is_phrase(text, |h| &h.no)
+        || cfg.is_phrase(first, |h| &h.no)
+        || cfg.language.values().flat_map(|h| h.no.iter()).any(|p| {
+            let p = crate::text::phrase(p);
+            p.len() > 1 && crate::text::contains_phrase(&ws, &p)
+        });
+    if no {
+        return Some(FixAnswer::No);
+    }
+    let thanks = cfg.is_phrase(text, |h| &h.thanks);
+    (number == "1" || is_yes(cfg, text) || thanks).then_some(FixAnswer::Yes { thanks })
+}
+
+/// "sí", "yes, thank you": a yes-phrase, or one as the first word.
+pub(super) fn is_yes(cfg: &crate::config::Config, text: &str) -> bool {
+    let first = words(text).into_iter().next().unwrap_or_default();
+    cfg.is_phrase(text, |h| &h.yes) || cfg.is_phrase(&first, |h| &h.yes)
+}
+
 pub(super) fn confirm_timer(id: TaskId) -> TimerKey {
     TimerKey { owner: CORE.into(), task: id, key: CONFIRM_TIMER.into() }
 }
@@ -97,39 +131,27 @@ impl<'e, 's> Cx<'e, 's> {
     /// A text from a reporter asked "is it fixed?": "1"/yes/thanks confirms, "2"/no
     /// reopens. False if the text is not an answer (it is handled as usual then).
     pub(super) fn answer_fixed(&mut self, sender: &Identity, lang: &str, text: &str) -> bool {
+        let Some(answer) = fix_answer(self.cfg(), text) else { return false };
         let Some(id) = self.awaiting_answer(sender) else { return false };
         // A new problem is not an answer, however it starts ("no hay agua en la calle
         // Sol 4" after a streetlight was fixed): another kind, or another street.
         if words(text).len() > 3 && self.about_something_else(id, text) {
             return false;
         }
-        let number = text.trim().trim_end_matches(['.', ')']);
-        let cfg = self.cfg();
-        let first = words(text).into_iter().next().unwrap_or_default();
-        // "no", "no, sigue apagada", "still broken": a no-phrase is the answer, its first
-        // word, or (several words long) somewhere in it.
-        let no = number == "2"
-            || cfg.is_phrase(text, |h| &h.no)
-            || cfg.is_phrase(&first, |h| &h.no)
-            || cfg.language.values().flat_map(|h| h.no.iter()).any(|p| {
-                let p = words(p);
-                p.len() > 1 && crate::text::contains_phrase(&words(text), &p)
-            });
-        let thanks = cfg.is_phrase(text, |h| &h.thanks);
-        if no {
-            // "no" alone says nothing the crew can use; more words are the resident's own.
-            let said = (words(text).len() > 1).then(|| text.to_owned());
-            self.not_fixed(sender, lang, id, said);
-            return true;
-        }
-        if number == "1" || self.is_yes(text) || thanks {
-            self.fixed(sender, lang, id);
-            if thanks {
-                self.relay_thanks(sender, id);
+        match answer {
+            FixAnswer::No => {
+                // "no" alone says nothing the crew can use; more words are the resident's own.
+                let said = (words(text).len() > 1).then(|| text.to_owned());
+                self.not_fixed(sender, lang, id, said);
             }
-            return true;
+            FixAnswer::Yes { thanks } => {
+                self.fixed(sender, lang, id);
+                if thanks {
+                    self.relay_thanks(sender, id);
+                }
+            }
         }
-        false
+        true
     }
 
     /// Whether a longer text is clearly about another problem than task `id`: the keywords

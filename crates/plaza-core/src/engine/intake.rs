@@ -204,8 +204,7 @@ impl<'e, 's> Cx<'e, 's> {
     }
     /// A "yes" to a confirmation: the whole answer, or its first word.
     pub(super) fn is_yes(&self, text: &str) -> bool {
-        let first = words(text).into_iter().next().unwrap_or_default();
-        self.cfg().is_phrase(text, |h| &h.yes) || self.cfg().is_phrase(&first, |h| &h.yes)
+        super::feedback::is_yes(self.cfg(), text)
     }
     pub(super) fn is_erase_request(&self, text: &str) -> bool {
         self.cfg().is_phrase(text, |h| &h.erase_data)
@@ -215,8 +214,8 @@ impl<'e, 's> Cx<'e, 's> {
         if ws.is_empty() || ws.len() > 4 {
             return false;
         }
-        let greetings: Vec<Vec<String>> =
-            self.cfg().language.values().flat_map(|h| h.greetings.iter()).map(|g| words(g)).collect();
+        let greetings: Vec<std::sync::Arc<[String]>> =
+            self.cfg().language.values().flat_map(|h| h.greetings.iter()).map(|g| crate::text::phrase(g)).collect();
         // Every word of the message belongs to some greeting.
         ws.iter().all(|w| greetings.iter().any(|g| g.contains(w)))
     }
@@ -400,10 +399,9 @@ impl<'e, 's> Cx<'e, 's> {
     /// shown as the list writes it, with its number.
     pub(super) fn street_in(&self, text: &str) -> Option<(String, String)> {
         let (shown, key) = find_street(text)?;
-        let known = self.cfg().places.streets.iter().find_map(|s| {
-            let (_, k) = find_street(s)?;
-            let (a, b) = (words(&k), words(&key));
-            (a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| crate::text::similar(x, y))).then_some((s, k))
+        let b = words(&key);
+        let known = self.e.streets.iter().find_map(|(s, k, a)| {
+            (a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| crate::text::similar(x, y))).then(|| (s, k.clone()))
         });
         Some(match known {
             Some((name, k)) => match crate::text::house_number(&shown) {

@@ -116,6 +116,9 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     plugins: Vec<Arc<dyn Plugin>>,
     classifier: Classifier,
+    /// The config's streets as their parser reads them: (name, key, the key's words),
+    /// read once (a report's street is compared with each).
+    streets: Vec<(String, String, Vec<String>)>,
     /// room → the channels that host it
     room_channels: HashMap<String, Vec<String>>,
     /// What each channel can do (buttons, reactions, edits): cards say how to act there.
@@ -168,6 +171,14 @@ impl Engine {
         let (outbox_signal, _) = tokio::sync::watch::channel(0);
         let engine = Engine {
             classifier: Classifier::new(&cfg),
+            streets: cfg
+                .places
+                .streets
+                .iter()
+                .filter_map(|s| {
+                    crate::text::find_street(s).map(|(_, k)| (s.clone(), k.clone(), crate::text::words(&k)))
+                })
+                .collect(),
             cfg,
             locales,
             store,
@@ -621,6 +632,15 @@ impl Engine {
         }
         // The sender's language, unless what they wrote says it clearly by itself (the
         // stored one would not count then: see `classify_lang`).
+        // Fixes of the sender's waiting for their "is it fixed?" answer, out of memory,
+        // are read when what they wrote may be about them (an answer, "any news?", a
+        // button): a new report is not slowed down by their old ones.
+        let about_fixes = match &inbound.kind {
+            InboundKind::Text { text } => {
+                feedback::fix_answer(&self.cfg, text).is_some() || self.cfg.mentions(text, |h| &h.status_questions)
+            }
+            _ => true,
+        };
         let (known, awaiting_elsewhere) = {
             let mut st = self.lock();
             // The task a resident is rating, which may have left memory since.
@@ -630,10 +650,9 @@ impl Engine {
             (
                 st.residents.contains_key(&inbound.sender) || st.no_language.contains(&inbound.sender),
                 // Taken: a task of theirs leaving memory from now on notes it again.
-                st.take_awaiting_elsewhere(&inbound.sender),
+                about_fixes && st.take_awaiting_elsewhere(&inbound.sender),
             )
         };
-        // Fixes waiting for the sender's "is it fixed?" answer that are not in memory.
         if awaiting_elsewhere {
             let q = crate::store::TaskQuery {
                 reporter: Some(inbound.sender.clone()),

@@ -45,9 +45,6 @@ pub struct Snapshot {
     /// ([`CORE_TIMERS`]) due after [`SeenWindow::core_timers_until`]: those are read
     /// when their time comes near ([`Store::timers_due`]).
     pub timers: Vec<(TimerKey, Timestamp)>,
-    /// Reporters with a task resolved and waiting for their "is it fixed?" answer (the
-    /// tasks themselves are read when their reporter writes).
-    pub awaiting: Vec<Identity>,
     /// Residents who asked for notices: (who, district id or "" for the whole town).
     pub subscriptions: Vec<(Identity, String)>,
     /// Crew members' own choice of being named in public: (who, first name or None).

@@ -15,22 +15,18 @@ macro_rules! load_small_tables {
     ($snap:ident, $pool:expr, $core_until:expr) => {
         // The core's timers (one per task fixed) only as far as the window; plugins' all.
         $snap.timers = timers_from_rows(
-            sqlx::query_as("SELECT owner, task_id, key, due_at FROM timers WHERE owner <> $1 OR due_at <= $2")
-                .bind(plaza_core::store::CORE_TIMERS)
-                .bind($core_until.0)
-                .fetch_all($pool)
-                .await
-                .map_err(db)?,
+            // Three ranges of the (owner, due_at) index, not a scan of a city's timers.
+            sqlx::query_as(
+                "SELECT owner, task_id, key, due_at FROM timers WHERE owner < $1 \
+                 UNION ALL SELECT owner, task_id, key, due_at FROM timers WHERE owner > $1 \
+                 UNION ALL SELECT owner, task_id, key, due_at FROM timers WHERE owner = $1 AND due_at <= $2",
+            )
+            .bind(plaza_core::store::CORE_TIMERS)
+            .bind($core_until.0)
+            .fetch_all($pool)
+            .await
+            .map_err(db)?,
         );
-        $snap.awaiting = sqlx::query_scalar::<_, String>(
-            "SELECT DISTINCT reporter FROM tasks WHERE confirmation = 'asked' AND status = 'resolved'",
-        )
-        .fetch_all($pool)
-        .await
-        .map_err(db)?
-        .iter()
-        .map(|r| Identity::from_str(r).map_err(corrupt))
-        .collect::<Result<_, _>>()?;
         $snap.subscriptions = subscriptions_from_rows(
             sqlx::query_as("SELECT identity, district FROM subscriptions").fetch_all($pool).await.map_err(db)?,
         )?;

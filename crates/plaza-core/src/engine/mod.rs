@@ -223,9 +223,6 @@ impl Engine {
             }
         }
         let mut st = State { last_id: snap.last_task_id, learned, core_timers_until, ..State::default() };
-        for who in &snap.awaiting {
-            st.note_awaiting_elsewhere(who, true);
-        }
         for t in snap.tasks {
             st.index_task(&t);
             st.tasks.insert(t.id, t);
@@ -632,40 +629,31 @@ impl Engine {
         }
         // The sender's language, unless what they wrote says it clearly by itself (the
         // stored one would not count then: see `classify_lang`).
-        // Fixes of the sender's waiting for their "is it fixed?" answer, out of memory,
-        // are read when what they wrote may be about them (an answer, "any news?", a
-        // button): a new report is not slowed down by their old ones.
+        // The sender's fixes waiting for their "is it fixed?" answer (they leave memory
+        // like any closed task) are read when what they wrote may be about them (an
+        // answer, "any news?"; a button names its task): a new report is not slowed
+        // down by their old ones, and nothing about them is loaded at start.
         let about_fixes = match &inbound.kind {
             InboundKind::Text { text } => {
                 feedback::fix_answer(&self.cfg, text).is_some() || self.cfg.mentions(text, |h| &h.status_questions)
             }
-            _ => true,
+            _ => false,
         };
-        let (known, awaiting_elsewhere) = {
-            let mut st = self.lock();
+        let known = {
+            let st = self.lock();
             // The task a resident is rating, which may have left memory since.
             if let Some(crate::dialogue::Dialogue::Rate { task, .. }) = st.dialogues.get(&inbound.sender) {
                 want.push(*task);
             }
-            (
-                st.residents.contains_key(&inbound.sender) || st.no_language.contains(&inbound.sender),
-                // Taken: a task of theirs leaving memory from now on notes it again.
-                about_fixes && st.take_awaiting_elsewhere(&inbound.sender),
-            )
+            st.residents.contains_key(&inbound.sender) || st.no_language.contains(&inbound.sender)
         };
-        if awaiting_elsewhere {
+        if about_fixes {
             let q = crate::store::TaskQuery {
                 reporter: Some(inbound.sender.clone()),
                 awaiting_answer: true,
                 ..Default::default()
             };
-            match self.store.tasks(&q).await {
-                Ok(tasks) => want.extend(tasks.iter().map(|t| t.id)),
-                Err(e) => {
-                    self.lock().note_awaiting_elsewhere(&inbound.sender, true);
-                    return Err(e.into());
-                }
-            }
+            want.extend(self.store.tasks(&q).await?.iter().map(|t| t.id));
         }
         let reading = match &inbound.kind {
             InboundKind::Text { text } if !known => Some((text.clone(), self.classifier.read(text))),

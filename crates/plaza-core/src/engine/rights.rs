@@ -180,7 +180,6 @@ impl<'e, 's> Cx<'e, 's> {
         }
         self.st.last_task_of.remove(who);
         self.st.awaiting.remove(who);
-        self.st.note_awaiting_elsewhere(who, false);
         for subs in self.st.subscriptions.values_mut() {
             subs.remove(who);
         }

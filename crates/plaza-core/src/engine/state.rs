@@ -61,10 +61,6 @@ pub(super) struct State {
     /// Reporters asked "is it fixed?" who have not answered → those of their tasks that
     /// are in memory.
     pub(super) awaiting: HashMap<Identity, BTreeSet<TaskId>>,
-    /// Fingerprints of reporters who may have such a task that is not in memory (it left
-    /// with the closed ones, or was not loaded at start): their tasks are read when they
-    /// write. 8 bytes a resident, not a task per fix.
-    pub(super) awaiting_elsewhere: HashSet<u64>,
     /// Timers set and not yet run → when due (ordered by owner, then task: one owner's,
     /// or one task's of an owner, are a range); and the same ordered by time. The core's
     /// own ([`crate::store::CORE_TIMERS`]) only up to `core_timers_until`: the later
@@ -239,18 +235,6 @@ impl State {
             }
         }
     }
-    /// Whether `who` may have a task waiting for their answer that is not in memory (and
-    /// forgets it: the caller reads them).
-    pub(super) fn take_awaiting_elsewhere(&mut self, who: &Identity) -> bool {
-        !self.awaiting_elsewhere.is_empty() && self.awaiting_elsewhere.remove(&fingerprint(who))
-    }
-    pub(super) fn note_awaiting_elsewhere(&mut self, who: &Identity, maybe: bool) {
-        if maybe {
-            self.awaiting_elsewhere.insert(fingerprint(who));
-        } else {
-            self.awaiting_elsewhere.remove(&fingerprint(who));
-        }
-    }
     /// `owner`'s timers (about `task` only, if given), by task and key.
     pub(super) fn timers_of<'a>(
         &'a self,
@@ -332,10 +316,6 @@ impl State {
 
     fn evict(&mut self, id: TaskId) {
         let Some(t) = self.tasks.remove(&id) else { return };
-        if t.awaits_answer() {
-            // Read again when its reporter writes (or when its time-out is due).
-            self.note_awaiting_elsewhere(&t.reporter, true);
-        }
         self.public_text.remove(&id);
         self.card_actor.remove(&id);
         if self.last_task_of.get(&t.reporter) == Some(&id) {

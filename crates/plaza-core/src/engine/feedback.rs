@@ -131,8 +131,8 @@ impl<'e, 's> Cx<'e, 's> {
     /// A text from a reporter asked "is it fixed?": "1"/yes/thanks confirms, "2"/no
     /// reopens. False if the text is not an answer (it is handled as usual then).
     pub(super) fn answer_fixed(&mut self, sender: &Identity, lang: &str, text: &str) -> bool {
-        let Some(answer) = fix_answer(self.cfg(), text) else { return false };
         let Some(id) = self.awaiting_answer(sender) else { return false };
+        let Some(answer) = fix_answer(self.cfg(), text) else { return false };
         // A new problem is not an answer, however it starts ("no hay agua en la calle
         // Sol 4" after a streetlight was fixed): another kind, or another street.
         if words(text).len() > 3 && self.about_something_else(id, text) {

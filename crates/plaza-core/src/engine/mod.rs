@@ -627,8 +627,6 @@ impl Engine {
                 want.extend(answered.iter().map(|p| p.task));
             }
         }
-        // The sender's language, unless what they wrote says it clearly by itself (the
-        // stored one would not count then: see `classify_lang`).
         // The sender's fixes waiting for their "is it fixed?" answer (they leave memory
         // like any closed task) are read when what they wrote may be about them (an
         // answer, "any news?"; a button names its task): a new report is not slowed
@@ -655,6 +653,8 @@ impl Engine {
             };
             want.extend(self.store.tasks(&q).await?.iter().map(|t| t.id));
         }
+        // The sender's language, unless what they wrote says it clearly by itself (the
+        // stored one would not count then: see `classify_lang`).
         let reading = match &inbound.kind {
             InboundKind::Text { text } if !known => Some((text.clone(), self.classifier.read(text))),
             _ => None,

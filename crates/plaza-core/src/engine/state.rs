@@ -77,12 +77,13 @@ pub(super) struct State {
     pub(super) credits: HashMap<Identity, Option<String>>,
 }
 
-/// A fingerprint (SipHash with fixed keys: the same in every run).
-fn fingerprint<T: std::hash::Hash + ?Sized>(v: &T) -> u64 {
-    use std::hash::Hasher;
+/// A redelivery key's fingerprint (SipHash with fixed keys: the same in every run).
+fn fingerprint((channel, message): &(String, String)) -> u64 {
+    use std::hash::{Hash, Hasher};
     #[allow(deprecated)]
     let mut h = std::hash::SipHasher::new();
-    v.hash(&mut h);
+    channel.hash(&mut h);
+    message.hash(&mut h);
     h.finish()
 }
 

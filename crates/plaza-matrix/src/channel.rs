@@ -32,6 +32,12 @@ use tracing::{debug, info, warn};
 use crate::NAME;
 use crate::settings::{MatrixSettings, Secret};
 
+/// At most one sync request this often. A long poll returns at every event in the bot's
+/// rooms, its own messages too: sending a backlog of 100 posts made ~300 syncs in 9 s, and
+/// each costs the homeserver (whose one core was the bottleneck, `scripts/bench-matrix`)
+/// and the bot. A message that comes while the bot is quiet is not delayed; during a burst
+/// by at most this.
+const SYNC_EVERY: Duration = Duration::from_millis(200);
 /// Where the sync token is kept in Plaza's store (after the events it covers are handled).
 const SINCE_KEY: &str = "matrix.since";
 /// How long a message that cannot be decrypted waits for its key (which usually comes
@@ -676,7 +682,14 @@ impl Channel for MatrixChannel {
         // Events that cannot be stored yet: since when, and the pause before trying again.
         let mut failing_since: Option<std::time::Instant> = None;
         let mut retry = Duration::from_secs(1);
+        let mut last_sync: Option<std::time::Instant> = None;
         loop {
+            // While the bot sends, every message it sends ends its own long poll; at most
+            // one sync per SYNC_EVERY keeps that from being a sync per message sent.
+            if let Some(wait) = last_sync.and_then(|at| SYNC_EVERY.checked_sub(at.elapsed())) {
+                tokio::time::sleep(wait).await;
+            }
+            last_sync = Some(std::time::Instant::now());
             // A bot has no presence to show: "online" at every sync is work for the
             // homeserver (a presence update per request) that nobody reads.
             let mut settings = SyncSettings::default()

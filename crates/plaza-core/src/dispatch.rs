@@ -32,9 +32,7 @@ const BATCH: u32 = 500;
 pub const TICK_EVERY: Duration = Duration::from_secs(5);
 /// Messages one chat sends in a round before the round ends and the outbox is read
 /// again: a round waits for its slowest chat, so a long room backlog must not keep a
-/// resident's new acknowledgement waiting behind it. A chat goes on past its turn while
-/// nothing else waits: no chat left without a place in the round and nothing new stored
-/// since the round began (a backlog is not cut into rounds that wait for each other).
+/// resident's new acknowledgement waiting behind it.
 const LANE_TURN: usize = 3;
 /// From how many waiting answers to one resident they go as one message, and at most how many.
 const DIRECT_BATCH_FROM: usize = 3;
@@ -383,8 +381,6 @@ impl Dispatcher {
         }
         let store = self.engine.store().clone();
         let now = self.engine.now();
-        // Subscribed before the read: whatever is stored after it shows as a change.
-        let stored_since = self.engine.outbox_signal();
         let mut rows = store.due_outbox(ch.name(), now, BATCH).await?;
         if let Err(e) = self.engine.fault_in_rows(&rows).await {
             return Err(match e {
@@ -424,9 +420,7 @@ impl Dispatcher {
         // Residents waiting for an answer go before room posts.
         lanes.sort_by_key(|l| (matches!(l[0].message.to, Destination::Room(_)), l[0].id));
         let at_once = ch.limits().concurrent_chats.max(1);
-        let crowded = lanes.len() > at_once;
-        let others_wait = || crowded || stored_since.has_changed().unwrap_or(true);
-        let lanes: Vec<_> = lanes.into_iter().map(|lane| self.deliver_lane(ch, lane, &others_wait)).collect();
+        let lanes: Vec<_> = lanes.into_iter().map(|lane| self.deliver_lane(ch, lane)).collect();
         let lanes: Vec<Round> = stream::iter(lanes).buffer_unordered(at_once).collect().await;
         for r in lanes {
             round.attempted += r.attempted;
@@ -437,14 +431,8 @@ impl Dispatcher {
         Ok(round)
     }
 
-    /// Delivers one chat's rows in order until one must wait, or its turn is over and
-    /// `others_wait`.
-    async fn deliver_lane(
-        &self,
-        ch: &dyn Channel,
-        lane: Vec<&OutboxRow>,
-        others_wait: &(dyn Fn() -> bool + Sync),
-    ) -> Round {
+    /// Delivers one chat's rows in order until one must wait.
+    async fn deliver_lane(&self, ch: &dyn Channel, lane: Vec<&OutboxRow>) -> Round {
         let mut round = Round::default();
         let mut consumed: HashSet<i64> = HashSet::new();
         let mut sent = 0;
@@ -452,7 +440,7 @@ impl Dispatcher {
             if consumed.contains(&row.id) {
                 continue;
             }
-            if sent >= LANE_TURN && others_wait() {
+            if sent == LANE_TURN {
                 // The rest goes in the next round, after what came meanwhile is read.
                 break;
             }

@@ -15,11 +15,6 @@ use crate::{repo, sqlite};
 #[derive(Default)]
 struct Recorder {
     sent: std::sync::Mutex<Vec<Outgoing>>,
-    /// Chats sent to at once (0: the default limits).
-    at_once: usize,
-    /// At this many messages sent, a new report is handled by this engine (something
-    /// stored while a round is under way).
-    report_at: Option<(usize, std::sync::OnceLock<Arc<Engine>>)>,
 }
 
 #[async_trait]
@@ -34,29 +29,15 @@ impl Channel for Recorder {
         vec!["electricians".into(), "public".into(), "triage".into(), "police".into()]
     }
     fn limits(&self) -> Limits {
-        match self.at_once {
-            0 => Limits::default(),
-            n => Limits { concurrent_chats: n, ..Limits::default() },
-        }
+        Limits::default()
     }
     async fn run(&self, _inbox: Arc<dyn Inbox>) -> Result<(), ChannelError> {
         Ok(())
     }
     async fn send(&self, out: &Outgoing) -> Result<Delivered, ChannelError> {
-        let n = {
-            let mut s = self.sent.lock().expect("lock");
-            s.push(out.clone());
-            s.len()
-        };
-        if let Some((at, engine)) = &self.report_at
-            && *at == n
-        {
-            let e = engine.get().expect("engine set").clone();
-            e.handle(text("late", "late", Chat::Direct, "La farola de la calle Tardía 1 está apagada"))
-                .await
-                .expect("handled");
-        }
-        Ok(Delivered { message_id: format!("m{n}") })
+        let mut s = self.sent.lock().expect("lock");
+        s.push(out.clone());
+        Ok(Delivered { message_id: format!("m{}", s.len()) })
     }
 }
 
@@ -202,54 +183,4 @@ async fn a_channel_without_replies_answers_in_writing() {
     assert_eq!(public.len(), 2, "the post, and one line for the change: {public:?}");
     assert!(public[1].edit.is_none() && public[1].text.starts_with("📢 #1 · Alumbrado público"), "{public:?}");
     assert!(!public[1].text.contains('\n'), "{}", public[1].text);
-}
-
-/// A bot on `ch` that has 15 reports from one resident to deliver (within the default
-/// reports per hour: 15 public posts, 15 crew cards, 15 answers), after one round of delivery.
-async fn one_round_of_a_backlog(ch: Recorder) -> (tempfile::TempDir, Arc<Recorder>, Dispatcher) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ch = Arc::new(ch);
-    let (e, d) = engine(sqlite(dir.path()).await, &ch).await;
-    if let Some((_, slot)) = &ch.report_at {
-        slot.set(e.clone()).ok();
-    }
-    for i in 0..15 {
-        let t = format!("La farola de la calle Larga {} está apagada", 2 * i + 1);
-        e.handle(text(&format!("b{i}"), "vecina", Chat::Direct, &t)).await.expect("handle");
-    }
-    d.deliver_due(ch.as_ref()).await.expect("round");
-    (dir, ch, d)
-}
-
-fn public_posts(ch: &Recorder) -> usize {
-    ch.sent.lock().expect("lock").iter().filter(|o| o.to == Destination::Room("public".into())).count()
-}
-
-/// A backlog in a room is not cut into rounds that wait for each other while nothing else
-/// waits (issue 9: a room's 100 posts went 3 per round, each round waiting for its slowest
-/// chat); a chat without a place in the round, or a report stored meanwhile, ends a chat's
-/// turn after 3 messages, so that a resident's answer does not wait behind the backlog.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_room_backlog_goes_on_while_nothing_else_waits() {
-    // Room for every chat in the round, nothing new: one round sends everything.
-    let (_dir, ch, _) = one_round_of_a_backlog(Recorder { at_once: 8, ..Recorder::default() }).await;
-    assert_eq!(public_posts(&ch), 15, "the whole backlog in one round");
-
-    // One chat at a time, three waiting: each sends its turn, then the next round.
-    let (_dir, ch, _) = one_round_of_a_backlog(Recorder { at_once: 1, ..Recorder::default() }).await;
-    assert_eq!(public_posts(&ch), 3, "a turn, with other chats waiting for a place");
-
-    // A report stored during the round: the chats end their turns, and its answer goes
-    // in the next round, not after the rest of the backlog.
-    let late = Recorder { at_once: 8, report_at: Some((2, std::sync::OnceLock::new())), ..Recorder::default() };
-    let (_dir, ch, d) = one_round_of_a_backlog(late).await;
-    assert!(public_posts(&ch) < 15, "the turn ended when a report was stored");
-    d.deliver_due(ch.as_ref()).await.expect("round");
-    let sent = ch.sent.lock().expect("lock").clone();
-    let late = sent
-        .iter()
-        .position(|o| o.to == Destination::Direct(Identity::new("test", "late")))
-        .expect("the late report is answered in the next round");
-    let posts_before = sent[..late].iter().filter(|o| o.to == Destination::Room("public".into())).count();
-    assert!(posts_before < 15, "answered before the rest of the backlog: {posts_before} posts before it");
 }

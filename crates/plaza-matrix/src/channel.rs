@@ -33,9 +33,9 @@ use crate::NAME;
 use crate::settings::{MatrixSettings, Secret};
 
 /// At most one sync request this often. A long poll returns at every event in the bot's
-/// rooms, its own messages too: sending a backlog of 100 posts made ~300 syncs in 9 s, and
-/// each costs the homeserver (whose one core was the bottleneck, `scripts/bench-matrix`)
-/// and the bot. A message that comes while the bot is quiet is not delayed; during a burst
+/// rooms, its own messages too: sending a backlog of 185 messages made ~100 syncs in 9 s
+/// (29 with this), and each costs the homeserver (whose one core was the bottleneck,
+/// `scripts/bench-matrix`) and the bot. A message that comes while the bot is quiet is not delayed; during a burst
 /// by at most this.
 const SYNC_EVERY: Duration = Duration::from_millis(200);
 /// Where the sync token is kept in Plaza's store (after the events it covers are handled).

@@ -1235,6 +1235,6 @@ async fn bench_matrix_throughput() {
          the same with content shaped like Plaza's posts: {ordered_post_s:.1} s, ratio {:.2}",
         plaza_rate / ceiling_rate,
         plaza_rate / ordered_rate,
-        plaza_s.recip() * ordered_post_s
+        plaza_rate / (n as f64 / ordered_post_s)
     );
 }

@@ -85,23 +85,58 @@ macro_rules! write_credits {
 }
 
 macro_rules! write_timers {
-    ($timers:expr, $tx:ident) => {
-        for (k, due) in $timers {
-            let q = match due {
-                Some(_) => {
-                    "INSERT INTO timers (owner, task_id, key, due_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT(owner, task_id, key) DO UPDATE SET due_at = excluded.due_at"
-                }
-                None => "DELETE FROM timers WHERE owner = $1 AND task_id = $2 AND key = $3",
-            };
-            let q = sqlx::query(q).bind(k.owner.clone()).bind(k.task.0).bind(k.key.clone());
-            let q = match due {
-                Some(d) => q.bind(d.0),
-                None => q,
-            };
-            q.execute(&mut *$tx).await.map_err(db)?;
+    ($db:ty, $timers:expr, $tx:ident) => {{
+        // Multi-row statements: a town's fixes each set a time-out, and a statement a row
+        // was most of a group's statements.
+        let (set, gone): (Vec<_>, Vec<_>) = $timers.iter().partition(|(_, due)| due.is_some());
+        for chunk in shaped(&set, ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<$db>::new("INSERT INTO timers (owner, task_id, key, due_at) ");
+            q.push_values(chunk, |mut r, (k, due)| {
+                r.push_bind(k.owner.clone()).push_bind(k.task.0).push_bind(k.key.clone()).push_bind(due.map(|d| d.0));
+            });
+            q.push(" ON CONFLICT(owner, task_id, key) DO UPDATE SET due_at = excluded.due_at");
+            q.build().execute(&mut *$tx).await.map_err(db)?;
         }
-    };
+        for chunk in shaped(&gone, ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<$db>::new("DELETE FROM timers WHERE (owner, task_id, key) IN (");
+            q.push_values(chunk, |mut r, (k, _)| {
+                r.push_bind(k.owner.clone()).push_bind(k.task.0).push_bind(k.key.clone());
+            });
+            q.push(")");
+            q.build().execute(&mut *$tx).await.map_err(db)?;
+        }
+    }};
+}
+
+macro_rules! write_dialogues {
+    ($db:ty, $dialogues:expr, $tx:ident) => {{
+        // Each person once (their last state): set ones and ended ones, a statement each.
+        let mut set = Vec::new();
+        let mut gone = Vec::new();
+        for (who, d, at) in $dialogues {
+            match d {
+                Some(d) => set.push((who.to_string(), serde_json::to_string(d).map_err(corrupt)?, at.0)),
+                None => gone.push(who.to_string()),
+            }
+        }
+        for chunk in shaped(&set, ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<$db>::new("INSERT INTO dialogues (identity, state, updated_at) ");
+            q.push_values(chunk, |mut r, (who, state, at)| {
+                r.push_bind(who.clone()).push_bind(state.clone()).push_bind(*at);
+            });
+            q.push(" ON CONFLICT(identity) DO UPDATE SET state=excluded.state, updated_at=excluded.updated_at");
+            q.build().execute(&mut *$tx).await.map_err(db)?;
+        }
+        for chunk in shaped(&gone, ROWS_PER_STATEMENT) {
+            let mut q = QueryBuilder::<$db>::new("DELETE FROM dialogues WHERE identity IN (");
+            let mut ids = q.separated(", ");
+            for who in chunk {
+                ids.push_bind(who.clone());
+            }
+            q.push(")");
+            q.build().execute(&mut *$tx).await.map_err(db)?;
+        }
+    }};
 }
 
 /// Statements that are the same SQL on both backends (`$N` parameters, which SQLite
@@ -638,7 +673,7 @@ async fn write_group<'a>(
         credits,
     } = flatten(batches);
     let mut tx = conn.begin().await.map_err(db)?;
-    write_timers!(&timers, tx);
+    write_timers!(Sqlite, &timers, tx);
     write_subscriptions!(subscriptions.iter().copied(), tx);
     write_credits!(&credits, tx);
     for chunk in shaped(&tasks, ROWS_PER_STATEMENT) {
@@ -734,30 +769,7 @@ async fn write_group<'a>(
         }
         q.build().execute(&mut *tx).await.map_err(db)?;
     }
-    for (who, d, at) in dialogues {
-        match d {
-            Some(d) => {
-                let state = serde_json::to_string(d).map_err(corrupt)?;
-                sqlx::query(
-                    "INSERT INTO dialogues (identity, state, updated_at) VALUES (?, ?, ?) \
-                     ON CONFLICT(identity) DO UPDATE SET state=excluded.state, updated_at=excluded.updated_at",
-                )
-                .bind(who.to_string())
-                .bind(state)
-                .bind(at.0)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-            }
-            None => {
-                sqlx::query("DELETE FROM dialogues WHERE identity = ?")
-                    .bind(who.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            }
-        }
-    }
+    write_dialogues!(Sqlite, dialogues, tx);
     for chunk in shaped(&rs, ROWS_PER_STATEMENT) {
         let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO residents (identity, language) ");
         q.push_values(chunk, |mut r, (who, l)| {

@@ -243,7 +243,7 @@ fn json(v: Result<String, serde_json::Error>, err: &mut Option<String>) -> Strin
 }
 
 async fn write_flat(tx: &mut PgConnection, flat: Flat<'_>) -> Result<(), StoreError> {
-    write_timers!(&flat.timers, tx);
+    write_timers!(Postgres, &flat.timers, tx);
     write_subscriptions!(flat.subscriptions.iter().copied(), tx);
     write_credits!(&flat.credits, tx);
     for chunk in shaped(&flat.tasks, ROWS_PER_STATEMENT) {
@@ -324,29 +324,7 @@ async fn write_flat(tx: &mut PgConnection, flat: Flat<'_>) -> Result<(), StoreEr
         }
         q.build().execute(&mut *tx).await.map_err(db)?;
     }
-    for (who, d, at) in flat.dialogues {
-        match d {
-            Some(d) => {
-                sqlx::query(
-                    "INSERT INTO dialogues (identity, state, updated_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT(identity) DO UPDATE SET state=excluded.state, updated_at=excluded.updated_at",
-                )
-                .bind(who.to_string())
-                .bind(serde_json::to_string(d).map_err(corrupt)?)
-                .bind(at.0)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-            }
-            None => {
-                sqlx::query("DELETE FROM dialogues WHERE identity = $1")
-                    .bind(who.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            }
-        }
-    }
+    write_dialogues!(Postgres, flat.dialogues, tx);
     for chunk in shaped(&flat.residents, ROWS_PER_STATEMENT) {
         let mut q = QueryBuilder::<Postgres>::new("INSERT INTO residents (identity, language) ");
         q.push_values(chunk, |mut r, (who, l)| {

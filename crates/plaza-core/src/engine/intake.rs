@@ -214,7 +214,7 @@ impl<'e, 's> Cx<'e, 's> {
         if ws.is_empty() || ws.len() > 4 {
             return false;
         }
-        let greetings: Vec<std::sync::Arc<[String]>> =
+        let greetings: Vec<std::rc::Rc<[String]>> =
             self.cfg().language.values().flat_map(|h| h.greetings.iter()).map(|g| crate::text::phrase(g)).collect();
         // Every word of the message belongs to some greeting.
         ws.iter().all(|w| greetings.iter().any(|g| g.contains(w)))

@@ -98,11 +98,14 @@ macro_rules! write_timers {
             q.build().execute(&mut *$tx).await.map_err(db)?;
         }
         for chunk in shaped(&gone, ROWS_PER_STATEMENT) {
-            let mut q = QueryBuilder::<$db>::new("DELETE FROM timers WHERE (owner, task_id, key) IN (");
-            q.push_values(chunk, |mut r, (k, _)| {
-                r.push_bind(k.owner.clone()).push_bind(k.task.0).push_bind(k.key.clone());
-            });
-            q.push(")");
+            // Conditions joined by OR, not `(owner, task_id, key) IN (VALUES …)`: SQLite
+            // scans the whole table for that one, and looks each of these up in the key.
+            let mut q = QueryBuilder::<$db>::new("DELETE FROM timers WHERE ");
+            for (i, (k, _)) in chunk.iter().enumerate() {
+                q.push(if i == 0 { "(owner = " } else { " OR (owner = " });
+                q.push_bind(k.owner.clone()).push(" AND task_id = ").push_bind(k.task.0);
+                q.push(" AND key = ").push_bind(k.key.clone()).push(")");
+            }
             q.build().execute(&mut *$tx).await.map_err(db)?;
         }
     }};

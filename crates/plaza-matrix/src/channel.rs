@@ -150,6 +150,14 @@ impl MatrixChannel {
             .build()
             .await
             .map_err(other)?;
+        // Plaza keeps its own sync token, stored only once the events it covers are
+        // handled. The SDK keeps one too, of the last response it processed, and ignores
+        // a response with that same next token ("Got the same sync response twice"):
+        // after a kill between the SDK's processing and Plaza's commit, the homeserver
+        // answers Plaza's older token with that very response, and its messages were
+        // lost. Forgetting the SDK's token before the session is restored leaves Plaza's
+        // the only one.
+        client.state_store().remove_kv_data(matrix_sdk::store::StateStoreDataKey::SyncToken).await.map_err(other)?;
         let session_file = settings.store.join("session.json");
         match read_session(&session_file)? {
             Some(session) => {

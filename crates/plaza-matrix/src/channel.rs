@@ -35,8 +35,8 @@ use crate::settings::{MatrixSettings, Secret};
 /// At most one sync request this often. A long poll returns at every event in the bot's
 /// rooms, its own messages too: sending a backlog of 185 messages made ~100 syncs in 9 s
 /// (29 with this), and each costs the homeserver (whose one core was the bottleneck,
-/// `scripts/bench-matrix`) and the bot. A message that comes while the bot is quiet is not delayed; during a burst
-/// by at most this.
+/// `scripts/bench-matrix`) and the bot. A message that comes while the bot is quiet is
+/// not delayed; during a burst by at most this.
 const SYNC_EVERY: Duration = Duration::from_millis(200);
 /// Where the sync token is kept in Plaza's store (after the events it covers are handled).
 const SINCE_KEY: &str = "matrix.since";
@@ -395,63 +395,83 @@ impl MatrixChannel {
 
     /// Handles what one sync collected, in order. Err: the engine could not store it.
     async fn handle_collected(&self, inbox: &dyn Inbox, live: bool) -> Result<(), plaza_core::EngineError> {
-        let events: Vec<Event> = std::mem::take(&mut *self.collected.lock().unwrap_or_else(|p| p.into_inner()));
-        for e in events {
-            match e {
-                Event::Invite(room, direct) => self.on_invite(inbox, room, direct).await,
-                Event::Message(room, ev) => {
-                    if !live || room.state() != RoomState::Joined {
-                        continue;
-                    }
-                    // In a crew or public room, what was said before the bot came is history;
-                    // in a direct chat, what the resident wrote while inviting it is meant for it.
-                    if self.room_names.contains_key(room.room_id())
-                        && self.before_join(inbox, &room, u64::from(ev.origin_server_ts.0)).await
-                    {
-                        debug!(event = %ev.event_id, "matrix: from before the bot joined; ignored");
-                        continue;
-                    }
-                    if let Some(inb) = self.inbound_message(&room, &ev).await {
-                        inbox.deliver(inb).await?;
-                    }
-                }
-                Event::Undecrypted(room, raw) => {
-                    if !live || room.state() != RoomState::Joined {
-                        continue;
-                    }
-                    let (Ok(Some(event_id)), Ok(Some(sender))) =
-                        (raw.get_field::<String>("event_id"), raw.get_field::<OwnedUserId>("sender"))
-                    else {
-                        continue;
-                    };
-                    if Some(&sender) == self.me().as_ref() {
-                        continue;
-                    }
-                    debug!(event = %event_id, "matrix: a message cannot be decrypted yet; waiting for its key");
-                    let mut pending = self.undecrypted.lock().unwrap_or_else(|p| p.into_inner());
-                    if !pending.iter().any(|u| u.event_id == event_id) {
-                        pending.push(Undecrypted { room, raw, event_id, sender, since: std::time::Instant::now() });
-                    }
-                }
-                Event::Reaction(room, ev) => {
-                    if !live || Some(&ev.sender) == self.me().as_ref() {
-                        continue;
-                    }
-                    let inb = Inbound {
-                        channel: NAME.into(),
-                        message_id: ev.event_id.to_string(),
-                        sender: Identity::new(NAME, ev.sender.to_string()),
-                        sender_name: Some(ev.sender.localpart().to_owned()),
-                        chat: self.chat_of(&room, &ev.sender),
-                        kind: InboundKind::Reaction { key: ev.content.relates_to.key.clone() },
-                        reply_to: Some(ev.content.relates_to.event_id.to_string()),
-                        unverified: false,
-                    };
-                    inbox.deliver(inb).await?;
-                }
+        let mut events: Vec<Event> = std::mem::take(&mut *self.collected.lock().unwrap_or_else(|p| p.into_inner()));
+        for i in 0..events.len() {
+            if let Err(e) = self.handle_event(inbox, live, &events[i]).await {
+                // Not stored (a full disk): kept, in order, before what comes meanwhile,
+                // and handled at the next try. A sync from the same token would not bring
+                // them again: the SDK drops a response whose next token it has processed.
+                let mut collected = self.collected.lock().unwrap_or_else(|p| p.into_inner());
+                let newer = std::mem::take(&mut *collected);
+                *collected = events.drain(i..).chain(newer).collect();
+                return Err(e);
             }
         }
         self.retry_undecrypted(inbox).await
+    }
+
+    /// One collected event, handed to the engine.
+    async fn handle_event(&self, inbox: &dyn Inbox, live: bool, e: &Event) -> Result<(), plaza_core::EngineError> {
+        match e {
+            Event::Invite(room, direct) => self.on_invite(inbox, room.clone(), *direct).await,
+            Event::Message(room, ev) => {
+                if !live || room.state() != RoomState::Joined {
+                    return Ok(());
+                }
+                // In a crew or public room, what was said before the bot came is history;
+                // in a direct chat, what the resident wrote while inviting it is meant for it.
+                if self.room_names.contains_key(room.room_id())
+                    && self.before_join(inbox, room, u64::from(ev.origin_server_ts.0)).await
+                {
+                    debug!(event = %ev.event_id, "matrix: from before the bot joined; ignored");
+                    return Ok(());
+                }
+                if let Some(inb) = self.inbound_message(room, ev).await {
+                    inbox.deliver(inb).await?;
+                }
+            }
+            Event::Undecrypted(room, raw) => {
+                if !live || room.state() != RoomState::Joined {
+                    return Ok(());
+                }
+                let (Ok(Some(event_id)), Ok(Some(sender))) =
+                    (raw.get_field::<String>("event_id"), raw.get_field::<OwnedUserId>("sender"))
+                else {
+                    return Ok(());
+                };
+                if Some(&sender) == self.me().as_ref() {
+                    return Ok(());
+                }
+                debug!(event = %event_id, "matrix: a message cannot be decrypted yet; waiting for its key");
+                let mut pending = self.undecrypted.lock().unwrap_or_else(|p| p.into_inner());
+                if !pending.iter().any(|u| u.event_id == event_id) {
+                    pending.push(Undecrypted {
+                        room: room.clone(),
+                        raw: raw.clone(),
+                        event_id,
+                        sender,
+                        since: std::time::Instant::now(),
+                    });
+                }
+            }
+            Event::Reaction(room, ev) => {
+                if !live || Some(&ev.sender) == self.me().as_ref() {
+                    return Ok(());
+                }
+                let inb = Inbound {
+                    channel: NAME.into(),
+                    message_id: ev.event_id.to_string(),
+                    sender: Identity::new(NAME, ev.sender.to_string()),
+                    sender_name: Some(ev.sender.localpart().to_owned()),
+                    chat: self.chat_of(room, &ev.sender),
+                    kind: InboundKind::Reaction { key: ev.content.relates_to.key.clone() },
+                    reply_to: Some(ev.content.relates_to.event_id.to_string()),
+                    unverified: false,
+                };
+                inbox.deliver(inb).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Tries again the messages that could not be decrypted: keys that came since make
@@ -711,13 +731,13 @@ impl Channel for MatrixChannel {
                     pause = Duration::from_millis(500);
                     // More came in a room than one sync carries (Plaza was away, or a
                     // burst): what is missing is read before what the sync brought.
-                    if let (true, Some(from)) = (live, since.as_deref())
-                        && let Err(e) = self.fill_gaps(&resp.rooms.joined, from).await
-                    {
-                        self.collected.lock().unwrap_or_else(|p| p.into_inner()).clear();
-                        warn!(error = %e, "matrix: could not read the messages a sync left out; syncing again");
-                        tokio::time::sleep(pause).await;
-                        continue;
+                    // Read again from this response until it works, not by syncing again:
+                    // the SDK drops a response whose next token it has already processed.
+                    if let (true, Some(from)) = (live, since.as_deref()) {
+                        while let Err(e) = self.fill_gaps(&resp.rooms.joined, from).await {
+                            warn!(error = %e, "matrix: could not read the messages a sync left out; trying again");
+                            tokio::time::sleep(pause).await;
+                        }
                     }
                     if let Err(e) = self.handle_collected(inbox.as_ref(), live).await {
                         // Not stored (a full disk): sync again from the same token, the

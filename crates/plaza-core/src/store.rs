@@ -27,6 +27,13 @@ pub enum StoreError {
     Closed,
 }
 
+/// Whether an error's text says a filesystem is out of space: SQLite's "database or disk
+/// is full" (the matrix-sdk's stores say it too) or the system's ENOSPC. Backends add
+/// their own codes (SQLite's 13, PostgreSQL's 53100).
+pub fn says_disk_full(text: &str) -> bool {
+    text.contains("disk is full") || text.contains("No space left")
+}
+
 /// What the engine loads at start: what is open, never the history.
 #[derive(Debug, Default)]
 pub struct Snapshot {

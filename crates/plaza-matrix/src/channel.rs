@@ -27,7 +27,7 @@ use plaza_core::channel::{
     Capabilities, Channel, ChannelError, Chat, Delivered, Destination, Inbound, InboundKind, Inbox, Limits, Outgoing,
 };
 use plaza_core::model::{GeoPoint, Identity};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::NAME;
 use crate::settings::{MatrixSettings, Secret};
@@ -43,6 +43,9 @@ const SINCE_KEY: &str = "matrix.since";
 /// How long a message that cannot be decrypted waits for its key (which usually comes
 /// within seconds, in a later sync) before its sender is asked to send it again.
 const UNDECRYPTED_PATIENCE: Duration = Duration::from_secs(20);
+/// While the bot's own store (keys, room state) cannot be written for lack of space, how
+/// often syncing and sending are tried again: soon after space comes back, it goes on.
+const DISK_FULL_RETRY: Duration = Duration::from_secs(5);
 
 /// Makes the bot's device trusted by its own identity (cross-signing), so that Element
 /// shows its messages without an "unverified device" warning. Creating the identity
@@ -102,6 +105,8 @@ pub struct MatrixChannel {
     joined_at: Mutex<HashMap<OwnedRoomId, u64>>,
     collected: Arc<Mutex<Vec<Event>>>,
     undecrypted: Mutex<Vec<Undecrypted>>,
+    /// Since when the bot's store has been refusing writes for lack of space (said once).
+    disk_full_since: Mutex<Option<std::time::Instant>>,
 }
 
 /// A message, a reaction or a message not yet decrypted, read from a room's history.
@@ -213,9 +218,43 @@ impl MatrixChannel {
             joined_at: Mutex::new(HashMap::new()),
             collected: Arc::new(Mutex::new(Vec::new())),
             undecrypted: Mutex::new(Vec::new()),
+            disk_full_since: Mutex::new(None),
         };
         ch.add_handlers();
         Ok(ch)
+    }
+
+    /// Whether `e` is the bot's own store out of space; if so, says it (once while it
+    /// lasts): what residents write waits on the homeserver, what Plaza sends waits in
+    /// its outbox.
+    fn disk_full(&self, e: &matrix_sdk::Error) -> bool {
+        let text = e.to_string();
+        if !plaza_core::store::says_disk_full(&text) {
+            return false;
+        }
+        let mut since = self.disk_full_since.lock().unwrap_or_else(|p| p.into_inner());
+        if since.is_none() {
+            error!(
+                store = %self.settings.store.display(),
+                error = %text,
+                "matrix: disk full: the bot's store cannot be written; messages wait (residents' on the homeserver, Plaza's in its outbox) until there is space"
+            );
+            *since = Some(std::time::Instant::now());
+        }
+        true
+    }
+
+    /// The bot's store took a write again: says so if it had been full.
+    fn disk_has_space(&self) {
+        if let Some(since) = self.disk_full_since.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            info!(after_s = since.elapsed().as_secs(), "matrix: the bot's store accepts writes again");
+        }
+    }
+
+    /// A send's error as the outbox should treat it: a full disk of the bot's own store
+    /// (encrypting records the session's ratchet) is waited out, not a failure for good.
+    fn send_error(&self, e: matrix_sdk::Error) -> ChannelError {
+        if self.disk_full(&e) { ChannelError::RetryAfter(DISK_FULL_RETRY) } else { channel_error(e) }
     }
 
     /// The device this bot uses (kept across restarts).
@@ -588,7 +627,7 @@ impl MatrixChannel {
         if let Some(room) = self.existing_dm(user).await {
             return Ok(room);
         }
-        let room = self.client.create_dm(user).await.map_err(channel_error)?;
+        let room = self.client.create_dm(user).await.map_err(|e| self.send_error(e))?;
         self.dms.lock().unwrap_or_else(|p| p.into_inner()).insert(user.to_owned(), room.room_id().to_owned());
         Ok(room)
     }
@@ -711,6 +750,8 @@ impl Channel for MatrixChannel {
         let mut failing_since: Option<std::time::Instant> = None;
         let mut retry = Duration::from_secs(1);
         let mut last_sync: Option<std::time::Instant> = None;
+        // Since when syncing has failed, and why (said once while it lasts).
+        let mut sync_failing: Option<(std::time::Instant, String)> = None;
         loop {
             // While the bot sends, every message it sends ends its own long poll; at most
             // one sync per SYNC_EVERY keeps that from being a sync per message sent.
@@ -729,6 +770,10 @@ impl Channel for MatrixChannel {
             match self.client.sync_once(settings).await {
                 Ok(resp) => {
                     pause = Duration::from_millis(500);
+                    self.disk_has_space();
+                    if let Some((since, _)) = sync_failing.take() {
+                        info!(after_s = since.elapsed().as_secs(), "matrix: syncing again");
+                    }
                     // More came in a room than one sync carries (Plaza was away, or a
                     // burst): what is missing is read before what the sync brought.
                     // Read again from this response until it works, not by syncing again:
@@ -770,9 +815,21 @@ impl Channel for MatrixChannel {
                             self.settings.store.join("session.json").display()
                         )));
                     }
-                    self.collected.lock().unwrap_or_else(|p| p.into_inner()).clear();
-                    warn!(error = %e, "matrix: sync failed; retrying");
-                    tokio::time::sleep(pause).await;
+                    // What the failed sync collected stays: the SDK may count its response
+                    // as processed and drop it when it comes again; the engine ignores
+                    // what it has already handled.
+                    let wait = if self.disk_full(&e) {
+                        pause.min(DISK_FULL_RETRY)
+                    } else {
+                        let what = e.to_string();
+                        match &sync_failing {
+                            Some((_, before)) if *before == what => debug!(error = %e, "matrix: sync failed again"),
+                            _ => warn!(error = %e, "matrix: sync failed; retrying (said once while it lasts)"),
+                        }
+                        sync_failing.get_or_insert_with(|| (std::time::Instant::now(), String::new())).1 = what;
+                        pause
+                    };
+                    tokio::time::sleep(wait).await;
                     pause = (pause * 2).min(Duration::from_secs(30));
                 }
             }
@@ -785,7 +842,7 @@ impl Channel for MatrixChannel {
                 let id = self.room_ids.get(name).ok_or_else(|| ChannelError::UnknownRoom(name.clone()))?;
                 match self.client.get_room(id) {
                     Some(r) if r.state() == RoomState::Joined => r,
-                    _ => self.client.join_room_by_id(id).await.map_err(channel_error)?,
+                    _ => self.client.join_room_by_id(id).await.map_err(|e| self.send_error(e))?,
                 }
             }
             Destination::Direct(who) if who.channel() == NAME => {
@@ -829,7 +886,8 @@ impl Channel for MatrixChannel {
             .with_transaction_id(txn)
             .with_request_config(matrix_sdk::config::RequestConfig::new().disable_retry())
             .await
-            .map_err(channel_error)?;
+            .map_err(|e| self.send_error(e))?;
+        self.disk_has_space();
         let id = match (&out.edit, resp.response.event_id) {
             // An edit keeps standing for the message it edits.
             (Some(e), _) => e.clone(),
@@ -859,7 +917,7 @@ impl MatrixChannel {
                 limit: Some(matrix_sdk::ruma::UInt::from(100u32)),
                 ..RelationsOptions::default()
             };
-            let rel = room.relations(original.clone(), opts).await.map_err(channel_error)?;
+            let rel = room.relations(original.clone(), opts).await.map_err(|e| self.send_error(e))?;
             edits.extend(rel.chunk.iter().filter_map(|e| e.event_id()));
             from = rel.next_batch_token;
             if from.is_none() {
@@ -874,7 +932,11 @@ impl MatrixChannel {
         let content =
             RoomMessageEventContent::text_html(neutral.to_owned(), html(neutral)).add_mentions(Mentions::new());
         let txn = OwnedTransactionId::from(format!("{key}-notice"));
-        room.send(content).with_transaction_id(txn).with_request_config(no_retry()).await.map_err(channel_error)?;
+        room.send(content)
+            .with_transaction_id(txn)
+            .with_request_config(no_retry())
+            .await
+            .map_err(|e| self.send_error(e))?;
         Ok(Delivered { message_id: original.to_string() })
     }
 }

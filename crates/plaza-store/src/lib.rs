@@ -291,7 +291,7 @@ pub struct SqliteStore {
 fn db(e: impl std::fmt::Display) -> StoreError {
     let text = e.to_string();
     // SQLITE_FULL, or the filesystem refusing to grow a file.
-    if text.contains("disk is full") || text.contains("No space left") || text.contains("(code: 13)") {
+    if plaza_core::store::says_disk_full(&text) || text.contains("(code: 13)") {
         StoreError::DiskFull(text)
     } else {
         StoreError::Database(text)

@@ -43,7 +43,7 @@ pub struct PgStore {
 fn db(e: impl std::fmt::Display) -> StoreError {
     let text = e.to_string();
     // 53100: disk_full.
-    if text.contains("53100") || text.contains("No space left") {
+    if text.contains("53100") || plaza_core::store::says_disk_full(&text) {
         StoreError::DiskFull(text)
     } else {
         StoreError::Database(text)

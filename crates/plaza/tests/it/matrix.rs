@@ -929,6 +929,96 @@ async fn an_unreadable_message_is_answered() {
     assert_eq!(asked, 1, "asked {asked} times");
 }
 
+/// Issue 9: the disk fills up under Plaza's database, then under the bot's own Matrix
+/// store (keys, room state), then under both. What a resident writes meanwhile is not
+/// answered (nothing could be stored), not lost, and handled once as soon as there is
+/// space again, by itself, though nothing new happens on the homeserver; the log says
+/// "disk full" once each time; nothing is sent twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_loses_nothing_and_recovers() {
+    let t = town(&[]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db_disk = crate::disk::SmallDisk::mount(&dir.path().join("db"), "16m");
+    // Where the config puts the bot's store.
+    let sdk_disk = crate::disk::SmallDisk::mount(&dir.path().join("matrix"), "32m");
+    let cfg = matrix_config(dir.path(), &t, None, BotLogin::Password);
+    let db = db_disk.path.join("plaza.db");
+    let pw = password("plaza");
+    let log_path = dir.path().join("plaza.log");
+    let mut plaza = Plaza::start_logging_to(&cfg, &db, &log_path, &[("PLAZA_TEST_MATRIX_PASSWORD", pw.as_str())]);
+    let dm = open_dm(&t).await;
+    let public = t.room("public").clone();
+    t.ana.say(&dm, "La farola de la calle Sol 1 está apagada").await;
+    t.ana.wait_for("the first acknowledgement", &dm, |s| s.sender == t.bot && s.body.contains("Tu aviso #1 ")).await;
+    t.bea.wait_for("the first public post", &public, |s| s.body.starts_with("📢 #1")).await;
+    let from_bot = |p: &Person, room: &OwnedRoomId| -> Vec<String> {
+        p.seen().into_iter().filter(|s| &s.room == room && s.sender == t.bot).map(|s| s.body).collect()
+    };
+
+    let phases: [(&str, &[&crate::disk::SmallDisk], &str, &str); 3] = [
+        (
+            "Plaza's database",
+            &[&db_disk],
+            "Hay un bache enorme en la calle Luna 4",
+            "the database accepts writes again",
+        ),
+        (
+            "the bot's store",
+            &[&sdk_disk],
+            "Hay basura acumulada en la plaza Mayor 2",
+            "the bot's store accepts writes again",
+        ),
+        (
+            "both",
+            &[&db_disk, &sdk_disk],
+            "Hay una fuga de agua en la calle Real 7",
+            "the bot's store accepts writes again",
+        ),
+    ];
+    for (n, (what, disks, text, recovered)) in phases.into_iter().enumerate() {
+        let task = format!("Tu aviso #{} ", n + 2);
+        let said_before = plaza.log().lines().filter(|l| l.contains(recovered)).count();
+        for d in disks {
+            assert!(d.fill() > 0, "{what}: the disk was already full");
+        }
+        t.ana.say(&dm, text).await;
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert!(plaza.alive(), "{what}: plaza stopped on a full disk:\n{}", plaza.log());
+        let during = from_bot(&t.ana, &dm);
+        assert!(!during.iter().any(|b| b.contains(&task)), "{what}: answered though nothing could be stored");
+        let log = plaza.log();
+        let full = log.lines().filter(|l| l.contains("disk full") || l.contains("disk is full")).count();
+        assert!((1..=4 * (n + 1)).contains(&full), "{what}: \"disk full\" said {full} times:\n{log}");
+
+        // Space again: nothing new happens on the homeserver, yet Ana's message is handled.
+        for d in disks {
+            d.free();
+        }
+        t.ana
+            .wait_for(&format!("{what}: the acknowledgement once there is space"), &dm, |s| {
+                s.sender == t.bot && s.body.contains(&task)
+            })
+            .await;
+        let said = plaza.log().lines().filter(|l| l.contains(recovered)).count();
+        assert_eq!(said, said_before + 1, "{what}: the recovery must be said once:\n{}", plaza.log());
+    }
+    t.bea.wait_for("the last public post", &public, |s| s.body.starts_with("📢 #4")).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for (who, room) in [(&t.ana, &dm), (&t.bea, &public)] {
+        let bodies = from_bot(who, room);
+        let mut seen = std::collections::HashSet::new();
+        for b in &bodies {
+            assert!(seen.insert(b), "sent twice in {room}: {b}\n{bodies:#?}");
+        }
+    }
+    let acks = from_bot(&t.ana, &dm);
+    for n in 1..=4 {
+        let task = format!("Tu aviso #{n} ");
+        let times = acks.iter().filter(|b| b.contains(&task)).count();
+        assert_eq!(times, 1, "task #{n} acknowledged {times} times: {acks:#?}");
+    }
+}
+
 /// A plain text message through the client-server API.
 pub(crate) async fn put_text(http: &reqwest::Client, url: &str, token: &str, room: &str, txn: &str, text: &str) {
     put_content(http, url, token, room, txn, &json!({"msgtype": "m.text", "body": text})).await

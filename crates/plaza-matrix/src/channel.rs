@@ -693,23 +693,6 @@ fn strip_reply_fallback(body: &str) -> String {
     lines[start..].join("\n").trim().to_owned()
 }
 
-/// The HTML body: everything escaped (it all may contain what a person wrote).
-fn html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\n' => out.push_str("<br>"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 #[async_trait]
 impl Channel for MatrixChannel {
     fn name(&self) -> &str {
@@ -868,9 +851,10 @@ impl Channel for MatrixChannel {
         {
             return self.withdraw(&room, original, &out.text, &out.key).await;
         }
+        // Plain text: Plaza's texts have no markup, and a copy of each as HTML doubled what
+        // the homeserver (whose core bounds a burst) stores, signs and sends to clients.
         // Intentional mentions, empty: "@room" or a name in a relayed text pings nobody.
-        let mut content =
-            RoomMessageEventContent::text_html(out.text.clone(), html(&out.text)).add_mentions(Mentions::new());
+        let mut content = RoomMessageEventContent::text_plain(out.text.clone()).add_mentions(Mentions::new());
         if let Some(id) = out.edit.as_deref().and_then(|e| OwnedEventId::try_from(e).ok()) {
             content = content.make_replacement(ReplacementMetadata::new(id, None));
         } else if let Some(root) = out.reply_to.as_deref().and_then(|e| OwnedEventId::try_from(e).ok()) {
@@ -929,8 +913,7 @@ impl MatrixChannel {
             room.redact(id, None, Some(txn)).await.map_err(|e| channel_error(e.into()))?;
         }
         info!(redacted = edits.len() + 1, "public post withdrawn");
-        let content =
-            RoomMessageEventContent::text_html(neutral.to_owned(), html(neutral)).add_mentions(Mentions::new());
+        let content = RoomMessageEventContent::text_plain(neutral.to_owned()).add_mentions(Mentions::new());
         let txn = OwnedTransactionId::from(format!("{key}-notice"));
         room.send(content)
             .with_transaction_id(txn)
@@ -950,6 +933,5 @@ mod tests {
         assert_eq!(parse_geo_uri("geo:37.1421,-3.4987;u=20"), Some(GeoPoint { lat: 37.1421, lon: -3.4987 }));
         assert_eq!(parse_geo_uri("geo:200,1"), None);
         assert_eq!(strip_reply_fallback("> <@bea:x> hola\n> más\n\ntomo"), "tomo");
-        assert_eq!(html("<b>x</b> & \"y\"\nz"), "&lt;b&gt;x&lt;/b&gt; &amp; &quot;y&quot;<br>z");
     }
 }

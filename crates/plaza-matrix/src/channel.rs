@@ -125,6 +125,12 @@ fn event_of(room: &Room, te: matrix_sdk::deserialized_responses::TimelineEvent) 
     }
 }
 
+/// Whether the SDK failed because its store (SQLite under the bot's `store` folder) is on
+/// a full disk: "failed to read or write to the crypto store database or disk is full".
+fn store_full(e: &matrix_sdk::Error) -> bool {
+    plaza_core::store::says_disk_full(&e.to_string())
+}
+
 fn other(e: impl std::fmt::Display) -> ChannelError {
     ChannelError::Other(e.to_string())
 }
@@ -228,10 +234,10 @@ impl MatrixChannel {
     /// lasts): what residents write waits on the homeserver, what Plaza sends waits in
     /// its outbox.
     fn disk_full(&self, e: &matrix_sdk::Error) -> bool {
-        let text = e.to_string();
-        if !plaza_core::store::says_disk_full(&text) {
+        if !store_full(e) {
             return false;
         }
+        let text = e.to_string();
         let mut since = self.disk_full_since.lock().unwrap_or_else(|p| p.into_inner());
         if since.is_none() {
             error!(
@@ -933,5 +939,18 @@ mod tests {
         assert_eq!(parse_geo_uri("geo:37.1421,-3.4987;u=20"), Some(GeoPoint { lat: 37.1421, lon: -3.4987 }));
         assert_eq!(parse_geo_uri("geo:200,1"), None);
         assert_eq!(strip_reply_fallback("> <@bea:x> hola\n> más\n\ntomo"), "tomo");
+    }
+
+    /// A send that fails because the bot's own store is full must wait in the outbox:
+    /// as any other SDK error it would be Rejected, a failure for good (the message lost).
+    #[test]
+    fn a_full_store_is_not_a_refusal() {
+        use matrix_sdk::encryption::CryptoStoreError;
+        let full =
+            matrix_sdk::Error::from(CryptoStoreError::backend(std::io::Error::other("database or disk is full")));
+        assert!(store_full(&full), "{full}");
+        assert!(matches!(channel_error(full), ChannelError::Rejected(_)));
+        let other = matrix_sdk::Error::from(CryptoStoreError::backend(std::io::Error::other("no such table: olm")));
+        assert!(!store_full(&other), "{other}");
     }
 }

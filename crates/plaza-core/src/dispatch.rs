@@ -38,6 +38,34 @@ const LANE_TURN: usize = 3;
 const DIRECT_BATCH_FROM: usize = 3;
 const DIRECT_BATCH: usize = 10;
 
+/// Which chats a delivery loop serves.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Track {
+    All,
+    /// Residents' direct chats: as many at once as the channel allows.
+    Residents,
+    /// Rooms (crews, public, triage): half as many, so that they leave the platform room
+    /// for residents' answers.
+    Rooms,
+}
+
+impl Track {
+    fn takes(self, to: &Destination) -> bool {
+        match self {
+            Track::All => true,
+            Track::Residents => matches!(to, Destination::Direct(_)),
+            Track::Rooms => matches!(to, Destination::Room(_)),
+        }
+    }
+
+    fn at_once(self, concurrent_chats: usize) -> usize {
+        match self {
+            Track::Rooms => (concurrent_chats / 2).max(1),
+            _ => concurrent_chats.max(1),
+        }
+    }
+}
+
 /// A direct message that may share a message with others: plain text, no buttons, not
 /// an edit, not a withdrawal, not the last message to an erased person, not unasked.
 fn plain_direct(r: &OutboxRow) -> bool {
@@ -373,6 +401,11 @@ impl Dispatcher {
     /// Delivers what is due on one channel, within its limits: each chat in order,
     /// several chats at once where the channel allows, residents' chats first.
     pub async fn deliver_due(&self, ch: &dyn Channel) -> Result<Round, StoreError> {
+        self.deliver_track(ch, Track::All).await
+    }
+
+    /// [`Dispatcher::deliver_due`] for the chats of one track only.
+    async fn deliver_track(&self, ch: &dyn Channel, track: Track) -> Result<Round, StoreError> {
         if let Some(wait) = self.probe_wait(ch.name()) {
             return Ok(Round { attempted: 0, wake_in: Some(wait) });
         }
@@ -390,7 +423,7 @@ impl Dispatcher {
         }
         {
             let u = self.unrecorded();
-            rows.retain(|r| !u.rows.iter().any(|(id, _, _)| *id == r.id));
+            rows.retain(|r| !u.rows.iter().any(|(id, _, _)| *id == r.id) && track.takes(&r.message.to));
         }
         let mut round = Round::default();
 
@@ -419,7 +452,7 @@ impl Dispatcher {
         }
         // Residents waiting for an answer go before room posts.
         lanes.sort_by_key(|l| (matches!(l[0].message.to, Destination::Room(_)), l[0].id));
-        let at_once = ch.limits().concurrent_chats.max(1);
+        let at_once = track.at_once(ch.limits().concurrent_chats);
         let lanes: Vec<_> = lanes.into_iter().map(|lane| self.deliver_lane(ch, lane)).collect();
         let lanes: Vec<Round> = stream::iter(lanes).buffer_unordered(at_once).collect().await;
         for r in lanes {
@@ -753,12 +786,23 @@ impl Dispatcher {
 
     /// Delivers one channel's outbox until the engine goes away: wakes when the engine
     /// commits, when a limit or a retry allows, and once a second in any case.
+    /// A channel that sends to several chats at once has two tracks, each its own rounds:
+    /// a resident's answer goes as soon as it is stored, not after the round of room
+    /// posts under way (which waits for its slowest room) is over.
     pub async fn run_channel(self: Arc<Self>, ch: Arc<dyn Channel>) {
-        let mut signal = self.engine.outbox_signal();
         // Nothing goes out before the channel can send (its messages wait in the outbox).
         self.until_ready(ch.as_ref()).await;
+        if ch.limits().concurrent_chats > 1 {
+            tokio::join!(self.clone().run_track(ch.clone(), Track::Residents), self.run_track(ch, Track::Rooms));
+        } else {
+            self.run_track(ch, Track::All).await;
+        }
+    }
+
+    async fn run_track(self: Arc<Self>, ch: Arc<dyn Channel>, track: Track) {
+        let mut signal = self.engine.outbox_signal();
         loop {
-            let round = match self.deliver_due(ch.as_ref()).await {
+            let round = match self.deliver_track(ch.as_ref(), track).await {
                 Ok(r) => r,
                 Err(e) => {
                     warn!(error = %e, channel = ch.name(), "outbox read failed");

@@ -150,10 +150,18 @@ impl Person {
                 }
             },
         );
-        client.sync_once(SyncSettings::default()).await.expect("first sync");
+        // A sync gives the newest events of a room only (10 by default) and this client
+        // does not read back the gaps: with a higher limit a burst is seen whole.
+        let filter = {
+            use matrix_sdk::ruma::api::client::filter::FilterDefinition;
+            let mut def = FilterDefinition::default();
+            def.room.timeline.limit = Some(matrix_sdk::ruma::UInt::from(200u32));
+            matrix_sdk::ruma::api::client::sync::sync_events::v3::Filter::FilterDefinition(def)
+        };
+        client.sync_once(SyncSettings::default().filter(filter.clone())).await.expect("first sync");
         let c = client.clone();
         let sync = tokio::spawn(async move {
-            let _ = c.sync(SyncSettings::default().timeout(Duration::from_secs(5))).await;
+            let _ = c.sync(SyncSettings::default().filter(filter).timeout(Duration::from_secs(5))).await;
         });
         Person { client, seen, _sync: sync }
     }

@@ -252,8 +252,9 @@ pub struct Limits {
     pub per_chat_interval: Option<Duration>,
     /// Messages per minute to one room (a group).
     pub per_room_per_minute: Option<u32>,
-    /// How many chats may be sent to at the same time (each chat keeps its order);
-    /// 0 or 1: one message at a time.
+    /// How many residents' chats may be sent to at the same time (each chat keeps its
+    /// order); rooms go beside them, half as many (at least one): up to 1.5× this in all.
+    /// 0 or 1: one message at a time, whatever the chat.
     pub concurrent_chats: usize,
     /// Longest message in characters; a longer one is split by the dispatcher into
     /// several (at line, then word ends), each within the rate limits above. An edit

@@ -415,6 +415,8 @@ impl Dispatcher {
         let store = self.engine.store().clone();
         let now = self.engine.now();
         let mut rows = store.due_outbox(ch.name(), now, BATCH).await?;
+        // The other track's rows are its own: not faulted in here too.
+        rows.retain(|r| track.takes(&r.message.to));
         if let Err(e) = self.engine.fault_in_rows(&rows).await {
             return Err(match e {
                 crate::engine::EngineError::Store(e) => e,
@@ -423,7 +425,7 @@ impl Dispatcher {
         }
         {
             let u = self.unrecorded();
-            rows.retain(|r| !u.rows.iter().any(|(id, _, _)| *id == r.id) && track.takes(&r.message.to));
+            rows.retain(|r| !u.rows.iter().any(|(id, _, _)| *id == r.id));
         }
         let mut round = Round::default();
 

@@ -43,9 +43,10 @@ const SINCE_KEY: &str = "matrix.since";
 /// How long a message that cannot be decrypted waits for its key (which usually comes
 /// within seconds, in a later sync) before its sender is asked to send it again.
 const UNDECRYPTED_PATIENCE: Duration = Duration::from_secs(20);
-/// While the bot's own store (keys, room state) cannot be written for lack of space, how
-/// often syncing and sending are tried again: soon after space comes back, it goes on.
-const DISK_FULL_RETRY: Duration = Duration::from_secs(5);
+/// The longest pause between tries of what must get through before the bot goes on (its
+/// own store on a full disk, a read of what a sync left out): soon after space or the
+/// homeserver comes back, it goes on.
+const RETRY_AT_MOST: Duration = Duration::from_secs(5);
 
 /// Makes the bot's device trusted by its own identity (cross-signing), so that Element
 /// shows its messages without an "unverified device" warning. Creating the identity
@@ -260,7 +261,7 @@ impl MatrixChannel {
     /// A send's error as the outbox should treat it: a full disk of the bot's own store
     /// (encrypting records the session's ratchet) is waited out, not a failure for good.
     fn send_error(&self, e: matrix_sdk::Error) -> ChannelError {
-        if self.disk_full(&e) { ChannelError::RetryAfter(DISK_FULL_RETRY) } else { channel_error(e) }
+        if self.disk_full(&e) { ChannelError::RetryAfter(RETRY_AT_MOST) } else { channel_error(e) }
     }
 
     /// The device this bot uses (kept across restarts).
@@ -768,14 +769,22 @@ impl Channel for MatrixChannel {
                     // Read again from this response until it works, not by syncing again:
                     // the SDK drops a response whose next token it has already processed.
                     if let (true, Some(from)) = (live, since.as_deref()) {
+                        let mut wait = pause;
                         while let Err(e) = self.fill_gaps(&resp.rooms.joined, from).await {
-                            warn!(error = %e, "matrix: could not read the messages a sync left out; trying again");
-                            tokio::time::sleep(pause).await;
+                            // Said once; the homeserver may be away for a while.
+                            if wait == pause {
+                                warn!(error = %e, "matrix: could not read the messages a sync left out; trying again");
+                            } else {
+                                debug!(error = %e, "matrix: could not read the messages a sync left out yet");
+                            }
+                            tokio::time::sleep(wait).await;
+                            wait = (wait * 2).min(RETRY_AT_MOST);
                         }
                     }
                     if let Err(e) = self.handle_collected(inbox.as_ref(), live).await {
-                        // Not stored (a full disk): sync again from the same token, the
-                        // engine drops what it already has. Said once while it lasts.
+                        // Not stored (a full disk): what was not handled stays collected
+                        // (handle_collected); sync again from the same token, the engine
+                        // drops what it already has. Said once while it lasts.
                         match failing_since {
                             None => {
                                 warn!(error = %e, "matrix: could not handle events; they will come again until they can");
@@ -808,7 +817,7 @@ impl Channel for MatrixChannel {
                     // as processed and drop it when it comes again; the engine ignores
                     // what it has already handled.
                     let wait = if self.disk_full(&e) {
-                        pause.min(DISK_FULL_RETRY)
+                        pause.min(RETRY_AT_MOST)
                     } else {
                         let what = e.to_string();
                         match &sync_failing {

@@ -952,6 +952,7 @@ async fn a_full_disk_loses_nothing_and_recovers() {
     let cfg = matrix_config(dir.path(), &t, None, BotLogin::Password);
     let db = db_disk.path.join("plaza.db");
     let pw = password("plaza");
+    // The log off the small disks (next to the database, it would fill one itself).
     let log_path = dir.path().join("plaza.log");
     let mut plaza = Plaza::start_logging_to(&cfg, &db, &log_path, &[("PLAZA_TEST_MATRIX_PASSWORD", pw.as_str())]);
     let dm = open_dm(&t).await;

@@ -417,12 +417,6 @@ impl Dispatcher {
         let mut rows = store.due_outbox(ch.name(), now, BATCH).await?;
         // The other track's rows are its own: not faulted in here too.
         rows.retain(|r| track.takes(&r.message.to));
-        if let Err(e) = self.engine.fault_in_rows(&rows).await {
-            return Err(match e {
-                crate::engine::EngineError::Store(e) => e,
-                crate::engine::EngineError::StoreGone | crate::engine::EngineError::NoLeader => StoreError::Closed,
-            });
-        }
         {
             let u = self.unrecorded();
             rows.retain(|r| !u.rows.iter().any(|(id, _, _)| *id == r.id));
@@ -466,8 +460,18 @@ impl Dispatcher {
         Ok(round)
     }
 
-    /// Delivers one chat's rows in order until one must wait.
+    /// Delivers one chat's rows in order until one must wait or its turn is over. Their
+    /// tasks are in memory meanwhile, whatever else leaves it: who may read a message is
+    /// decided on its task.
     async fn deliver_lane(&self, ch: &dyn Channel, lane: Vec<&OutboxRow>) -> Round {
+        let _pinned = match self.engine.fault_in_rows(lane.iter().copied()).await {
+            Ok(p) => p,
+            Err(e) => {
+                // The outbox read fails too, and says so.
+                debug!(error = %e, channel = ch.name(), "the tasks of messages to send could not be read");
+                return Round { attempted: 0, wake_in: Some(PROBE_FIRST) };
+            }
+        };
         let mut round = Round::default();
         let mut consumed: HashSet<i64> = HashSet::new();
         let mut sent = 0;

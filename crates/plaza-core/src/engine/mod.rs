@@ -109,6 +109,28 @@ struct Tx {
     period: Vec<PluginTask>,
 }
 
+/// Tasks kept in memory while their messages are delivered (see
+/// [`Engine::fault_in_rows`]); dropped, they may leave again.
+#[must_use]
+pub struct Pinned<'a> {
+    engine: &'a Engine,
+    ids: Vec<TaskId>,
+}
+
+impl Drop for Pinned<'_> {
+    fn drop(&mut self) {
+        let mut st = self.engine.lock();
+        for id in &self.ids {
+            if let Some(n) = st.pinned.get_mut(id) {
+                *n -= 1;
+                if *n == 0 {
+                    st.pinned.remove(id);
+                }
+            }
+        }
+    }
+}
+
 pub struct Engine {
     cfg: Arc<Config>,
     locales: Arc<Locales>,
@@ -731,16 +753,23 @@ impl Engine {
 
     /// Reads into memory the tasks these outbox rows are about, where memory does not
     /// have them (the dispatcher, before it renders them: a post's platform id, whether
-    /// the task may still be seen there).
-    pub async fn fault_in_rows(&self, rows: &[OutboxRow]) -> Result<(), EngineError> {
-        let mut ids: Vec<TaskId> = rows.iter().filter_map(|r| r.message.task).collect();
+    /// the task may still be seen there). They stay in memory until the returned guard
+    /// is dropped (the delivery is over), whatever other trims happen meanwhile.
+    pub async fn fault_in_rows<'a>(
+        &self,
+        rows: impl IntoIterator<Item = &'a OutboxRow>,
+    ) -> Result<Pinned<'_>, EngineError> {
+        let mut ids: Vec<TaskId> = rows.into_iter().filter_map(|r| r.message.task).collect();
         ids.sort();
         ids.dedup();
         self.fault_in(&ids, &[]).await?;
-        // Delivery alone (no message coming in) keeps memory bounded too, never below
-        // what these rows need.
-        self.lock().trim(self.cfg.engine.closed_tasks_in_memory.max(ids.len()));
-        Ok(())
+        let mut st = self.lock();
+        for id in &ids {
+            *st.pinned.entry(*id).or_default() += 1;
+        }
+        // Delivery alone (no message coming in) keeps memory bounded too.
+        st.trim(self.cfg.engine.closed_tasks_in_memory);
+        Ok(Pinned { engine: self, ids })
     }
 
     /// Resolves an outbox row into what the adapter sends: the platform ids of the post

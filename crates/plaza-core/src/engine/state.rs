@@ -54,6 +54,9 @@ pub(super) struct State {
     pub(super) closed_order: VecDeque<(u64, TaskId)>,
     pub(super) closed_latest: HashMap<TaskId, u64>,
     pub(super) closed_count: u64,
+    /// Tasks a message is being delivered for (how many deliveries): they do not leave
+    /// memory meanwhile, so that who may see the message is decided on the task itself.
+    pub(super) pinned: HashMap<TaskId, u32>,
     /// People known to have no language recorded (not asked of the store again).
     pub(super) no_language: HashSet<Identity>,
     /// How many residents' languages were kept at the last trim.
@@ -292,9 +295,14 @@ impl State {
     /// Keeps memory to what is open and recent: the oldest closed tasks leave, with their
     /// posts and indexes, and residents' languages no task in memory needs.
     pub(super) fn trim(&mut self, closed_keep: usize) {
+        let mut in_delivery = Vec::new();
         while self.closed_order.len() > closed_keep {
             let Some((n, id)) = self.closed_order.pop_front() else { break };
             if self.closed_latest.get(&id) != Some(&n) {
+                continue;
+            }
+            if self.pinned.contains_key(&id) {
+                in_delivery.push((n, id));
                 continue;
             }
             self.closed_latest.remove(&id);
@@ -302,6 +310,10 @@ impl State {
                 continue;
             }
             self.evict(id);
+        }
+        // Still the oldest: they leave at a trim after their delivery.
+        for entry in in_delivery.into_iter().rev() {
+            self.closed_order.push_front(entry);
         }
         if self.residents.len() > RESIDENTS_KEEP.max(2 * self.residents_kept) {
             let mut needed: HashSet<&Identity> = self.dialogues.keys().collect();

@@ -191,3 +191,49 @@ fn fixes_waiting_for_an_answer_leave_memory_and_come_back() {
         assert!(bot.engine.working_set().tasks <= 1_002, "{:?}", bot.engine.working_set());
     });
 }
+
+/// A message being delivered keeps its task in memory, whatever else leaves meanwhile:
+/// who may read it is decided on the task itself. A public post queued before its task
+/// became private is held back even when, during its delivery, more than the default
+/// 1,000 other closed tasks were read for other chats (another chat's delivery trims
+/// memory while this one is under way).
+#[test]
+fn a_task_being_delivered_stays_in_memory() {
+    use plaza_core::channel::Outbound;
+    use plaza_core::store::OutboxRow;
+    let town = Town::load(&jun_config());
+    let dir = fast_tempdir("plaza-memory");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        {
+            let store = SqliteStore::open(&dir.path().join("p.db")).await.expect("store");
+            let mut tasks: Vec<Task> = (1..=1_200).map(old_task).collect();
+            tasks[0].visibility = Visibility::Private;
+            let b = Batch { tasks, at: Timestamp(NOW - 86_400_000), ..Batch::default() };
+            store.submit(b).await.expect("ticket").expect("commit");
+        }
+        let bot = Bot::start(&town, dir.path()).await;
+        let row = |task: i64, to: Destination| OutboxRow {
+            id: task,
+            channel: "console".into(),
+            message: Outbound {
+                post: Some(plaza_core::channel::PostKind::Public),
+                ..Outbound::new(to, format!("📢 #{task} farola apagada número {task}"), Some(TaskId(task)))
+            },
+            attempts: 0,
+            created_at: Timestamp(NOW - 86_400_000),
+        };
+        let public = Destination::Room("public".into());
+        let first = row(1, public.clone());
+        let pinned = bot.engine.fault_in_rows([&first]).await.expect("fault in");
+        // Other chats' deliveries read 1,199 other closed tasks.
+        let others: Vec<OutboxRow> = (2..=1_200).map(|t| row(t, Destination::Room("electricians".into()))).collect();
+        for chunk in others.chunks(100) {
+            drop(bot.engine.fault_in_rows(chunk).await.expect("fault in"));
+        }
+        assert!(bot.engine.working_set().tasks <= 1_001, "{:?}", bot.engine.working_set());
+        assert!(bot.engine.outgoing(&first).is_none(), "a private task's post went to the public room");
+        assert!(!bot.engine.may_deliver(&first));
+        drop(pinned);
+    });
+}

@@ -52,6 +52,7 @@ fn counts_add_up(v: &Value, backend: &str, reports: u64) {
         "ratio",
         "peak_rss_mb",
         "peak_rss_mb_intake",
+        "peak_rss_mb_delivery",
     ] {
         assert!(v[k].as_f64().is_some_and(|x| x > 0.0), "{k} missing or zero: {v}");
     }

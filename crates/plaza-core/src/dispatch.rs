@@ -21,7 +21,7 @@ use crate::channel::PostKind;
 use crate::channel::{Channel, ChannelError, Destination, Inbound, Inbox, Limits, Outgoing};
 use crate::engine::{Engine, EngineError, GroupLine};
 use crate::model::{TaskId, Timestamp};
-use crate::store::{DeliveryOutcome, OutboxRow, PostRecord, StoreError};
+use crate::store::{Chats, DeliveryOutcome, OutboxRow, PostRecord, StoreError};
 
 /// While a platform is unreachable, how often the oldest message is tried again.
 const PROBE_FIRST: Duration = Duration::from_secs(1);
@@ -38,31 +38,13 @@ const LANE_TURN: usize = 3;
 const DIRECT_BATCH_FROM: usize = 3;
 const DIRECT_BATCH: usize = 10;
 
-/// Which chats a delivery loop serves.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Track {
-    All,
-    /// Residents' direct chats: as many at once as the channel allows.
-    Residents,
-    /// Rooms (crews, public, triage): half as many, so that they leave the platform room
-    /// for residents' answers.
-    Rooms,
-}
-
-impl Track {
-    fn takes(self, to: &Destination) -> bool {
-        match self {
-            Track::All => true,
-            Track::Residents => matches!(to, Destination::Direct(_)),
-            Track::Rooms => matches!(to, Destination::Room(_)),
-        }
-    }
-
-    fn at_once(self, concurrent_chats: usize) -> usize {
-        match self {
-            Track::Rooms => (concurrent_chats / 2).max(1),
-            _ => concurrent_chats.max(1),
-        }
+/// How many chats a delivery loop for `chats` sends to at once: residents' direct chats
+/// as many as the channel allows, rooms (crews, public, triage) half as many, so that
+/// they leave the platform room for residents' answers.
+fn at_once(chats: Chats, concurrent_chats: usize) -> usize {
+    match chats {
+        Chats::Rooms => (concurrent_chats / 2).max(1),
+        _ => concurrent_chats.max(1),
     }
 }
 
@@ -401,11 +383,11 @@ impl Dispatcher {
     /// Delivers what is due on one channel, within its limits: each chat in order,
     /// several chats at once where the channel allows, residents' chats first.
     pub async fn deliver_due(&self, ch: &dyn Channel) -> Result<Round, StoreError> {
-        self.deliver_track(ch, Track::All).await
+        self.deliver_track(ch, Chats::All).await
     }
 
     /// [`Dispatcher::deliver_due`] for the chats of one track only.
-    async fn deliver_track(&self, ch: &dyn Channel, track: Track) -> Result<Round, StoreError> {
+    async fn deliver_track(&self, ch: &dyn Channel, track: Chats) -> Result<Round, StoreError> {
         if let Some(wait) = self.probe_wait(ch.name()) {
             return Ok(Round { attempted: 0, wake_in: Some(wait) });
         }
@@ -414,9 +396,9 @@ impl Dispatcher {
         }
         let store = self.engine.store().clone();
         let now = self.engine.now();
-        let mut rows = store.due_outbox(ch.name(), now, BATCH).await?;
-        // The other track's rows are its own: not faulted in here too.
-        rows.retain(|r| track.takes(&r.message.to));
+        // Only this track's chats: the other's are its own, and a backlog of them must
+        // not fill this track's read.
+        let mut rows = store.due_outbox(ch.name(), track, now, BATCH).await?;
         {
             let u = self.unrecorded();
             rows.retain(|r| !u.rows.iter().any(|(id, _, _)| *id == r.id));
@@ -448,7 +430,7 @@ impl Dispatcher {
         }
         // Residents waiting for an answer go before room posts.
         lanes.sort_by_key(|l| (matches!(l[0].message.to, Destination::Room(_)), l[0].id));
-        let at_once = track.at_once(ch.limits().concurrent_chats);
+        let at_once = at_once(track, ch.limits().concurrent_chats);
         let lanes: Vec<_> = lanes.into_iter().map(|lane| self.deliver_lane(ch, lane)).collect();
         let lanes: Vec<Round> = stream::iter(lanes).buffer_unordered(at_once).collect().await;
         for r in lanes {
@@ -799,13 +781,13 @@ impl Dispatcher {
         // Nothing goes out before the channel can send (its messages wait in the outbox).
         self.until_ready(ch.as_ref()).await;
         if ch.limits().concurrent_chats > 1 {
-            tokio::join!(self.clone().run_track(ch.clone(), Track::Residents), self.run_track(ch, Track::Rooms));
+            tokio::join!(self.clone().run_track(ch.clone(), Chats::Direct), self.run_track(ch, Chats::Rooms));
         } else {
-            self.run_track(ch, Track::All).await;
+            self.run_track(ch, Chats::All).await;
         }
     }
 
-    async fn run_track(self: Arc<Self>, ch: Arc<dyn Channel>, track: Track) {
+    async fn run_track(self: Arc<Self>, ch: Arc<dyn Channel>, track: Chats) {
         let mut signal = self.engine.outbox_signal();
         loop {
             let round = match self.deliver_track(ch.as_ref(), track).await {
@@ -819,7 +801,7 @@ impl Dispatcher {
                 continue;
             }
             let mut wait = round.wake_in.unwrap_or(Duration::from_secs(1)).min(Duration::from_secs(1));
-            if let Ok(Some(at)) = self.engine.store().next_retry(ch.name()).await {
+            if let Ok(Some(at)) = self.engine.store().next_retry(ch.name(), track).await {
                 let ms = at.since(self.engine.now()).max(5);
                 wait = wait.min(Duration::from_millis(ms as u64));
             }

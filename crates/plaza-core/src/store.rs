@@ -170,6 +170,29 @@ pub struct OutboxRow {
     pub created_at: Timestamp,
 }
 
+/// Which of a channel's chats an outbox read is for: the dispatcher delivers residents'
+/// direct chats and rooms in two loops, each reading only its own (a backlog of room
+/// posts must not hide the residents' answers behind it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Chats {
+    All,
+    /// Direct chats with one person.
+    Direct,
+    /// Rooms: crews, the public room, triage.
+    Rooms,
+}
+
+impl Chats {
+    pub fn takes(self, to: &crate::channel::Destination) -> bool {
+        use crate::channel::Destination;
+        match self {
+            Chats::All => true,
+            Chats::Direct => matches!(to, Destination::Direct(_)),
+            Chats::Rooms => matches!(to, Destination::Room(_)),
+        }
+    }
+}
+
 /// The result of one delivery attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeliveryOutcome {
@@ -248,10 +271,17 @@ pub trait Store: Send + Sync + 'static {
     /// Queues a batch for writing; the ticket resolves when it is committed. Batches are
     /// committed in the order they were submitted.
     fn submit(&self, batch: Batch) -> CommitTicket;
-    /// Outbox messages for `channel` due at `now`, oldest first.
-    async fn due_outbox(&self, channel: &str, now: Timestamp, limit: u32) -> Result<Vec<OutboxRow>, StoreError>;
-    /// When the next not-yet-due message for `channel` becomes due.
-    async fn next_retry(&self, channel: &str) -> Result<Option<Timestamp>, StoreError>;
+    /// Outbox messages for `channel`'s `chats` due at `now`, oldest first (a chat with
+    /// an earlier message not yet due has none: its order is kept).
+    async fn due_outbox(
+        &self,
+        channel: &str,
+        chats: Chats,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<OutboxRow>, StoreError>;
+    /// When the first pending message for `channel`'s `chats` is due (it may be already).
+    async fn next_retry(&self, channel: &str, chats: Chats) -> Result<Option<Timestamp>, StoreError>;
     /// Records a delivery attempt (and the post, if one was delivered).
     async fn record_delivery(&self, outbox_id: i64, outcome: DeliveryOutcome, at: Timestamp) -> Result<(), StoreError>;
     /// A channel's resume point (Telegram update offset, Matrix sync token).

@@ -144,9 +144,58 @@ macro_rules! write_dialogues {
 
 /// Statements that are the same SQL on both backends (`$N` parameters, which SQLite
 /// reads too), as functions of each backend's pool: the inbox's reads and its first
-/// write, the outbox's figures, what was delivered to a person.
+/// write, the outbox's due rows, next retry and figures, what was delivered to a person.
 macro_rules! shared_sql {
     ($pool:ty) => {
+        /// A channel's due outbox rows for `chats` (see [`Store::due_outbox`]).
+        async fn due_outbox_of(
+            pool: &$pool,
+            channel: &str,
+            chats: Chats,
+            now: Timestamp,
+            limit: u32,
+        ) -> Result<Vec<OutboxRow>, StoreError> {
+            let rows = match kind_key(chats) {
+                None => sqlx::query(
+                    "SELECT id, destination, message, attempts, due_at, created_at FROM outbox \
+                     WHERE channel = $1 AND state = 'pending' ORDER BY id LIMIT $2",
+                )
+                .bind(channel)
+                .bind(i64::from(limit) * 4),
+                Some(kind) => sqlx::query(
+                    "SELECT id, destination, message, attempts, due_at, created_at FROM outbox \
+                     WHERE channel = $1 AND state = 'pending' AND substr(destination, 1, 1) = $2 ORDER BY id LIMIT $3",
+                )
+                .bind(channel)
+                .bind(kind)
+                .bind(i64::from(limit) * 4),
+            }
+            .fetch_all(pool)
+            .await
+            .map_err(db)?;
+            due_rows(&rows, channel, now, limit)
+        }
+
+        /// When `chats`' first pending row is due: one indexed read per kind of chat.
+        async fn next_retry_of(pool: &$pool, channel: &str, chats: Chats) -> Result<Option<Timestamp>, StoreError> {
+            let mut first: Option<i64> = None;
+            for kind in kinds(chats) {
+                let v: Option<i64> = sqlx::query_scalar(
+                    "SELECT MIN(due_at) FROM outbox WHERE channel = $1 AND state = 'pending' AND substr(destination, 1, 1) = $2",
+                )
+                .bind(channel)
+                .bind(kind)
+                .fetch_one(pool)
+                .await
+                .map_err(db)?;
+                first = match (first, v) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            Ok(first.map(Timestamp))
+        }
+
         async fn outbox_figures_of(pool: &$pool) -> Result<Vec<(String, u64, Option<Timestamp>)>, StoreError> {
             let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
                 "SELECT channel, COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE state = 'pending' GROUP BY channel",
@@ -228,8 +277,8 @@ use plaza_core::channel::{Destination, Inbound, Outbound, PostKind};
 use plaza_core::dialogue::Dialogue;
 use plaza_core::model::*;
 use plaza_core::store::{
-    Batch, CommitTicket, DeliveryOutcome, OutboxRow, PersonData, PostRecord, SeenWindow, Snapshot, Store, StoreError,
-    TaskQuery,
+    Batch, Chats, CommitTicket, DeliveryOutcome, OutboxRow, PersonData, PostRecord, SeenWindow, Snapshot, Store,
+    StoreError, TaskQuery,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
@@ -901,6 +950,23 @@ fn post_kind(s: &str) -> Result<PostKind, StoreError> {
 }
 
 /// A stable text key for an outbox destination, to keep per-destination order.
+/// The first character of [`destination_key`] for `chats` (the outbox's indexes are by it).
+pub(crate) fn kind_key(chats: Chats) -> Option<&'static str> {
+    match chats {
+        Chats::All => None,
+        Chats::Direct => Some("d"),
+        Chats::Rooms => Some("r"),
+    }
+}
+
+/// The kinds [`Store::next_retry`] reads, one indexed read each.
+pub(crate) fn kinds(chats: Chats) -> Vec<&'static str> {
+    match kind_key(chats) {
+        Some(k) => vec![k],
+        None => vec!["d", "r"],
+    }
+}
+
 pub(crate) fn destination_key(d: &Destination) -> String {
     match d {
         Destination::Direct(who) => format!("dm:{who}"),
@@ -1243,27 +1309,18 @@ impl Store for SqliteStore {
         rx
     }
 
-    async fn due_outbox(&self, channel: &str, now: Timestamp, limit: u32) -> Result<Vec<OutboxRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, destination, message, attempts, due_at, created_at FROM outbox \
-             WHERE channel = ? AND state = 'pending' ORDER BY id LIMIT ?",
-        )
-        .bind(channel)
-        .bind(i64::from(limit) * 4)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        due_rows(&rows, channel, now, limit)
+    async fn due_outbox(
+        &self,
+        channel: &str,
+        chats: Chats,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        due_outbox_of(&self.pool, channel, chats, now, limit).await
     }
 
-    async fn next_retry(&self, channel: &str) -> Result<Option<Timestamp>, StoreError> {
-        let v: Option<i64> =
-            sqlx::query_scalar("SELECT MIN(due_at) FROM outbox WHERE channel = ? AND state = 'pending'")
-                .bind(channel)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(db)?;
-        Ok(v.map(Timestamp))
+    async fn next_retry(&self, channel: &str, chats: Chats) -> Result<Option<Timestamp>, StoreError> {
+        next_retry_of(&self.pool, channel, chats).await
     }
 
     async fn record_delivery(&self, outbox_id: i64, outcome: DeliveryOutcome, at: Timestamp) -> Result<(), StoreError> {

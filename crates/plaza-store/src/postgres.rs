@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use plaza_core::channel::{Destination, Inbound};
 use plaza_core::model::*;
 use plaza_core::store::{
-    Batch, CommitTicket, DeliveryOutcome, OutboxRow, PersonData, PostRecord, SeenWindow, Snapshot, Store, StoreError,
-    TaskQuery,
+    Batch, Chats, CommitTicket, DeliveryOutcome, OutboxRow, PersonData, PostRecord, SeenWindow, Snapshot, Store,
+    StoreError, TaskQuery,
 };
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgExecutor, Postgres, QueryBuilder, Row};
@@ -19,8 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     Backend, Flat, INSERT_TASKS, Job, Reply, Small, UPSERT_TASKS, Writer, backlog, corrupt, credits_from_rows,
-    crew_rows, destination_key, due_rows, event_from_row, flatten, language_from_row, post_from_row, post_kind_str,
-    shaped, subscriptions_from_rows, task_from_row, timers_from_rows, visibility_str, writer_loop,
+    crew_rows, destination_key, due_rows, event_from_row, flatten, kind_key, kinds, language_from_row, post_from_row,
+    post_kind_str, shaped, subscriptions_from_rows, task_from_row, timers_from_rows, visibility_str, writer_loop,
 };
 
 /// The advisory lock that is the leader's lease ("PLAZA" in ASCII).
@@ -539,27 +539,18 @@ impl Store for PgStore {
         rx
     }
 
-    async fn due_outbox(&self, channel: &str, now: Timestamp, limit: u32) -> Result<Vec<OutboxRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, destination, message, attempts, due_at, created_at FROM outbox \
-             WHERE channel = $1 AND state = 'pending' ORDER BY id LIMIT $2",
-        )
-        .bind(channel)
-        .bind(i64::from(limit) * 4)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        due_rows(&rows, channel, now, limit)
+    async fn due_outbox(
+        &self,
+        channel: &str,
+        chats: Chats,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        due_outbox_of(&self.pool, channel, chats, now, limit).await
     }
 
-    async fn next_retry(&self, channel: &str) -> Result<Option<Timestamp>, StoreError> {
-        let v: Option<i64> =
-            sqlx::query_scalar("SELECT MIN(due_at) FROM outbox WHERE channel = $1 AND state = 'pending'")
-                .bind(channel)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(db)?;
-        Ok(v.map(Timestamp))
+    async fn next_retry(&self, channel: &str, chats: Chats) -> Result<Option<Timestamp>, StoreError> {
+        next_retry_of(&self.pool, channel, chats).await
     }
 
     async fn record_delivery(&self, outbox_id: i64, outcome: DeliveryOutcome, at: Timestamp) -> Result<(), StoreError> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use plaza_core::channel::{Destination, Outbound, PostKind};
 use plaza_core::dialogue::{Dialogue, Draft};
 use plaza_core::model::*;
-use plaza_core::store::{Batch, DeliveryOutcome, NewOutbox, PostRecord, SeenWindow, Store, TaskQuery};
+use plaza_core::store::{Batch, Chats, DeliveryOutcome, NewOutbox, PostRecord, SeenWindow, Store, TaskQuery};
 
 fn task(id: i64, status: Status, at: i64) -> Task {
     Task {
@@ -154,16 +154,16 @@ pub async fn outbox(s: Arc<dyn Store>) {
         },
     )
     .await;
-    let due = s.due_outbox("console", Timestamp(100), 10).await.expect("due");
+    let due = s.due_outbox("console", Chats::All, Timestamp(100), 10).await.expect("due");
     assert_eq!(due.iter().map(|r| r.message.text.as_str()).collect::<Vec<_>>(), vec!["uno", "dos", "tres"]);
-    assert!(s.due_outbox("telegram", Timestamp(100), 10).await.expect("due").is_empty());
+    assert!(s.due_outbox("telegram", Chats::All, Timestamp(100), 10).await.expect("due").is_empty());
     // "uno" to ana is rate limited: "tres" (also to ana) must wait; "dos" goes.
     s.record_delivery(due[0].id, DeliveryOutcome::Retry { at: Timestamp(5_000), error: "429".into() }, Timestamp(100))
         .await
         .expect("record");
-    let due2 = s.due_outbox("console", Timestamp(200), 10).await.expect("due");
+    let due2 = s.due_outbox("console", Chats::All, Timestamp(200), 10).await.expect("due");
     assert_eq!(due2.iter().map(|r| r.message.text.as_str()).collect::<Vec<_>>(), vec!["dos"]);
-    assert_eq!(s.next_retry("console").await.expect("next"), Some(Timestamp(100)));
+    assert_eq!(s.next_retry("console", Chats::All).await.expect("next"), Some(Timestamp(100)));
     let post = PostRecord {
         channel: "console".into(),
         room: "public".into(),
@@ -184,14 +184,57 @@ pub async fn outbox(s: Arc<dyn Store>) {
     assert_eq!(s.posts_of(TaskId(7)).await.expect("posts"), vec![post]);
     assert!(s.posts_by_message("console", "nothing").await.expect("post").is_empty());
     // After the retry time both ana messages come, in order.
-    let due3 = s.due_outbox("console", Timestamp(5_000), 10).await.expect("due");
+    let due3 = s.due_outbox("console", Chats::All, Timestamp(5_000), 10).await.expect("due");
     assert_eq!(due3.iter().map(|r| r.message.text.as_str()).collect::<Vec<_>>(), vec!["uno", "tres"]);
     assert_eq!(due3[0].attempts, 1);
     s.record_delivery(due3[0].id, DeliveryOutcome::Failed { error: "blocked".into() }, Timestamp(5_000))
         .await
         .expect("record");
-    let due4 = s.due_outbox("console", Timestamp(5_000), 10).await.expect("due");
+    let due4 = s.due_outbox("console", Chats::All, Timestamp(5_000), 10).await.expect("due");
     assert_eq!(due4.iter().map(|r| r.message.text.as_str()).collect::<Vec<_>>(), vec!["tres"]);
+}
+
+/// Residents' chats and rooms are read apart: 3,000 room posts waiting (a rate-limited
+/// group, a platform back after an outage) do not hide two answers to residents queued
+/// after them, which a read of all chats' oldest does not reach. The next retry is read
+/// per kind too: rooms due now do not make the residents' loop read again at once.
+pub async fn outbox_by_kind(s: Arc<dyn Store>) {
+    let posts: Vec<NewOutbox> = (0..3_000)
+        .map(|i| NewOutbox {
+            channel: "console".into(),
+            message: Outbound::new(Destination::Room(format!("crew{}", i % 3)), format!("post {i}"), Some(TaskId(i))),
+        })
+        .collect();
+    commit(&s, Batch { outbox: posts, at: Timestamp(100), ..Batch::default() }).await;
+    commit(&s, Batch { outbox: vec![dm("ana", "uno"), dm("bea", "dos")], at: Timestamp(200), ..Batch::default() })
+        .await;
+    let texts = |rows: &[plaza_core::store::OutboxRow]| rows.iter().map(|r| r.message.text.clone()).collect::<Vec<_>>();
+    let all = s.due_outbox("console", Chats::All, Timestamp(300), 500).await.expect("due");
+    assert!(all.iter().all(|r| matches!(r.message.to, Destination::Room(_))), "the oldest are all room posts");
+    let direct = s.due_outbox("console", Chats::Direct, Timestamp(300), 500).await.expect("due");
+    assert_eq!(texts(&direct), vec!["uno", "dos"]);
+    let rooms = s.due_outbox("console", Chats::Rooms, Timestamp(300), 3).await.expect("due");
+    assert_eq!(texts(&rooms), vec!["post 0", "post 1", "post 2"]);
+    // ana's answer must wait (rate limited): the residents' next try is then, not now.
+    s.record_delivery(
+        direct[0].id,
+        DeliveryOutcome::Retry { at: Timestamp(9_000), error: "429".into() },
+        Timestamp(300),
+    )
+    .await
+    .expect("record");
+    s.record_delivery(
+        direct[1].id,
+        DeliveryOutcome::Delivered { message_id: "m".into(), posts: vec![] },
+        Timestamp(300),
+    )
+    .await
+    .expect("record");
+    assert_eq!(s.next_retry("console", Chats::Direct).await.expect("next"), Some(Timestamp(9_000)));
+    assert_eq!(s.next_retry("console", Chats::Rooms).await.expect("next"), Some(Timestamp(100)));
+    assert_eq!(s.next_retry("console", Chats::All).await.expect("next"), Some(Timestamp(100)));
+    assert!(s.due_outbox("console", Chats::Direct, Timestamp(300), 500).await.expect("due").is_empty());
+    assert_eq!(s.next_retry("telegram", Chats::Direct).await.expect("next"), None);
 }
 
 /// Cursors (Telegram offset, Matrix sync token) are stored and replaced.
@@ -227,7 +270,7 @@ pub async fn concurrent_batches(s: Arc<dyn Store>) {
         assert_eq!(t.description, format!("v{}", 1950 + t.id.0 - 1));
     }
     assert_eq!(snap.seen.len(), 2_000);
-    let due = s.due_outbox("console", Timestamp(10_000), 5_000).await.expect("due");
+    let due = s.due_outbox("console", Chats::All, Timestamp(10_000), 5_000).await.expect("due");
     let texts: Vec<String> = due.iter().map(|r| r.message.text.clone()).collect();
     assert_eq!(texts, (0..2_000).map(|i| format!("m{i}")).collect::<Vec<_>>());
 }
@@ -305,7 +348,7 @@ pub async fn erasure(s: Arc<dyn Store>) {
         },
     )
     .await;
-    let due = s.due_outbox("console", Timestamp(2_000), 10).await.expect("due");
+    let due = s.due_outbox("console", Chats::All, Timestamp(2_000), 10).await.expect("due");
     let sent = due.iter().find(|r| r.message.text == "para ana").expect("ana's row").id;
     s.record_delivery(sent, DeliveryOutcome::Delivered { message_id: "m".into(), posts: vec![] }, Timestamp(1_500))
         .await
@@ -336,7 +379,7 @@ pub async fn erasure(s: Arc<dyn Store>) {
     let events = s.events(TaskId(7)).await.expect("events");
     assert!(events.iter().all(|e| e.actor.as_ref() != Some(&bea)), "{events:?}");
     assert!(!format!("{events:?}").contains("Bea"), "{events:?}");
-    let due = s.due_outbox("console", Timestamp(3_000), 10).await.expect("due");
+    let due = s.due_outbox("console", Chats::All, Timestamp(3_000), 10).await.expect("due");
     let texts: Vec<&str> = due.iter().map(|r| r.message.text.as_str()).collect();
     assert_eq!(texts, vec!["adiós"], "only the farewell is left to send to the erased person");
     // Retention: the task that ended before its date has no reporter any more.
@@ -545,7 +588,7 @@ pub async fn delivered_to(s: Arc<dyn Store>) {
         },
     )
     .await;
-    let due = s.due_outbox("console", Timestamp(100), 10).await.expect("due");
+    let due = s.due_outbox("console", Chats::All, Timestamp(100), 10).await.expect("due");
     for (i, r) in due.iter().enumerate().take(4) {
         // "tres" was not shown (an unasked message with no chat open): no platform id.
         let id = if r.message.text == "tres" { String::new() } else { format!("m{i}") };
@@ -601,6 +644,7 @@ macro_rules! suites {
 suites!(
     round_trip,
     outbox,
+    outbox_by_kind,
     cursors,
     concurrent_batches,
     stats_backlog,

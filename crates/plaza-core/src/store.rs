@@ -182,17 +182,6 @@ pub enum Chats {
     Rooms,
 }
 
-impl Chats {
-    pub fn takes(self, to: &crate::channel::Destination) -> bool {
-        use crate::channel::Destination;
-        match self {
-            Chats::All => true,
-            Chats::Direct => matches!(to, Destination::Direct(_)),
-            Chats::Rooms => matches!(to, Destination::Room(_)),
-        }
-    }
-}
-
 /// The result of one delivery attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeliveryOutcome {

@@ -762,14 +762,18 @@ impl Engine {
         let mut ids: Vec<TaskId> = rows.into_iter().filter_map(|r| r.message.task).collect();
         ids.sort();
         ids.dedup();
-        self.fault_in(&ids, &[]).await?;
-        let mut st = self.lock();
-        for id in &ids {
-            *st.pinned.entry(*id).or_default() += 1;
+        // Pinned before they are read: no trim in between can take one out again.
+        {
+            let mut st = self.lock();
+            for id in &ids {
+                *st.pinned.entry(*id).or_default() += 1;
+            }
         }
+        let pinned = Pinned { engine: self, ids };
+        self.fault_in(&pinned.ids, &[]).await?;
         // Delivery alone (no message coming in) keeps memory bounded too.
-        st.trim(self.cfg.engine.closed_tasks_in_memory);
-        Ok(Pinned { engine: self, ids })
+        self.lock().trim(self.cfg.engine.closed_tasks_in_memory);
+        Ok(pinned)
     }
 
     /// Resolves an outbox row into what the adapter sends: the platform ids of the post

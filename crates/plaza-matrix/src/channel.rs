@@ -126,12 +126,6 @@ fn event_of(room: &Room, te: matrix_sdk::deserialized_responses::TimelineEvent) 
     }
 }
 
-/// Whether the SDK failed because its store (SQLite under the bot's `store` folder) is on
-/// a full disk: "failed to read or write to the crypto store database or disk is full".
-fn store_full(e: &matrix_sdk::Error) -> bool {
-    plaza_core::store::says_disk_full(&e.to_string())
-}
-
 fn other(e: impl std::fmt::Display) -> ChannelError {
     ChannelError::Other(e.to_string())
 }
@@ -235,10 +229,12 @@ impl MatrixChannel {
     /// lasts): what residents write waits on the homeserver, what Plaza sends waits in
     /// its outbox.
     fn disk_full(&self, e: &matrix_sdk::Error) -> bool {
-        if !store_full(e) {
+        // The SDK's store (SQLite under the bot's `store` folder) says "failed to read or
+        // write to the crypto store database or disk is full".
+        let text = e.to_string();
+        if !plaza_core::store::says_disk_full(&text) {
             return false;
         }
-        let text = e.to_string();
         let mut since = self.disk_full_since.lock().unwrap_or_else(|p| p.into_inner());
         if since.is_none() {
             error!(
@@ -957,9 +953,9 @@ mod tests {
         use matrix_sdk::encryption::CryptoStoreError;
         let full =
             matrix_sdk::Error::from(CryptoStoreError::backend(std::io::Error::other("database or disk is full")));
-        assert!(store_full(&full), "{full}");
+        assert!(plaza_core::store::says_disk_full(&full.to_string()), "{full}");
         assert!(matches!(channel_error(full), ChannelError::Rejected(_)));
         let other = matrix_sdk::Error::from(CryptoStoreError::backend(std::io::Error::other("no such table: olm")));
-        assert!(!store_full(&other), "{other}");
+        assert!(!plaza_core::store::says_disk_full(&other.to_string()), "{other}");
     }
 }

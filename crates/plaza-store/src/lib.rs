@@ -184,14 +184,11 @@ macro_rules! shared_sql {
                     "SELECT MIN(due_at) FROM outbox WHERE channel = $1 AND state = 'pending' AND substr(destination, 1, 1) = $2",
                 )
                 .bind(channel)
-                .bind(kind)
+                .bind(*kind)
                 .fetch_one(pool)
                 .await
                 .map_err(db)?;
-                first = match (first, v) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
+                first = first.into_iter().chain(v).min();
             }
             Ok(first.map(Timestamp))
         }
@@ -949,24 +946,25 @@ fn post_kind(s: &str) -> Result<PostKind, StoreError> {
     })
 }
 
-/// A stable text key for an outbox destination, to keep per-destination order.
-/// The first character of [`destination_key`] for `chats` (the outbox's indexes are by it).
-pub(crate) fn kind_key(chats: Chats) -> Option<&'static str> {
+/// The first letter of [`destination_key`] for each kind of chat `chats` takes (the
+/// outbox's indexes of pending rows are by it): `d` for "dm:…", `r` for "room:…".
+pub(crate) fn kinds(chats: Chats) -> &'static [&'static str] {
     match chats {
-        Chats::All => None,
-        Chats::Direct => Some("d"),
-        Chats::Rooms => Some("r"),
+        Chats::All => &["d", "r"],
+        Chats::Direct => &["d"],
+        Chats::Rooms => &["r"],
     }
 }
 
-/// The kinds [`Store::next_retry`] reads, one indexed read each.
-pub(crate) fn kinds(chats: Chats) -> Vec<&'static str> {
-    match kind_key(chats) {
-        Some(k) => vec![k],
-        None => vec!["d", "r"],
+/// The one kind `chats` reads, if it is one (see [`kinds`]).
+pub(crate) fn kind_key(chats: Chats) -> Option<&'static str> {
+    match kinds(chats) {
+        [one] => Some(one),
+        _ => None,
     }
 }
 
+/// A stable text key for an outbox destination, to keep per-destination order.
 pub(crate) fn destination_key(d: &Destination) -> String {
     match d {
         Destination::Direct(who) => format!("dm:{who}"),

@@ -51,6 +51,14 @@ fn reporter(id: i64) -> Identity {
     Identity::new("console", format!("old{}", id % 20_000))
 }
 
+/// Writes `batches` into the database a bot in `dir` starts on, as a town's history.
+async fn seed(dir: &std::path::Path, batches: impl IntoIterator<Item = Batch>) {
+    let store = SqliteStore::open(&dir.join("p.db")).await.expect("store");
+    for b in batches {
+        store.submit(b).await.expect("ticket").expect("commit");
+    }
+}
+
 fn to(out: &[Outgoing], d: &Destination) -> Vec<String> {
     out.iter().filter(|o| o.to == *d).map(|o| o.text.clone()).collect()
 }
@@ -61,16 +69,16 @@ fn a_restart_on_100000_closed_tasks_loads_none_of_them() {
     let dir = fast_tempdir("plaza-memory");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
-        {
-            let store = SqliteStore::open(&dir.path().join("p.db")).await.expect("store");
-            for first in (1..=HISTORY).step_by(10_000) {
+        seed(
+            dir.path(),
+            (1..=HISTORY).step_by(10_000).map(|first| {
                 let tasks: Vec<Task> = (first..first + 10_000).map(old_task).collect();
                 // Every reporter wrote in English once.
                 let residents = tasks.iter().map(|t| (t.reporter.clone(), "en".to_owned())).collect();
-                let b = Batch { tasks, residents, at: Timestamp(NOW - 86_400_000), ..Batch::default() };
-                store.submit(b).await.expect("ticket").expect("commit");
-            }
-        }
+                Batch { tasks, residents, at: Timestamp(NOW - 86_400_000), ..Batch::default() }
+            }),
+        )
+        .await;
         let mut bot = Bot::start(&town, dir.path()).await;
         let ws = bot.engine.working_set();
         assert_eq!((ws.tasks, ws.residents, ws.posts, ws.dialogues), (0, 0, 0, 0), "loaded at start: {ws:?}");
@@ -205,13 +213,9 @@ fn a_task_being_delivered_stays_in_memory() {
     let dir = fast_tempdir("plaza-memory");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     rt.block_on(async {
-        {
-            let store = SqliteStore::open(&dir.path().join("p.db")).await.expect("store");
-            let mut tasks: Vec<Task> = (1..=1_200).map(old_task).collect();
-            tasks[0].visibility = Visibility::Private;
-            let b = Batch { tasks, at: Timestamp(NOW - 86_400_000), ..Batch::default() };
-            store.submit(b).await.expect("ticket").expect("commit");
-        }
+        let mut tasks: Vec<Task> = (1..=1_200).map(old_task).collect();
+        tasks[0].visibility = Visibility::Private;
+        seed(dir.path(), [Batch { tasks, at: Timestamp(NOW - 86_400_000), ..Batch::default() }]).await;
         let bot = Bot::start(&town, dir.path()).await;
         let row = |task: i64, to: Destination| OutboxRow {
             id: task,

@@ -190,6 +190,13 @@ pub struct Category {
     pub service_code: Option<String>,
 }
 
+impl Category {
+    /// What Open311 clients call this category: its `service_code`, else its id.
+    pub fn service_code(&self) -> &str {
+        self.service_code.as_deref().unwrap_or(&self.id)
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Roles {
@@ -746,7 +753,20 @@ impl Config {
             err("crew".into(), "define at least one crew ([[crew]])".into());
         }
         let mut cat_ids = BTreeSet::new();
+        let mut codes = BTreeMap::new();
         for (i, c) in self.categories.iter().enumerate() {
+            if c.service_code.as_deref().is_some_and(|code| code.trim().is_empty() || code.trim() != code) {
+                err(format!("category[{i}].service_code"), "must not be empty or start or end with a space".into());
+            }
+            if let Some(other) = codes.insert(c.service_code(), c.id.as_str()) {
+                err(
+                    format!("category[{i}].service_code"),
+                    format!(
+                        "Open311 service code `{}` is used by category `{other}` too (an unset code is the id)",
+                        c.service_code()
+                    ),
+                );
+            }
             if !is_slug(&c.id) {
                 err(format!("category[{i}].id"), format!("`{}`: use lower-case letters, digits and -", c.id));
             }
@@ -965,6 +985,11 @@ impl Config {
 
     pub fn category(&self, id: &str) -> Option<&Category> {
         self.categories.iter().find(|c| c.id == id)
+    }
+    /// The category an Open311 client means by `code` (its `service_code`, or its id
+    /// where the town set none).
+    pub fn category_by_service_code(&self, code: &str) -> Option<&Category> {
+        self.categories.iter().find(|c| c.service_code() == code)
     }
     pub fn crew(&self, id: &str) -> Option<&Crew> {
         self.crews.iter().find(|c| c.id == id)
@@ -1213,6 +1238,27 @@ keywords = { es = ["farola"], en = ["streetlight"] }
         let c = Config::parse(MINIMAL).unwrap();
         assert_eq!(c.categories[0].crew, "electricians");
         assert_eq!(c.crews_of(&"console:luis".parse().unwrap()), vec!["electricians"]);
+    }
+
+    /// Open311 clients name a category by its `service_code` (its id when unset); two
+    /// categories must not answer to one code, whether set or taken from an id.
+    #[test]
+    fn service_codes_name_one_category_each() {
+        let second = "\n[[category]]\nid = \"lamps\"\nname = { es = \"Faroles\", en = \"Lamps\" }\n\
+                      crew = \"electricians\"\nvisibility = \"public\"\nkeywords = { es = [\"farol\"] }\n";
+        let c = Config::parse(&format!("{MINIMAL}service_code = \"001\"\n{second}")).unwrap();
+        assert_eq!(c.category_by_service_code("001").map(|c| c.id.as_str()), Some("lighting"));
+        assert_eq!(c.category_by_service_code("lamps").map(|c| c.id.as_str()), Some("lamps"));
+        assert!(c.category_by_service_code("lighting").is_none(), "the id is not a code once a code is set");
+        for (code, key, why) in [
+            ("lamps", "category[1].service_code", "`lamps` is used by category `lighting` too"),
+            (" 001", "category[0].service_code", "start or end with a space"),
+        ] {
+            let errs = Config::parse(&format!("{MINIMAL}service_code = \"{code}\"\n{second}")).unwrap_err();
+            assert_eq!(errs.len(), 1, "{errs:?}");
+            assert_eq!((errs[0].key.as_str(), errs[0].line.is_some()), (key, true), "{errs:?}");
+            assert!(errs[0].message.contains(why), "{errs:?}");
+        }
     }
 
     #[test]

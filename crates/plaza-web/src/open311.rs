@@ -175,9 +175,9 @@ pub async fn services(
         .engine
         .public_categories(&lang)
         .into_iter()
-        .map(|(code, name, crew)| {
+        .map(|(id, name, crew)| {
             json!({
-                "service_code": code,
+                "service_code": service_code(&s, &id),
                 "service_name": name,
                 "description": name,
                 "metadata": false,
@@ -188,6 +188,17 @@ pub async fn services(
         })
         .collect();
     list(fmt, "services", "service", items)
+}
+
+/// What Open311 calls a category: the town's `service_code` for it, else its id.
+fn service_code(s: &Shared, id: &str) -> String {
+    s.engine.config().category(id).map_or(id, |c| c.service_code()).to_owned()
+}
+
+/// The public category (its id) an Open311 `service_code` names.
+fn public_category(s: &Shared, code: &str) -> Option<String> {
+    let id = s.engine.config().category_by_service_code(code)?.id.clone();
+    s.engine.public_categories("").iter().any(|(c, _, _)| *c == id).then_some(id)
 }
 
 /// `/open311/v2/requests.json` shares the path shape of `services.json`.
@@ -208,7 +219,7 @@ pub async fn service_definition(
     if let Some(r) = check_jurisdiction(&s, &q, fmt) {
         return r;
     }
-    if !s.engine.public_categories("").iter().any(|(c, _, _)| c == code) {
+    if public_category(&s, code).is_none() {
         return error(StatusCode::NOT_FOUND, fmt, &format!("unknown service_code: {code}"));
     }
     let v = json!({"service_code": code, "attributes": []});
@@ -287,10 +298,10 @@ async fn requests(s: Arc<Shared>, fmt: Format, headers: HeaderMap, q: HashMap<St
         }
     } else {
         if let Some(code) = q.get("service_code").map(|c| c.trim()).filter(|c| !c.is_empty()) {
-            if !s.engine.public_categories("").iter().any(|(c, _, _)| c == code) {
+            let Some(id) = public_category(&s, code) else {
                 return error(StatusCode::BAD_REQUEST, fmt, &format!("unknown service_code: {code}"));
-            }
-            query.category = Some(code.to_owned());
+            };
+            query.category = Some(id);
         }
         if let Some(st) = q.get("status").map(|c| c.trim()).filter(|c| !c.is_empty()) {
             match statuses(st) {
@@ -473,7 +484,7 @@ pub async fn post_request(
     let Some(code) = field("service_code") else {
         return error(StatusCode::BAD_REQUEST, fmt, "service_code is required");
     };
-    if !s.engine.public_categories("").iter().any(|(c, _, _)| *c == code) {
+    if public_category(&s, &code).is_none() {
         return error(StatusCode::NOT_FOUND, fmt, &format!("unknown service_code: {code}"));
     }
     let point = match (field("lat"), field("long")) {

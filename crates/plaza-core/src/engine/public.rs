@@ -11,6 +11,7 @@ use crate::model::{EventKind, TaskEvent};
 #[derive(Debug, Clone, PartialEq)]
 pub struct PublicTask {
     pub id: TaskId,
+    /// The Open311 service code of its category.
     pub category_code: String,
     pub category: String,
     /// The crew on it (the agency responsible).
@@ -75,7 +76,11 @@ impl Engine {
             let street = t.place.street.as_ref().map(|s| audience::mask_for_public(t, s));
             Some(PublicTask {
                 id: t.id,
-                category_code: t.category.clone().unwrap_or_default(),
+                category_code: t
+                    .category
+                    .as_deref()
+                    .map(|id| cx.cfg().category(id).map_or(id, |c| c.service_code()).to_owned())
+                    .unwrap_or_default(),
                 category: cx.category_name(t, &lang),
                 crew: cx.crew_name(t.crew.as_deref(), &lang),
                 place: cx.place_text(t, Viewer::Public),

@@ -636,7 +636,8 @@ impl Run {
                 }
                 self.oracle.reports.insert(marker, Report { author: me.clone(), sensitive, personal });
                 let kind = InboundKind::ServiceRequest {
-                    service_code: pubc,
+                    // What an Open311 client sends: the town's code for the category.
+                    service_code: town.cfg.category(&pubc).expect("category").service_code().to_owned(),
                     description: description.clone(),
                     point: None,
                     address: Some(street.map(|s| STREETS[s].to_owned()).unwrap_or_else(|| "somewhere 1".into())),

@@ -12,14 +12,16 @@ use crate::harness::{Bot, Town, fast_tempdir};
 use crate::repo;
 
 /// A town's texts for the test: a public report (with a phone number), its category
-/// code and name, a private report and its category code.
+/// (id, Open311 service code, name), a private report and its category (id, code).
 struct Case {
     file: &'static str,
     public: &'static str,
     public_cat: &'static str,
+    public_code: &'static str,
     public_name: &'static str,
     private: &'static str,
     private_cat: &'static str,
+    private_code: &'static str,
     board_title: &'static str,
 }
 
@@ -27,9 +29,12 @@ const JUN: Case = Case {
     file: "config/jun.toml",
     public: "La farola de la calle Real 3 está apagada, llamadme al 612 345 678",
     public_cat: "lighting",
+    // Jun gives its categories Open311 codes of its own.
+    public_code: "001",
     public_name: "Alumbrado público",
     private: "Un coche sospechoso lleva horas merodeando en la calle Luna 4",
     private_cat: "security",
+    private_code: "006",
     board_title: "Avisos de la ciudad",
 };
 
@@ -37,9 +42,12 @@ const KILBRIDE: Case = Case {
     file: "tests/towns/kilbride.toml",
     public: "The streetlight on Harbour Road 3 is out, ring me on 07700 900123",
     public_cat: "streetlights",
+    // Kilbride sets none: the ids are the codes.
+    public_code: "streetlights",
     public_name: "",
     private: "A suspicious man is trying car doors on Mill Lane 4",
     private_cat: "antisocial",
+    private_code: "antisocial",
     board_title: "Town reports",
 };
 
@@ -125,8 +133,8 @@ async fn board_and_open311(case: &Case) {
     assert_eq!(st, 200);
     let codes: Vec<&str> =
         services.as_array().expect("list").iter().filter_map(|v| v["service_code"].as_str()).collect();
-    assert!(codes.contains(&case.public_cat), "{codes:?}");
-    assert!(!codes.contains(&case.private_cat), "a private category is a service: {codes:?}");
+    assert!(codes.contains(&case.public_code), "{codes:?}");
+    assert!(!codes.contains(&case.private_code), "a private category is a service: {codes:?}");
     if !case.public_name.is_empty() {
         assert!(services.to_string().contains(case.public_name));
     }
@@ -134,9 +142,9 @@ async fn board_and_open311(case: &Case) {
     assert_eq!(st, 200);
     assert!(ct.starts_with("text/xml"), "{ct}");
     assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?><services><service>"), "{xml}");
-    let (st, def) = s.json(&format!("/open311/v2/services/{}.json", case.public_cat)).await;
-    assert_eq!((st, def["service_code"].as_str()), (200, Some(case.public_cat)));
-    for code in [case.private_cat, "no-such-service"] {
+    let (st, def) = s.json(&format!("/open311/v2/services/{}.json", case.public_code)).await;
+    assert_eq!((st, def["service_code"].as_str()), (200, Some(case.public_code)));
+    for code in [case.private_code, case.private_cat, "no-such-service"] {
         let (st, err) = s.json(&format!("/open311/v2/services/{code}.json")).await;
         assert_eq!(st, 404, "{code}");
         assert_eq!(err[0]["code"], 404, "{err}");
@@ -151,7 +159,7 @@ async fn board_and_open311(case: &Case) {
     assert_eq!(ids(&all), ["1"], "{all}");
     let r = &all[0];
     assert_eq!(r["status"], "open");
-    assert_eq!(r["service_code"], case.public_cat);
+    assert_eq!(r["service_code"], case.public_code);
     assert!(!phone_digits(&r.to_string()), "a phone number in Open311: {r}");
     assert!(r["requested_datetime"].as_str().unwrap_or("").ends_with("+00:00"), "{r}");
     for (q, want) in [
@@ -161,7 +169,7 @@ async fn board_and_open311(case: &Case) {
         ("status=open", vec!["1"]),
         ("status=closed", vec![]),
         ("status=open,closed", vec!["1"]),
-        (&format!("service_code={}", case.public_cat), vec!["1"]),
+        (&format!("service_code={}", case.public_code), vec!["1"]),
         ("start_date=2000-01-01T00:00:00Z&end_date=2001-01-01T00:00:00Z", vec![]),
         ("start_date=2000-01-01T00:00:00Z", vec!["1"]),
         ("jurisdiction_id=", vec!["1"]),
@@ -176,7 +184,7 @@ async fn board_and_open311(case: &Case) {
         ("end_date=2026-13-01", 400),
         ("start_date=2026-02-01&end_date=2026-01-01", 400),
         ("service_code=no-such-service", 400),
-        (&format!("service_code={}", case.private_cat), 400),
+        (&format!("service_code={}", case.private_code), 400),
         ("service_request_id=abc", 400),
         ("jurisdiction_id=elsewhere.gov", 404),
     ] {

@@ -34,6 +34,13 @@ pub fn says_disk_full(text: &str) -> bool {
     text.contains("disk is full") || text.contains("No space left")
 }
 
+/// The space left for an unprivileged writer on the filesystem that holds `dir`
+/// (`None` where the system cannot tell).
+pub fn free_bytes_at(dir: &std::path::Path) -> Option<u64> {
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
 /// What the engine loads at start: what is open, never the history.
 #[derive(Debug, Default)]
 pub struct Snapshot {

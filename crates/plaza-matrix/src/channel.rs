@@ -47,6 +47,9 @@ const UNDECRYPTED_PATIENCE: Duration = Duration::from_secs(20);
 /// own store on a full disk, a read of what a sync left out): soon after space or the
 /// homeserver comes back, it goes on.
 const RETRY_AT_MOST: Duration = Duration::from_secs(5);
+/// The free space under the bot's store that ends a "disk full" (below it, a write that
+/// succeeded fitted in space SQLite already had).
+const ROOM_AGAIN: u64 = 1 << 20;
 
 /// Makes the bot's device trusted by its own identity (cross-signing), so that Element
 /// shows its messages without an "unverified device" warning. Creating the identity
@@ -247,9 +250,20 @@ impl MatrixChannel {
         true
     }
 
-    /// The bot's store took a write again: says so if it had been full.
+    /// The bot's store took a write again: says so if it had been full and its disk has
+    /// room again. A write that succeeds on a disk still full (one that fitted in space
+    /// SQLite had already, or a send to a room without encryption, which writes nothing)
+    /// is no recovery: saying so would say "disk full" again at the next failing write,
+    /// once per message.
     fn disk_has_space(&self) {
-        if let Some(since) = self.disk_full_since.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        let mut since = self.disk_full_since.lock().unwrap_or_else(|p| p.into_inner());
+        if since.is_none() {
+            return;
+        }
+        if plaza_core::store::free_bytes_at(&self.settings.store).is_some_and(|free| free < ROOM_AGAIN) {
+            return;
+        }
+        if let Some(since) = since.take() {
             info!(after_s = since.elapsed().as_secs(), "matrix: the bot's store accepts writes again");
         }
     }

@@ -1437,8 +1437,7 @@ impl Store for SqliteStore {
     }
 
     fn free_bytes(&self) -> Option<u64> {
-        let st = rustix::fs::statvfs(&self.dir).ok()?;
-        Some(st.f_bavail.saturating_mul(st.f_frsize))
+        plaza_core::store::free_bytes_at(&self.dir)
     }
 
     async fn assignments(&self, limit: u32) -> Result<Vec<(String, String)>, StoreError> {

@@ -1028,6 +1028,79 @@ async fn a_full_disk_loses_nothing_and_recovers() {
     }
 }
 
+/// Issue 9, the send path: the bot's own store is full when Plaza has something to send
+/// (a report that came by the web while the Matrix side could store nothing), to a crew
+/// room that is encrypted, so each message must be written to the bot's store before it
+/// can be sent. The card waits in the outbox, is not lost, not refused for good, and goes
+/// out once, by itself, when there is space; the log says "disk full" a few times at
+/// most, not once per try, and the recovery once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_on_a_full_disk_waits_and_goes_once() {
+    let t = town(&[]).await;
+    let elec = t.room("electricians").clone();
+    t.mayor.room(&elec).enable_encryption().await.expect("encrypt the crew room");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sdk_disk = crate::disk::SmallDisk::mount(&dir.path().join("matrix"), "32m");
+    let cfg = matrix_config(dir.path(), &t, None, BotLogin::Password);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+    let mut text = std::fs::read_to_string(&cfg).expect("config");
+    text.push_str(&format!(
+        "\n[web]\nlisten = \"127.0.0.1:{port}\"\n[web.open311.clients]\ncity-app = \"PLAZA_TEST_OPEN311_KEY\"\n"
+    ));
+    std::fs::write(&cfg, text).expect("config");
+    let db = dir.path().join("plaza.db");
+    let pw = password("plaza");
+    let key = "k-0123456789abcdef0123";
+    let mut plaza = Plaza::start_logging_to(
+        &cfg,
+        &db,
+        &dir.path().join("plaza.log"),
+        &[("PLAZA_TEST_MATRIX_PASSWORD", pw.as_str()), ("PLAZA_TEST_OPEN311_KEY", key)],
+    );
+    let dm = open_dm(&t).await;
+    t.ana.say(&dm, "La farola de la calle Sol 1 está apagada").await;
+    t.luis.wait_for("the first card", &elec, |s| s.body.starts_with("🆕 #1 ")).await;
+
+    let said = |plaza: &Plaza, what: &str| plaza.log().lines().filter(|l| l.contains(what)).count();
+    let recovered_before = said(&plaza, "the bot's store accepts writes again");
+    assert!(sdk_disk.fill() > 0, "the disk was already full");
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/open311/v2/requests.json"))
+        .form(&[
+            ("api_key", key),
+            ("service_code", "001"),
+            ("address_string", "calle Mayor 3"),
+            ("description", "La farola de la calle Mayor 3 parpadea toda la noche"),
+        ])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status().as_u16(), 201, "{}", r.text().await.unwrap_or_default());
+    // Stored by Plaza (its disk has space), yet the card cannot be encrypted and sent.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert!(plaza.alive(), "plaza stopped on a full disk:\n{}", plaza.log());
+    let cards = |p: &Person| -> Vec<String> {
+        p.seen().into_iter().filter(|s| s.room == elec && s.sender == t.bot).map(|s| s.body).collect()
+    };
+    assert!(
+        !cards(&t.luis).iter().any(|b| b.starts_with("🆕 #2 ")),
+        "the card went out though the bot's store was full: the failure was not injected"
+    );
+    let log = plaza.log();
+    let full = said(&plaza, "disk full");
+    assert!((1..=4).contains(&full), "\"disk full\" said {full} times:\n{log}");
+    assert!(!log.contains("failed for good"), "a full store is not a refusal:\n{log}");
+
+    sdk_disk.free();
+    t.luis.wait_for("the card once there is space", &elec, |s| s.body.starts_with("🆕 #2 ")).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let recovered = said(&plaza, "the bot's store accepts writes again");
+    assert_eq!(recovered, recovered_before + 1, "the recovery must be said once:\n{}", plaza.log());
+    let bodies = cards(&t.luis);
+    let twice = bodies.iter().filter(|b| b.starts_with("🆕 #2 ")).count();
+    assert_eq!(twice, 1, "card #2 sent {twice} times: {bodies:#?}");
+}
+
 /// A plain text message through the client-server API.
 pub(crate) async fn put_text(http: &reqwest::Client, url: &str, token: &str, room: &str, txn: &str, text: &str) {
     put_content(http, url, token, room, txn, &json!({"msgtype": "m.text", "body": text})).await

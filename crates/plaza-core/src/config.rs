@@ -986,10 +986,14 @@ impl Config {
     pub fn category(&self, id: &str) -> Option<&Category> {
         self.categories.iter().find(|c| c.id == id)
     }
-    /// The category an Open311 client means by `code` (its `service_code`, or its id
-    /// where the town set none).
-    pub fn category_by_service_code(&self, code: &str) -> Option<&Category> {
-        self.categories.iter().find(|c| c.service_code() == code)
+    /// The public category an Open311 client means by `code` (its `service_code`, or
+    /// its id where the town set none). Private categories are no Open311 service.
+    pub fn open311_category(&self, code: &str) -> Option<&Category> {
+        self.categories.iter().find(|c| c.service_code() == code && c.visibility != Visibility::Private)
+    }
+    /// The Open311 code of the category `id` (the id itself if it is no category).
+    pub fn service_code_of<'a>(&'a self, id: &'a str) -> &'a str {
+        self.category(id).map_or(id, Category::service_code)
     }
     pub fn crew(&self, id: &str) -> Option<&Crew> {
         self.crews.iter().find(|c| c.id == id)
@@ -1247,9 +1251,9 @@ keywords = { es = ["farola"], en = ["streetlight"] }
         let second = "\n[[category]]\nid = \"lamps\"\nname = { es = \"Faroles\", en = \"Lamps\" }\n\
                       crew = \"electricians\"\nvisibility = \"public\"\nkeywords = { es = [\"farol\"] }\n";
         let c = Config::parse(&format!("{MINIMAL}service_code = \"001\"\n{second}")).unwrap();
-        assert_eq!(c.category_by_service_code("001").map(|c| c.id.as_str()), Some("lighting"));
-        assert_eq!(c.category_by_service_code("lamps").map(|c| c.id.as_str()), Some("lamps"));
-        assert!(c.category_by_service_code("lighting").is_none(), "the id is not a code once a code is set");
+        assert_eq!(c.open311_category("001").map(|c| c.id.as_str()), Some("lighting"));
+        assert_eq!(c.open311_category("lamps").map(|c| c.id.as_str()), Some("lamps"));
+        assert!(c.open311_category("lighting").is_none(), "the id is not a code once a code is set");
         for (code, key, why) in [
             ("lamps", "category[1].service_code", "`lamps` is used by category `lighting` too"),
             (" 001", "category[0].service_code", "start or end with a space"),

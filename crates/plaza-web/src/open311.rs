@@ -177,7 +177,7 @@ pub async fn services(
         .into_iter()
         .map(|(id, name, crew)| {
             json!({
-                "service_code": service_code(&s, &id),
+                "service_code": s.engine.config().service_code_of(&id),
                 "service_name": name,
                 "description": name,
                 "metadata": false,
@@ -190,15 +190,9 @@ pub async fn services(
     list(fmt, "services", "service", items)
 }
 
-/// What Open311 calls a category: the town's `service_code` for it, else its id.
-fn service_code(s: &Shared, id: &str) -> String {
-    s.engine.config().category(id).map_or(id, |c| c.service_code()).to_owned()
-}
-
 /// The public category (its id) an Open311 `service_code` names.
 fn public_category(s: &Shared, code: &str) -> Option<String> {
-    let id = s.engine.config().category_by_service_code(code)?.id.clone();
-    s.engine.public_categories("").iter().any(|(c, _, _)| *c == id).then_some(id)
+    s.engine.config().open311_category(code).map(|c| c.id.clone())
 }
 
 /// `/open311/v2/requests.json` shares the path shape of `services.json`.

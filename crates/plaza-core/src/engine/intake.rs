@@ -505,7 +505,7 @@ impl<'e, 's> Cx<'e, 's> {
         let Some((draft, _)) = self.screen(sender, draft) else { return };
         // The client's choice of kind stands where the town has it and it is public
         // (the API lists only those); anything else goes to triage.
-        match self.cfg().category_by_service_code(code).filter(|c| c.visibility != Visibility::Private) {
+        match self.cfg().open311_category(code) {
             Some(c) => {
                 let c = c.id.clone();
                 self.create_task(sender, draft, Some(&c), false)

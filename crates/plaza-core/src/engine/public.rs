@@ -79,7 +79,7 @@ impl Engine {
                 category_code: t
                     .category
                     .as_deref()
-                    .map(|id| cx.cfg().category(id).map_or(id, |c| c.service_code()).to_owned())
+                    .map(|id| cx.cfg().service_code_of(id).to_owned())
                     .unwrap_or_default(),
                 category: cx.category_name(t, &lang),
                 crew: cx.crew_name(t.crew.as_deref(), &lang),

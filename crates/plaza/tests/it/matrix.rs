@@ -1042,11 +1042,9 @@ async fn a_send_on_a_full_disk_waits_and_goes_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sdk_disk = crate::disk::SmallDisk::mount(&dir.path().join("matrix"), "32m");
     let cfg = matrix_config(dir.path(), &t, None, BotLogin::Password);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+    let port = telegram::with_web(&cfg);
     let mut text = std::fs::read_to_string(&cfg).expect("config");
-    text.push_str(&format!(
-        "\n[web]\nlisten = \"127.0.0.1:{port}\"\n[web.open311.clients]\ncity-app = \"PLAZA_TEST_OPEN311_KEY\"\n"
-    ));
+    text.push_str("[web.open311.clients]\ncity-app = \"PLAZA_TEST_OPEN311_KEY\"\n");
     std::fs::write(&cfg, text).expect("config");
     let db = dir.path().join("plaza.db");
     let pw = password("plaza");

@@ -256,7 +256,7 @@ fn setup(extra: &str) -> (tempfile::TempDir, Emulator, PathBuf, PathBuf) {
 }
 
 /// Adds `[web]` on a free loopback port to a config; returns the port.
-fn with_web(cfg: &Path) -> u16 {
+pub(crate) fn with_web(cfg: &Path) -> u16 {
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
     let mut text = std::fs::read_to_string(cfg).expect("config");
     text.push_str(&format!("\n[web]\nlisten = \"127.0.0.1:{port}\"\n"));

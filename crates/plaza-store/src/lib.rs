@@ -312,6 +312,8 @@ macro_rules! blank_outbox_row {
     };
 }
 
+mod sqlite_writer;
+
 pub(crate) type Reply = oneshot::Sender<Result<(), StoreError>>;
 pub(crate) type Job = (Batch, Reply);
 
@@ -360,12 +362,15 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(false);
-        let mut writer_conn = SqliteConnection::connect_with(&opts).await.map_err(db)?;
-        sqlx::migrate!("./migrations/sqlite").run(&mut writer_conn).await.map_err(db)?;
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts.clone()).await.map_err(db)?;
+        let mut migrator = SqliteConnection::connect_with(&opts).await.map_err(db)?;
+        sqlx::migrate!("./migrations/sqlite").run(&mut migrator).await.map_err(db)?;
+        migrator.close().await.map_err(db)?;
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.map_err(db)?;
+        let backend = SqliteBackend { path: path.to_path_buf() };
+        let writer_conn = backend.connect().await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let (small, small_rx) = mpsc::unbounded_channel();
-        tokio::spawn(writer_loop(Writer::new(writer_conn, SqliteBackend { opts }), rx, small_rx));
+        tokio::spawn(writer_loop(Writer::new(writer_conn, backend), rx, small_rx));
         let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
             Some(d) => d.to_path_buf(),
             None => std::path::PathBuf::from("."),
@@ -489,120 +494,33 @@ pub(crate) async fn writer_loop<B: Backend>(
     }
 }
 
-/// SQLite's writes.
+/// SQLite's writes (see [`sqlite_writer`]).
 struct SqliteBackend {
-    opts: SqliteConnectOptions,
+    path: std::path::PathBuf,
+}
+
+/// Runs SQLite's synchronous writes on the writer task's thread. On a multi-threaded
+/// runtime that thread hands its other tasks to the other workers while it writes; on a
+/// single-threaded one (tests) the write simply runs.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
 }
 
 #[async_trait]
 impl Backend for SqliteBackend {
-    type Conn = SqliteConnection;
-    async fn connect(&self) -> Result<SqliteConnection, StoreError> {
-        SqliteConnection::connect_with(&self.opts).await.map_err(db)
+    type Conn = rusqlite::Connection;
+    async fn connect(&self) -> Result<rusqlite::Connection, StoreError> {
+        blocking(|| sqlite_writer::open(&self.path))
     }
-    async fn write_small(&self, conn: &mut SqliteConnection, jobs: Vec<&Small>) -> Result<(), StoreError> {
-        write_small(conn, jobs.into_iter()).await
+    async fn write_small(&self, conn: &mut rusqlite::Connection, jobs: Vec<&Small>) -> Result<(), StoreError> {
+        blocking(|| sqlite_writer::write_small(conn, &jobs))
     }
-    async fn write_group(&self, conn: &mut SqliteConnection, batches: Vec<&Batch>) -> Result<(), StoreError> {
-        write_group(conn, batches.into_iter()).await
+    async fn write_group(&self, conn: &mut rusqlite::Connection, batches: Vec<&Batch>) -> Result<(), StoreError> {
+        blocking(|| sqlite_writer::write_group(conn, &batches))
     }
-}
-
-async fn write_small<'a>(conn: &mut SqliteConnection, jobs: impl Iterator<Item = &'a Small>) -> Result<(), StoreError> {
-    let mut tx = conn.begin().await.map_err(db)?;
-    for job in jobs {
-        match job {
-            Small::Delivery { id, outcome, at } => write_delivery(&mut tx, *id, outcome, *at).await?,
-            Small::Cursor { key, value } => {
-                sqlx::query(
-                    "INSERT INTO cursors (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                )
-                .bind(key)
-                .bind(value)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
-            }
-            Small::InboxDone { id, became, at } => {
-                sqlx::query("UPDATE inbox SET inbound = '', handled_at = ?, became = ? WHERE id = ?")
-                    .bind(at.0)
-                    .bind(became.map(|t| t.0))
-                    .bind(*id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                sqlx::query("DELETE FROM inbox WHERE handled_at < ?")
-                    .bind(at.0 - 3_600_000)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-            }
-        }
-    }
-    tx.commit().await.map_err(db)
-}
-
-async fn write_delivery(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
-    outbox_id: i64,
-    outcome: &DeliveryOutcome,
-    at: Timestamp,
-) -> Result<(), StoreError> {
-    match outcome {
-        DeliveryOutcome::Delivered { message_id, posts } => {
-            sqlx::query(
-                    "UPDATE outbox SET state = 'delivered', delivered_at = ?, platform_id = ?, attempts = attempts + 1 WHERE id = ?",
-                )
-                .bind(at.0)
-                .bind(message_id)
-                .bind(outbox_id)
-                .execute(&mut **tx)
-                .await
-                .map_err(db)?;
-            // The last message to someone whose data was erased leaves no trace.
-            sqlx::query(concat!(
-                "UPDATE outbox SET ",
-                blank_outbox_row!(),
-                " WHERE id = ? AND json_extract(message, '$.farewell') = 1"
-            ))
-            .bind(outbox_id)
-            .execute(&mut **tx)
-            .await
-            .map_err(db)?;
-            for p in posts {
-                sqlx::query(
-                        "INSERT INTO posts (channel, message_id, task_id, room, kind) VALUES (?, ?, ?, ?, ?) \
-                         ON CONFLICT(channel, message_id, task_id) DO UPDATE SET room=excluded.room, kind=excluded.kind",
-                    )
-                    .bind(&p.channel)
-                    .bind(&p.message_id)
-                    .bind(p.task.0)
-                    .bind(&p.room)
-                    .bind(post_kind_str(p.kind))
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(db)?;
-            }
-        }
-        DeliveryOutcome::Retry { at: due, error } => {
-            sqlx::query("UPDATE outbox SET due_at = ?, attempts = attempts + 1, last_error = ? WHERE id = ?")
-                .bind(due.0)
-                .bind(error)
-                .bind(outbox_id)
-                .execute(&mut **tx)
-                .await
-                .map_err(db)?;
-        }
-        DeliveryOutcome::Failed { error } => {
-            sqlx::query("UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?")
-                .bind(error)
-                .bind(outbox_id)
-                .execute(&mut **tx)
-                .await
-                .map_err(db)?;
-        }
-    }
-    Ok(())
 }
 
 /// The task columns, in the order both backends bind them.
@@ -702,224 +620,6 @@ pub(crate) fn flatten<'a>(batches: impl Iterator<Item = &'a Batch>) -> Flat<'a> 
         subscriptions,
         credits,
     }
-}
-
-async fn write_group<'a>(
-    conn: &mut SqliteConnection,
-    batches: impl Iterator<Item = &'a Batch>,
-) -> Result<(), StoreError> {
-    // Later versions of the same row win; order of events and outbox rows is kept.
-    let Flat {
-        tasks,
-        events,
-        outbox,
-        dialogues,
-        residents: rs,
-        seen,
-        erasures: batches_with_erasure,
-        timers,
-        subscriptions,
-        credits,
-    } = flatten(batches);
-    let mut tx = conn.begin().await.map_err(db)?;
-    write_timers!(Sqlite, &timers, tx);
-    write_subscriptions!(subscriptions.iter().copied(), tx);
-    write_credits!(&credits, tx);
-    for chunk in shaped(&tasks, ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Sqlite>::new(INSERT_TASKS);
-        let mut err = None;
-        q.push_values(chunk, |mut r, t| {
-            let mut json = |v: Result<String, serde_json::Error>| match v {
-                Ok(s) => s,
-                Err(e) => {
-                    err = Some(e.to_string());
-                    "[]".into()
-                }
-            };
-            r.push_bind(t.id.0)
-                .push_bind(t.category.clone())
-                .push_bind(t.crew.clone())
-                .push_bind(t.status.key())
-                .push_bind(t.status.close_reason().map(|r| r.as_str()))
-                .push_bind(visibility_str(t.visibility))
-                .push_bind(t.description.clone())
-                .push_bind(t.place.street.clone())
-                .push_bind(t.place.street_key.clone())
-                .push_bind(t.place.point.map(|p| p.lat))
-                .push_bind(t.place.point.map(|p| p.lon))
-                .push_bind(t.reporter.to_string())
-                .push_bind(t.reporter_public)
-                .push_bind(t.language.clone())
-                .push_bind(t.me_too() as i64)
-                .push_bind(json(serde_json::to_string(&t.supporters)))
-                .push_bind(json(serde_json::to_string(&t.followers)))
-                .push_bind(json(serde_json::to_string(&t.attachments)))
-                .push_bind(json(serde_json::to_string(&t.related)))
-                .push_bind(t.duplicate_of.map(|d| d.0))
-                .push_bind(t.assignee.as_ref().map(|a| a.to_string()))
-                .push_bind(t.created_at.0)
-                .push_bind(t.updated_at.0)
-                .push_bind(t.acknowledged_at.map(|x| x.0))
-                .push_bind(t.started_at.map(|x| x.0))
-                .push_bind(t.resolved_at.map(|x| x.0))
-                .push_bind(t.closed_at.map(|x| x.0))
-                .push_bind(t.sealed)
-                .push_bind(t.reporter_name.clone())
-                .push_bind(t.place.district.clone())
-                .push_bind(t.feedback.confirmation.map(|c| c.as_str()))
-                .push_bind(t.feedback.rating.map(i64::from))
-                .push_bind(i64::from(t.feedback.reopens))
-                .push_bind(t.feedback.credit.clone());
-        });
-        if let Some(e) = err {
-            return Err(corrupt(e));
-        }
-        q.push(UPSERT_TASKS);
-        q.build().execute(&mut *tx).await.map_err(db)?;
-    }
-    for chunk in shaped(&events, ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO task_events (task_id, at, actor, kind, detail) ");
-        let mut err = None;
-        q.push_values(chunk, |mut r, e| {
-            let detail = serde_json::to_string(&e.kind).unwrap_or_else(|x| {
-                err = Some(x.to_string());
-                String::new()
-            });
-            r.push_bind(e.task.0)
-                .push_bind(e.at.0)
-                .push_bind(e.actor.as_ref().map(|a| a.to_string()))
-                .push_bind(e.kind.name())
-                .push_bind(detail);
-        });
-        if let Some(e) = err {
-            return Err(corrupt(e));
-        }
-        q.build().execute(&mut *tx).await.map_err(db)?;
-    }
-    for chunk in shaped(&outbox, ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO outbox (channel, destination, task_id, message, due_at, created_at) ",
-        );
-        let mut err = None;
-        q.push_values(chunk, |mut r, (o, at)| {
-            let msg = serde_json::to_string(&o.message).unwrap_or_else(|x| {
-                err = Some(x.to_string());
-                String::new()
-            });
-            r.push_bind(o.channel.clone())
-                .push_bind(destination_key(&o.message.to))
-                .push_bind(o.message.task.map(|t| t.0))
-                .push_bind(msg)
-                .push_bind(at.0)
-                .push_bind(at.0);
-        });
-        if let Some(e) = err {
-            return Err(corrupt(e));
-        }
-        q.build().execute(&mut *tx).await.map_err(db)?;
-    }
-    write_dialogues!(Sqlite, dialogues, tx);
-    for chunk in shaped(&rs, ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO residents (identity, language) ");
-        q.push_values(chunk, |mut r, (who, l)| {
-            r.push_bind(who.to_string()).push_bind((*l).clone());
-        });
-        q.push(" ON CONFLICT(identity) DO UPDATE SET language=excluded.language");
-        q.build().execute(&mut *tx).await.map_err(db)?;
-    }
-    for chunk in shaped(&seen, ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Sqlite>::new("INSERT OR IGNORE INTO seen (channel, message_id, at) ");
-        q.push_values(chunk, |mut r, (c, m, at)| {
-            r.push_bind((*c).clone()).push_bind((*m).clone()).push_bind(at.0);
-        });
-        q.build().execute(&mut *tx).await.map_err(db)?;
-    }
-    for b in batches_with_erasure {
-        for who in &b.erase {
-            erase_person(&mut tx, who).await?;
-        }
-        if let Some(before) = b.retention_before {
-            apply_retention(&mut tx, before).await?;
-        }
-    }
-    tx.commit().await.map_err(db)?;
-    Ok(())
-}
-
-/// The SQL side of an erasure (the engine does the same to what it holds in memory).
-async fn erase_person(tx: &mut SqliteConnection, who: &Identity) -> Result<(), StoreError> {
-    let id = who.to_string();
-    let dest = destination_key(&Destination::Direct(who.clone()));
-    let statements: &[&str] = &[
-        // Their reports: no identity, no name, no text, no exact place, no photos.
-        "UPDATE tasks SET reporter = 'erased:-', reporter_name = NULL, description = '', street = NULL, \
-         lat = round(lat, 3), lon = round(lon, 3), attachments = '[]' WHERE reporter = ?1",
-        // Their support of others' reports.
-        "UPDATE tasks SET followers = (SELECT json_group_array(value) FROM json_each(tasks.followers) WHERE value != ?1), \
-         supporters = (SELECT json_group_array(value) FROM json_each(tasks.supporters) WHERE value != ?1) \
-         WHERE instr(followers, ?1) > 0 OR instr(supporters, ?1) > 0",
-        "UPDATE tasks SET assignee = 'erased:-' WHERE assignee = ?1",
-        // What they wrote on tasks, and who did it.
-        "UPDATE task_events SET detail = json_set(detail, '$.text', '') WHERE actor = ?1 AND json_extract(detail, '$.text') IS NOT NULL",
-        "UPDATE task_events SET detail = json_set(detail, '$.note', NULL) WHERE actor = ?1 AND json_extract(detail, '$.note') IS NOT NULL",
-        "UPDATE task_events SET actor = 'erased:-' WHERE actor = ?1",
-        "DELETE FROM dialogues WHERE identity = ?1",
-        "DELETE FROM residents WHERE identity = ?1",
-        "DELETE FROM subscriptions WHERE identity = ?1",
-        "DELETE FROM credits WHERE identity = ?1",
-        // What channels keep about them (channel::person_key).
-        "DELETE FROM cursors WHERE substr(key, 1, length('person:' || ?1 || ':')) = 'person:' || ?1 || ':'",
-    ];
-    for sql in statements {
-        sqlx::query(*sql).bind(&id).execute(&mut *tx).await.map_err(db)?;
-    }
-    // Messages to them: undelivered ones go (but the farewell), delivered ones are blanked;
-    // and whatever quoted their reports (crew cards, public posts) is blanked too.
-    sqlx::query(
-        "DELETE FROM outbox WHERE destination = ?1 AND state = 'pending' AND json_extract(message, '$.farewell') IS NOT 1",
-    )
-    .bind(&dest)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    sqlx::query(concat!("UPDATE outbox SET ", blank_outbox_row!(), " WHERE destination = ?1 AND state != 'pending'"))
-        .bind(&dest)
-        .execute(&mut *tx)
-        .await
-        .map_err(db)?;
-    Ok(())
-}
-
-/// Reporters of tasks resolved or closed before `before` are anonymised.
-async fn apply_retention(tx: &mut SqliteConnection, before: Timestamp) -> Result<(), StoreError> {
-    let ended = "status IN ('resolved', 'closed') AND COALESCE(closed_at, resolved_at) < ?1 AND reporter != 'erased:-'";
-    // Messages to those reporters about those tasks, and what quoted the reports.
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE outbox SET message = json_set(message, '$.text', ''), \
-         destination = CASE WHEN destination LIKE 'dm:%' THEN 'erased' ELSE destination END \
-         WHERE state != 'pending' AND task_id IN (SELECT id FROM tasks WHERE {ended})"
-    )))
-    .bind(before.0)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE task_events SET actor = CASE WHEN actor = (SELECT reporter FROM tasks WHERE id = task_events.task_id) THEN 'erased:-' ELSE actor END \
-         WHERE task_id IN (SELECT id FROM tasks WHERE {ended})"
-    )))
-    .bind(before.0)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE tasks SET reporter = 'erased:-', reporter_name = NULL, description = '', street = NULL, \
-         lat = round(lat, 3), lon = round(lon, 3), attachments = '[]', followers = '[]', supporters = '[]' WHERE {ended}"
-    )))
-    .bind(before.0)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    Ok(())
 }
 
 pub(crate) fn visibility_str(v: Visibility) -> &'static str {

@@ -2,8 +2,10 @@
 //! Owns the schema and its migrations; knows nothing of messengers or routing.
 //!
 //! Writes go through one writer task that groups the batches of concurrent messages into
-//! one transaction (group commit) and writes each table with multi-row statements, so
-//! that throughput is not bound by one fsync or one round trip per message.
+//! one transaction (group commit), so that throughput is not bound by one fsync per
+//! message. On SQLite that transaction runs in one synchronous call on rusqlite's
+//! connection (`sqlite_writer`: no round trip per statement); on PostgreSQL each table is
+//! written with multi-row statements.
 //!
 //! PostgreSQL ([`PgStore`], for cities and for more than one process) keeps the same
 //! tables and shares the writer, the row decoding and the rules; only the SQL differs.

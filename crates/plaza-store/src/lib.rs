@@ -372,7 +372,15 @@ impl SqliteStore {
         let writer_conn = backend.connect().await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let (small, small_rx) = mpsc::unbounded_channel();
-        tokio::spawn(writer_loop(Writer::new(writer_conn, backend), rx, small_rx));
+        // The writer on a thread of its own: its writes are synchronous, and there they
+        // neither hold up nor hand over a runtime worker.
+        let writer = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|e| db(format!("cannot start the database writer: {e}")))?;
+        std::thread::Builder::new()
+            .name("plaza-db-writer".into())
+            .spawn(move || writer.block_on(writer_loop(Writer::new(writer_conn, backend), rx, small_rx)))
+            .map_err(|e| db(format!("cannot start the database writer: {e}")))?;
         let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
             Some(d) => d.to_path_buf(),
             None => std::path::PathBuf::from("."),
@@ -501,9 +509,8 @@ struct SqliteBackend {
     path: std::path::PathBuf,
 }
 
-/// Runs SQLite's synchronous writes on the writer task's thread. On a multi-threaded
-/// runtime that thread hands its other tasks to the other workers while it writes; on a
-/// single-threaded one (tests) the write simply runs.
+/// Runs SQLite's synchronous writes where the writer runs: its own thread (see
+/// [`SqliteStore::open`]), or, called from a runtime's worker, without holding it up.
 fn blocking<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),

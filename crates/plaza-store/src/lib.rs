@@ -316,6 +316,46 @@ macro_rules! blank_outbox_row {
 
 mod sqlite_writer;
 
+/// The text of statements that are the same SQL on both backends: `$N` parameters, first
+/// used in ascending order, which SQLite (and rusqlite's positional binding) read too.
+pub(crate) mod same_sql {
+    pub const CURSOR: &str =
+        "INSERT INTO cursors (key, value) VALUES ($1, $2) ON CONFLICT(key) DO UPDATE SET value = excluded.value";
+    pub const INBOX_DONE: &str = "UPDATE inbox SET inbound = '', handled_at = $1, became = $2 WHERE id = $3";
+    /// Handled inbox rows older than [`INBOX_KEPT_MS`] go.
+    pub const INBOX_PRUNE: &str = "DELETE FROM inbox WHERE handled_at < $1";
+    pub const INBOX_KEPT_MS: i64 = 3_600_000;
+    pub const DELIVERED: &str = "UPDATE outbox SET state = 'delivered', delivered_at = $1, platform_id = $2, \
+         attempts = attempts + 1 WHERE id = $3";
+    pub const POST: &str = "INSERT INTO posts (channel, message_id, task_id, room, kind) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT(channel, message_id, task_id) DO UPDATE SET room=excluded.room, kind=excluded.kind";
+    pub const RETRY: &str = "UPDATE outbox SET due_at = $1, attempts = attempts + 1, last_error = $2 WHERE id = $3";
+    pub const FAILED: &str =
+        "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = $1 WHERE id = $2";
+    /// An erasure's statements bound to the person's identity, after each backend's own
+    /// (which blank what they wrote, so the events' actor goes last of those).
+    pub const ERASE_PERSON: [&str; 7] = [
+        "UPDATE tasks SET assignee = 'erased:-' WHERE assignee = $1",
+        "UPDATE task_events SET actor = 'erased:-' WHERE actor = $1",
+        "DELETE FROM dialogues WHERE identity = $1",
+        "DELETE FROM residents WHERE identity = $1",
+        "DELETE FROM subscriptions WHERE identity = $1",
+        "DELETE FROM credits WHERE identity = $1",
+        // What channels keep about them (channel::person_key).
+        "DELETE FROM cursors WHERE substr(key, 1, length('person:' || $1 || ':')) = 'person:' || $1 || ':'",
+    ];
+    /// Retention: the tasks ended before `$1` whose reporter is not yet anonymised.
+    pub const RETENTION_ENDED: &str =
+        "status IN ('resolved', 'closed') AND COALESCE(closed_at, resolved_at) < $1 AND reporter != 'erased:-'";
+    /// Retention: those tasks' events lose their reporter as actor (bound to the same `$1`).
+    pub fn retention_events() -> String {
+        format!(
+            "UPDATE task_events SET actor = CASE WHEN actor = (SELECT reporter FROM tasks WHERE id = task_events.task_id) \
+             THEN 'erased:-' ELSE actor END WHERE task_id IN (SELECT id FROM tasks WHERE {RETENTION_ENDED})"
+        )
+    }
+}
+
 pub(crate) type Reply = oneshot::Sender<Result<(), StoreError>>;
 pub(crate) type Job = (Batch, Reply);
 
@@ -354,9 +394,14 @@ pub(crate) fn corrupt(e: impl std::fmt::Display) -> StoreError {
 impl SqliteStore {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| db(format!("cannot create {}: {e}", dir.display())))?;
-        }
+        // The folder of the database file (created if needed, and where free space is read).
+        let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            Some(d) => {
+                std::fs::create_dir_all(d).map_err(|e| db(format!("cannot create {}: {e}", d.display())))?;
+                d.to_path_buf()
+            }
+            None => std::path::PathBuf::from("."),
+        };
         let opts = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -368,8 +413,9 @@ impl SqliteStore {
         sqlx::migrate!("./migrations/sqlite").run(&mut migrator).await.map_err(db)?;
         migrator.close().await.map_err(db)?;
         let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.map_err(db)?;
+        // Opening a file and setting a few pragmas: brief enough to do here, at start.
+        let writer_conn = sqlite_writer::open(path)?;
         let backend = SqliteBackend { path: path.to_path_buf() };
-        let writer_conn = backend.connect().await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let (small, small_rx) = mpsc::unbounded_channel();
         // The writer on a thread of its own: its writes are synchronous, and there they
@@ -381,10 +427,6 @@ impl SqliteStore {
             .name("plaza-db-writer".into())
             .spawn(move || writer.block_on(writer_loop(Writer::new(writer_conn, backend), rx, small_rx)))
             .map_err(|e| db(format!("cannot start the database writer: {e}")))?;
-        let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            Some(d) => d.to_path_buf(),
-            None => std::path::PathBuf::from("."),
-        };
         Ok(SqliteStore { dir, pool, writer: tx, small })
     }
 
@@ -509,26 +551,18 @@ struct SqliteBackend {
     path: std::path::PathBuf,
 }
 
-/// Runs SQLite's synchronous writes where the writer runs: its own thread (see
-/// [`SqliteStore::open`]), or, called from a runtime's worker, without holding it up.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
-        _ => f(),
-    }
-}
-
 #[async_trait]
 impl Backend for SqliteBackend {
     type Conn = rusqlite::Connection;
+    // Run on the writer's own thread (see `SqliteStore::open`), where blocking is its job.
     async fn connect(&self) -> Result<rusqlite::Connection, StoreError> {
-        blocking(|| sqlite_writer::open(&self.path))
+        sqlite_writer::open(&self.path)
     }
     async fn write_small(&self, conn: &mut rusqlite::Connection, jobs: Vec<&Small>) -> Result<(), StoreError> {
-        blocking(|| sqlite_writer::write_small(conn, &jobs))
+        sqlite_writer::write_small(conn, &jobs)
     }
     async fn write_group(&self, conn: &mut rusqlite::Connection, batches: Vec<&Batch>) -> Result<(), StoreError> {
-        blocking(|| sqlite_writer::write_group(conn, &batches))
+        sqlite_writer::write_group(conn, &batches)
     }
 }
 

@@ -20,7 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::{
     Backend, Flat, INSERT_TASKS, Job, Reply, Small, UPSERT_TASKS, Writer, backlog, corrupt, credits_from_rows,
     crew_rows, destination_key, due_rows, event_from_row, flatten, kind_key, kinds, language_from_row, post_from_row,
-    post_kind_str, shaped, subscriptions_from_rows, task_from_row, timers_from_rows, visibility_str, writer_loop,
+    post_kind_str, same_sql, shaped, subscriptions_from_rows, task_from_row, timers_from_rows, visibility_str,
+    writer_loop,
 };
 
 /// The advisory lock that is the leader's lease ("PLAZA" in ASCII).
@@ -66,25 +67,18 @@ impl Backend for PgBackend {
             match job {
                 Small::Delivery { id, outcome, at } => write_delivery(&mut tx, *id, outcome, *at).await?,
                 Small::Cursor { key, value } => {
-                    sqlx::query(
-                        "INSERT INTO cursors (key, value) VALUES ($1, $2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    )
-                    .bind(key)
-                    .bind(value)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
+                    sqlx::query(same_sql::CURSOR).bind(key).bind(value).execute(&mut *tx).await.map_err(db)?;
                 }
                 Small::InboxDone { id, became, at } => {
-                    sqlx::query("UPDATE inbox SET inbound = '', handled_at = $1, became = $2 WHERE id = $3")
+                    sqlx::query(same_sql::INBOX_DONE)
                         .bind(at.0)
                         .bind(became.map(|t| t.0))
                         .bind(*id)
                         .execute(&mut *tx)
                         .await
                         .map_err(db)?;
-                    sqlx::query("DELETE FROM inbox WHERE handled_at < $1")
-                        .bind(at.0 - 3_600_000)
+                    sqlx::query(same_sql::INBOX_PRUNE)
+                        .bind(at.0 - same_sql::INBOX_KEPT_MS)
                         .execute(&mut *tx)
                         .await
                         .map_err(db)?;
@@ -181,16 +175,13 @@ async fn write_delivery(
 ) -> Result<(), StoreError> {
     match outcome {
         DeliveryOutcome::Delivered { message_id, posts } => {
-            sqlx::query(
-                "UPDATE outbox SET state = 'delivered', delivered_at = $1, platform_id = $2, attempts = attempts + 1 \
-                 WHERE id = $3",
-            )
-            .bind(at.0)
-            .bind(message_id)
-            .bind(outbox_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+            sqlx::query(same_sql::DELIVERED)
+                .bind(at.0)
+                .bind(message_id)
+                .bind(outbox_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
             // The last message to someone whose data was erased leaves no trace.
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE outbox SET {BLANK_OUTBOX_ROW} WHERE id = $1 AND message::jsonb->>'farewell' = 'true'"
@@ -200,36 +191,22 @@ async fn write_delivery(
             .await
             .map_err(db)?;
             for p in posts {
-                sqlx::query(
-                    "INSERT INTO posts (channel, message_id, task_id, room, kind) VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT(channel, message_id, task_id) DO UPDATE SET room=excluded.room, kind=excluded.kind",
-                )
-                .bind(&p.channel)
-                .bind(&p.message_id)
-                .bind(p.task.0)
-                .bind(&p.room)
-                .bind(post_kind_str(p.kind))
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+                sqlx::query(same_sql::POST)
+                    .bind(&p.channel)
+                    .bind(&p.message_id)
+                    .bind(p.task.0)
+                    .bind(&p.room)
+                    .bind(post_kind_str(p.kind))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
             }
         }
         DeliveryOutcome::Retry { at: due, error } => {
-            sqlx::query("UPDATE outbox SET due_at = $1, attempts = attempts + 1, last_error = $2 WHERE id = $3")
-                .bind(due.0)
-                .bind(error)
-                .bind(outbox_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+            sqlx::query(same_sql::RETRY).bind(due.0).bind(error).bind(outbox_id).execute(&mut *tx).await.map_err(db)?;
         }
         DeliveryOutcome::Failed { error } => {
-            sqlx::query("UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = $1 WHERE id = $2")
-                .bind(error)
-                .bind(outbox_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db)?;
+            sqlx::query(same_sql::FAILED).bind(error).bind(outbox_id).execute(&mut *tx).await.map_err(db)?;
         }
     }
     Ok(())
@@ -371,7 +348,6 @@ async fn erase_person(tx: &mut PgConnection, who: &Identity) -> Result<(), Store
              supporters = {WITHOUT}tasks.supporters::json) v WHERE v != $1) \
              WHERE strpos(followers, $1) > 0 OR strpos(supporters, $1) > 0"
         ),
-        "UPDATE tasks SET assignee = 'erased:-' WHERE assignee = $1".into(),
         // What they wrote on tasks, and who did it.
         "UPDATE task_events SET detail = jsonb_set(detail::jsonb, '{text}', '\"\"')::text \
          WHERE actor = $1 AND detail::jsonb->>'text' IS NOT NULL"
@@ -379,14 +355,8 @@ async fn erase_person(tx: &mut PgConnection, who: &Identity) -> Result<(), Store
         "UPDATE task_events SET detail = jsonb_set(detail::jsonb, '{note}', 'null')::text \
          WHERE actor = $1 AND detail::jsonb->>'note' IS NOT NULL"
             .into(),
-        "UPDATE task_events SET actor = 'erased:-' WHERE actor = $1".into(),
-        "DELETE FROM dialogues WHERE identity = $1".into(),
-        "DELETE FROM residents WHERE identity = $1".into(),
-        "DELETE FROM subscriptions WHERE identity = $1".into(),
-        "DELETE FROM credits WHERE identity = $1".into(),
-        // What channels keep about them (channel::person_key).
-        "DELETE FROM cursors WHERE substr(key, 1, length('person:' || $1 || ':')) = 'person:' || $1 || ':'".into(),
     ];
+    let statements = statements.into_iter().chain(same_sql::ERASE_PERSON.map(String::from));
     for sql in statements {
         sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&id).execute(&mut *tx).await.map_err(db)?;
     }
@@ -411,7 +381,7 @@ async fn erase_person(tx: &mut PgConnection, who: &Identity) -> Result<(), Store
 
 /// Reporters of tasks resolved or closed before `before` are anonymised.
 async fn apply_retention(tx: &mut PgConnection, before: Timestamp) -> Result<(), StoreError> {
-    let ended = "status IN ('resolved', 'closed') AND COALESCE(closed_at, resolved_at) < $1 AND reporter != 'erased:-'";
+    let ended = same_sql::RETENTION_ENDED;
     let statements = [
         // Messages to those reporters about those tasks, and what quoted the reports.
         format!(
@@ -419,10 +389,7 @@ async fn apply_retention(tx: &mut PgConnection, before: Timestamp) -> Result<(),
              destination = CASE WHEN destination LIKE 'dm:%' THEN 'erased' ELSE destination END \
              WHERE state != 'pending' AND task_id IN (SELECT id FROM tasks WHERE {ended})"
         ),
-        format!(
-            "UPDATE task_events SET actor = CASE WHEN actor = (SELECT reporter FROM tasks WHERE id = task_events.task_id) \
-             THEN 'erased:-' ELSE actor END WHERE task_id IN (SELECT id FROM tasks WHERE {ended})"
-        ),
+        same_sql::retention_events(),
         format!(
             "UPDATE tasks SET reporter = 'erased:-', reporter_name = NULL, description = '', street = NULL, \
              lat = round(lat::numeric, 3)::double precision, lon = round(lon::numeric, 3)::double precision, \

@@ -17,7 +17,7 @@ use plaza_core::store::{Batch, DeliveryOutcome, StoreError};
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior, params};
 
 use crate::{
-    Flat, INSERT_TASKS, Small, UPSERT_TASKS, corrupt, destination_key, flatten, post_kind_str, visibility_str,
+    Flat, INSERT_TASKS, Small, UPSERT_TASKS, corrupt, destination_key, flatten, post_kind_str, same_sql, visibility_str,
 };
 
 /// Statements kept prepared on the writer's connection (this module has fewer).
@@ -62,18 +62,14 @@ pub(crate) fn write_small(conn: &mut Connection, jobs: &[&Small]) -> Result<(), 
         match job {
             Small::Delivery { id, outcome, at } => write_delivery(&tx, *id, outcome, *at)?,
             Small::Cursor { key, value } => {
-                tx.prepare_cached(
-                    "INSERT INTO cursors (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                )
-                .and_then(|mut s| s.execute(params![key, value]))
-                .map_err(lite)?;
+                tx.prepare_cached(same_sql::CURSOR).and_then(|mut s| s.execute(params![key, value])).map_err(lite)?;
             }
             Small::InboxDone { id, became, at } => {
-                tx.prepare_cached("UPDATE inbox SET inbound = '', handled_at = ?1, became = ?2 WHERE id = ?3")
+                tx.prepare_cached(same_sql::INBOX_DONE)
                     .and_then(|mut s| s.execute(params![at.0, became.map(|t| t.0), id]))
                     .map_err(lite)?;
-                tx.prepare_cached("DELETE FROM inbox WHERE handled_at < ?1")
-                    .and_then(|mut s| s.execute(params![at.0 - 3_600_000]))
+                tx.prepare_cached(same_sql::INBOX_PRUNE)
+                    .and_then(|mut s| s.execute(params![at.0 - same_sql::INBOX_KEPT_MS]))
                     .map_err(lite)?;
             }
         }
@@ -89,12 +85,9 @@ fn write_delivery(
 ) -> Result<(), StoreError> {
     match outcome {
         DeliveryOutcome::Delivered { message_id, posts } => {
-            tx.prepare_cached(
-                "UPDATE outbox SET state = 'delivered', delivered_at = ?1, platform_id = ?2, attempts = attempts + 1 \
-                 WHERE id = ?3",
-            )
-            .and_then(|mut s| s.execute(params![at.0, message_id, outbox_id]))
-            .map_err(lite)?;
+            tx.prepare_cached(same_sql::DELIVERED)
+                .and_then(|mut s| s.execute(params![at.0, message_id, outbox_id]))
+                .map_err(lite)?;
             // The last message to someone whose data was erased leaves no trace.
             tx.prepare_cached(concat!(
                 "UPDATE outbox SET ",
@@ -104,12 +97,7 @@ fn write_delivery(
             .and_then(|mut s| s.execute(params![outbox_id]))
             .map_err(lite)?;
             if !posts.is_empty() {
-                let mut s = tx
-                    .prepare_cached(
-                        "INSERT INTO posts (channel, message_id, task_id, room, kind) VALUES (?1, ?2, ?3, ?4, ?5) \
-                         ON CONFLICT(channel, message_id, task_id) DO UPDATE SET room=excluded.room, kind=excluded.kind",
-                    )
-                    .map_err(lite)?;
+                let mut s = tx.prepare_cached(same_sql::POST).map_err(lite)?;
                 for p in posts {
                     s.execute(params![p.channel, p.message_id, p.task.0, p.room, post_kind_str(p.kind)])
                         .map_err(lite)?;
@@ -117,16 +105,12 @@ fn write_delivery(
             }
         }
         DeliveryOutcome::Retry { at: due, error } => {
-            tx.prepare_cached("UPDATE outbox SET due_at = ?1, attempts = attempts + 1, last_error = ?2 WHERE id = ?3")
+            tx.prepare_cached(same_sql::RETRY)
                 .and_then(|mut s| s.execute(params![due.0, error, outbox_id]))
                 .map_err(lite)?;
         }
         DeliveryOutcome::Failed { error } => {
-            tx.prepare_cached(
-                "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ?1 WHERE id = ?2",
-            )
-            .and_then(|mut s| s.execute(params![error, outbox_id]))
-            .map_err(lite)?;
+            tx.prepare_cached(same_sql::FAILED).and_then(|mut s| s.execute(params![error, outbox_id])).map_err(lite)?;
         }
     }
     Ok(())
@@ -316,19 +300,11 @@ fn erase_person(tx: &Transaction<'_>, who: &Identity) -> Result<(), StoreError> 
         "UPDATE tasks SET followers = (SELECT json_group_array(value) FROM json_each(tasks.followers) WHERE value != ?1), \
          supporters = (SELECT json_group_array(value) FROM json_each(tasks.supporters) WHERE value != ?1) \
          WHERE instr(followers, ?1) > 0 OR instr(supporters, ?1) > 0",
-        "UPDATE tasks SET assignee = 'erased:-' WHERE assignee = ?1",
         // What they wrote on tasks, and who did it.
         "UPDATE task_events SET detail = json_set(detail, '$.text', '') WHERE actor = ?1 AND json_extract(detail, '$.text') IS NOT NULL",
         "UPDATE task_events SET detail = json_set(detail, '$.note', NULL) WHERE actor = ?1 AND json_extract(detail, '$.note') IS NOT NULL",
-        "UPDATE task_events SET actor = 'erased:-' WHERE actor = ?1",
-        "DELETE FROM dialogues WHERE identity = ?1",
-        "DELETE FROM residents WHERE identity = ?1",
-        "DELETE FROM subscriptions WHERE identity = ?1",
-        "DELETE FROM credits WHERE identity = ?1",
-        // What channels keep about them (channel::person_key).
-        "DELETE FROM cursors WHERE substr(key, 1, length('person:' || ?1 || ':')) = 'person:' || ?1 || ':'",
     ];
-    for sql in statements {
+    for sql in statements.iter().chain(&same_sql::ERASE_PERSON) {
         tx.execute(sql, params![id]).map_err(lite)?;
     }
     // Messages to them: undelivered ones go (but the farewell), delivered ones are blanked;
@@ -348,7 +324,7 @@ fn erase_person(tx: &Transaction<'_>, who: &Identity) -> Result<(), StoreError> 
 
 /// Reporters of tasks resolved or closed before `before` are anonymised.
 fn apply_retention(tx: &Transaction<'_>, before: Timestamp) -> Result<(), StoreError> {
-    let ended = "status IN ('resolved', 'closed') AND COALESCE(closed_at, resolved_at) < ?1 AND reporter != 'erased:-'";
+    let ended = same_sql::RETENTION_ENDED;
     let statements = [
         // Messages to those reporters about those tasks, and what quoted the reports.
         format!(
@@ -356,10 +332,7 @@ fn apply_retention(tx: &Transaction<'_>, before: Timestamp) -> Result<(), StoreE
              destination = CASE WHEN destination LIKE 'dm:%' THEN 'erased' ELSE destination END \
              WHERE state != 'pending' AND task_id IN (SELECT id FROM tasks WHERE {ended})"
         ),
-        format!(
-            "UPDATE task_events SET actor = CASE WHEN actor = (SELECT reporter FROM tasks WHERE id = task_events.task_id) \
-             THEN 'erased:-' ELSE actor END WHERE task_id IN (SELECT id FROM tasks WHERE {ended})"
-        ),
+        same_sql::retention_events(),
         format!(
             "UPDATE tasks SET reporter = 'erased:-', reporter_name = NULL, description = '', street = NULL, \
              lat = round(lat, 3), lon = round(lon, 3), attachments = '[]', followers = '[]', supporters = '[]' WHERE {ended}"

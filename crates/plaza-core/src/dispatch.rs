@@ -26,6 +26,10 @@ use crate::store::{Chats, DeliveryOutcome, OutboxRow, PostRecord, StoreError};
 /// While a platform is unreachable, how often the oldest message is tried again.
 const PROBE_FIRST: Duration = Duration::from_secs(1);
 const PROBE_MAX: Duration = Duration::from_secs(5);
+/// After an outage the rooms' track tries the platform this long after the residents'
+/// track may: a resident's answer is the first message out, not a room post (and, on a
+/// store that cannot record, the one sent before sending stops).
+const ROOMS_PROBE_AFTER: Duration = Duration::from_secs(1);
 const BATCH: u32 = 500;
 /// How often the runtime runs the engine's due timers (a reminder or a time-out is at
 /// most this late).
@@ -247,12 +251,14 @@ impl Dispatcher {
         self.outages.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// While the platform is unreachable and it is not yet time to try again: how long.
-    fn probe_wait(&self, ch: &str) -> Option<Duration> {
+    /// While the platform is unreachable and it is not yet time for `track` to try
+    /// again: how long.
+    fn probe_wait(&self, ch: &str, track: Chats) -> Option<Duration> {
         let o = self.outages();
         let o = o.get(ch)?;
+        let at = if track == Chats::Rooms { o.probe_at + ROOMS_PROBE_AFTER } else { o.probe_at };
         let now = Instant::now();
-        (o.probe_at > now).then(|| o.probe_at - now)
+        (at > now).then(|| at - now)
     }
 
     /// A send failed for want of the network: the channel is in an outage (said once).
@@ -388,7 +394,7 @@ impl Dispatcher {
 
     /// [`Dispatcher::deliver_due`] for the chats of one track only.
     async fn deliver_track(&self, ch: &dyn Channel, track: Chats) -> Result<Round, StoreError> {
-        if let Some(wait) = self.probe_wait(ch.name()) {
+        if let Some(wait) = self.probe_wait(ch.name(), track) {
             return Ok(Round { attempted: 0, wake_in: Some(wait) });
         }
         if let Some(wait) = self.flush_unrecorded().await {
@@ -466,8 +472,9 @@ impl Dispatcher {
                 break;
             }
             sent += 1;
-            // The platform went away (or the store stopped recording): stop here.
-            if let Some(wait) = self.probe_wait(ch.name()) {
+            // The platform went away (or the store stopped recording): stop here, whatever
+            // the track (the rooms' later turn is for the first try after an outage).
+            if let Some(wait) = self.probe_wait(ch.name(), Chats::Direct) {
                 round.wake_in = min_wake(round.wake_in, wait);
                 break;
             }

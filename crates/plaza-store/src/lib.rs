@@ -5,12 +5,11 @@
 //! one transaction (group commit), so that throughput is not bound by one fsync per
 //! message. On SQLite that transaction runs in one synchronous call on rusqlite's
 //! connection (`sqlite_writer`: no round trip per statement); on PostgreSQL each table is
-//! written with multi-row statements.
+//! written with one statement, its columns bound as arrays.
 //!
 //! PostgreSQL ([`PgStore`], for cities and for more than one process) keeps the same
 //! tables and shares the writer, the row decoding and the rules; only the SQL differs.
 
-/// Timers set or gone, each to its latest state: the same SQL on both backends.
 /// The small tables loaded whole at start (timers, notices asked for, crew members'
 /// credit): the same SQL on both backends.
 macro_rules! load_small_tables {
@@ -54,94 +53,6 @@ macro_rules! timers_due {
             .map_err(db)?,
         ))
     };
-}
-
-/// Notices asked for or stopped: the same SQL on both backends.
-macro_rules! write_subscriptions {
-    ($subs:expr, $tx:ident) => {
-        for (who, district, on) in $subs {
-            let q = if *on {
-                "INSERT INTO subscriptions (identity, district) VALUES ($1, $2) ON CONFLICT DO NOTHING"
-            } else {
-                "DELETE FROM subscriptions WHERE identity = $1 AND district = $2"
-            };
-            sqlx::query(q).bind(who.to_string()).bind(district.clone()).execute(&mut *$tx).await.map_err(db)?;
-        }
-    };
-}
-
-/// Crew members' choices of being named: the same SQL on both backends.
-macro_rules! write_credits {
-    ($credits:expr, $tx:ident) => {
-        for (who, name) in $credits.iter().copied() {
-            sqlx::query(
-                "INSERT INTO credits (identity, name) VALUES ($1, $2) ON CONFLICT(identity) DO UPDATE SET name = excluded.name",
-            )
-            .bind(who.to_string())
-            .bind(name.clone())
-            .execute(&mut *$tx)
-            .await
-            .map_err(db)?;
-        }
-    };
-}
-
-macro_rules! write_timers {
-    ($db:ty, $timers:expr, $tx:ident) => {{
-        // Multi-row statements: a town's fixes each set a time-out, and a statement a row
-        // was most of a group's statements.
-        let (set, gone): (Vec<_>, Vec<_>) = $timers.iter().partition(|(_, due)| due.is_some());
-        for chunk in shaped(&set, ROWS_PER_STATEMENT) {
-            let mut q = QueryBuilder::<$db>::new("INSERT INTO timers (owner, task_id, key, due_at) ");
-            q.push_values(chunk, |mut r, (k, due)| {
-                r.push_bind(k.owner.clone()).push_bind(k.task.0).push_bind(k.key.clone()).push_bind(due.map(|d| d.0));
-            });
-            q.push(" ON CONFLICT(owner, task_id, key) DO UPDATE SET due_at = excluded.due_at");
-            q.build().execute(&mut *$tx).await.map_err(db)?;
-        }
-        for chunk in shaped(&gone, ROWS_PER_STATEMENT) {
-            // Conditions joined by OR, not `(owner, task_id, key) IN (VALUES …)`: SQLite
-            // scans the whole table for that one, and looks each of these up in the key.
-            let mut q = QueryBuilder::<$db>::new("DELETE FROM timers WHERE ");
-            for (i, (k, _)) in chunk.iter().enumerate() {
-                q.push(if i == 0 { "(owner = " } else { " OR (owner = " });
-                q.push_bind(k.owner.clone()).push(" AND task_id = ").push_bind(k.task.0);
-                q.push(" AND key = ").push_bind(k.key.clone()).push(")");
-            }
-            q.build().execute(&mut *$tx).await.map_err(db)?;
-        }
-    }};
-}
-
-macro_rules! write_dialogues {
-    ($db:ty, $dialogues:expr, $tx:ident) => {{
-        // Each person once (their last state): set ones and ended ones, a statement each.
-        let mut set = Vec::new();
-        let mut gone = Vec::new();
-        for (who, d, at) in $dialogues {
-            match d {
-                Some(d) => set.push((who.to_string(), serde_json::to_string(d).map_err(corrupt)?, at.0)),
-                None => gone.push(who.to_string()),
-            }
-        }
-        for chunk in shaped(&set, ROWS_PER_STATEMENT) {
-            let mut q = QueryBuilder::<$db>::new("INSERT INTO dialogues (identity, state, updated_at) ");
-            q.push_values(chunk, |mut r, (who, state, at)| {
-                r.push_bind(who.clone()).push_bind(state.clone()).push_bind(*at);
-            });
-            q.push(" ON CONFLICT(identity) DO UPDATE SET state=excluded.state, updated_at=excluded.updated_at");
-            q.build().execute(&mut *$tx).await.map_err(db)?;
-        }
-        for chunk in shaped(&gone, ROWS_PER_STATEMENT) {
-            let mut q = QueryBuilder::<$db>::new("DELETE FROM dialogues WHERE identity IN (");
-            let mut ids = q.separated(", ");
-            for who in chunk {
-                ids.push_bind(who.clone());
-            }
-            q.push(")");
-            q.build().execute(&mut *$tx).await.map_err(db)?;
-        }
-    }};
 }
 
 /// Statements that are the same SQL on both backends (`$N` parameters, which SQLite
@@ -286,7 +197,7 @@ use tracing::{debug, error, info};
 
 /// Most batches grouped into one transaction.
 const MAX_GROUP: usize = 1024;
-/// Rows per multi-row INSERT (SQLite allows 32,766 bound values per statement).
+/// Identities per lookup's `IN (…)` list (SQLite allows 32,766 bound values per statement).
 const ROWS_PER_STATEMENT: usize = 256;
 
 /// Rows in statements of a few fixed sizes (powers of two up to `max`): a multi-row

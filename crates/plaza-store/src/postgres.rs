@@ -1,6 +1,6 @@
 //! Plaza's [`Store`] on PostgreSQL (`[store] url = "postgres://…"`): for a city, and for
 //! more than one process on one database. Same tables, same writer (one transaction per
-//! group of batches, multi-row statements), same row decoding as SQLite; the SQL that
+//! group of batches, a statement per table), same row decoding as SQLite; the SQL that
 //! differs (jsonb instead of SQLite's json functions, `$n` parameters) is here.
 
 use std::str::FromStr;
@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use plaza_core::channel::{Destination, Inbound};
+use plaza_core::dialogue::Dialogue;
 use plaza_core::model::*;
 use plaza_core::store::{
     Batch, Chats, CommitTicket, DeliveryOutcome, OutboxRow, PersonData, PostRecord, SeenWindow, Snapshot, Store,
@@ -20,15 +21,11 @@ use tokio::sync::{mpsc, oneshot};
 use crate::{
     Backend, Flat, INSERT_TASKS, Job, Reply, Small, UPSERT_TASKS, Writer, backlog, corrupt, credits_from_rows,
     crew_rows, destination_key, due_rows, event_from_row, flatten, kind_key, kinds, language_from_row, post_from_row,
-    post_kind_str, same_sql, shaped, subscriptions_from_rows, task_from_row, timers_from_rows, visibility_str,
-    writer_loop,
+    post_kind_str, same_sql, subscriptions_from_rows, task_from_row, timers_from_rows, visibility_str, writer_loop,
 };
 
 /// The advisory lock that is the leader's lease ("PLAZA" in ASCII).
 const LEASE_KEY: i64 = 0x50_4c_41_5a_41;
-
-/// Rows per multi-row INSERT (PostgreSQL allows 65,535 bound values per statement).
-const ROWS_PER_STATEMENT: usize = 512;
 
 shared_sql!(PgPool);
 
@@ -212,111 +209,129 @@ async fn write_delivery(
     Ok(())
 }
 
-fn json(v: Result<String, serde_json::Error>, err: &mut Option<String>) -> String {
-    v.unwrap_or_else(|e| {
-        *err = Some(e.to_string());
-        "[]".into()
-    })
-}
+/// A task's row as one array per column (see [`write_flat`]).
+const TASKS_FROM_ARRAYS: &str = "SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], \
+     $6::text[], $7::text[], $8::text[], $9::text[], $10::float8[], $11::float8[], $12::text[], $13::bool[], $14::text[], \
+     $15::int8[], $16::text[], $17::text[], $18::text[], $19::text[], $20::int8[], $21::text[], $22::int8[], $23::int8[], \
+     $24::int8[], $25::int8[], $26::int8[], $27::int8[], $28::bool[], $29::text[], $30::text[], $31::text[], $32::int8[], \
+     $33::int8[], $34::text[])";
 
+/// A group's rows, one statement per table whatever their number: each column is bound
+/// as one array and `UNNEST` makes the rows. The statements' text never changes, so the
+/// server parses and plans each once per connection, and a group costs a round trip
+/// per table (the multi-row `VALUES` this replaced was planned anew per shape, a
+/// parameter per value, and cut into up to nine statements per table).
+/// Rows that are numbered by the table (events, outbox) keep the group's order:
+/// `WITH ORDINALITY … ORDER BY`.
 async fn write_flat(tx: &mut PgConnection, flat: Flat<'_>) -> Result<(), StoreError> {
-    write_timers!(Postgres, &flat.timers, tx);
-    write_subscriptions!(flat.subscriptions.iter().copied(), tx);
-    write_credits!(&flat.credits, tx);
-    for chunk in shaped(&flat.tasks, ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Postgres>::new(INSERT_TASKS);
-        let mut err = None;
-        q.push_values(chunk, |mut r, t| {
-            r.push_bind(t.id.0)
-                .push_bind(t.category.clone())
-                .push_bind(t.crew.clone())
-                .push_bind(t.status.key())
-                .push_bind(t.status.close_reason().map(|r| r.as_str()))
-                .push_bind(visibility_str(t.visibility))
-                .push_bind(t.description.clone())
-                .push_bind(t.place.street.clone())
-                .push_bind(t.place.street_key.clone())
-                .push_bind(t.place.point.map(|p| p.lat))
-                .push_bind(t.place.point.map(|p| p.lon))
-                .push_bind(t.reporter.to_string())
-                .push_bind(t.reporter_public)
-                .push_bind(t.language.clone())
-                .push_bind(t.me_too() as i64)
-                .push_bind(json(serde_json::to_string(&t.supporters), &mut err))
-                .push_bind(json(serde_json::to_string(&t.followers), &mut err))
-                .push_bind(json(serde_json::to_string(&t.attachments), &mut err))
-                .push_bind(json(serde_json::to_string(&t.related), &mut err))
-                .push_bind(t.duplicate_of.map(|d| d.0))
-                .push_bind(t.assignee.as_ref().map(|a| a.to_string()))
-                .push_bind(t.created_at.0)
-                .push_bind(t.updated_at.0)
-                .push_bind(t.acknowledged_at.map(|x| x.0))
-                .push_bind(t.started_at.map(|x| x.0))
-                .push_bind(t.resolved_at.map(|x| x.0))
-                .push_bind(t.closed_at.map(|x| x.0))
-                .push_bind(t.sealed)
-                .push_bind(t.reporter_name.clone())
-                .push_bind(t.place.district.clone())
-                .push_bind(t.feedback.confirmation.map(|c| c.as_str()))
-                .push_bind(t.feedback.rating.map(i64::from))
-                .push_bind(i64::from(t.feedback.reopens))
-                .push_bind(t.feedback.credit.clone());
-        });
-        if let Some(e) = err {
-            return Err(corrupt(e));
-        }
-        q.push(UPSERT_TASKS);
-        q.build().execute(&mut *tx).await.map_err(db)?;
+    write_timers(tx, &flat.timers).await?;
+    for (who, district, on) in flat.subscriptions.iter().copied() {
+        let q = if *on {
+            "INSERT INTO subscriptions (identity, district) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+        } else {
+            "DELETE FROM subscriptions WHERE identity = $1 AND district = $2"
+        };
+        sqlx::query(q).bind(who.to_string()).bind(district).execute(&mut *tx).await.map_err(db)?;
     }
-    for chunk in shaped(&flat.events, ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Postgres>::new("INSERT INTO task_events (task_id, at, actor, kind, detail) ");
-        let mut err = None;
-        q.push_values(chunk, |mut r, e| {
-            r.push_bind(e.task.0)
-                .push_bind(e.at.0)
-                .push_bind(e.actor.as_ref().map(|a| a.to_string()))
-                .push_bind(e.kind.name())
-                .push_bind(json(serde_json::to_string(&e.kind), &mut err));
-        });
-        if let Some(e) = err {
-            return Err(corrupt(e));
-        }
-        q.build().execute(&mut *tx).await.map_err(db)?;
+    for (who, name) in flat.credits.iter().copied() {
+        sqlx::query(
+            "INSERT INTO credits (identity, name) VALUES ($1, $2) ON CONFLICT(identity) DO UPDATE SET name = excluded.name",
+        )
+        .bind(who.to_string())
+        .bind(name)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
     }
-    for chunk in shaped(&flat.outbox, ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Postgres>::new(
-            "INSERT INTO outbox (channel, destination, task_id, message, due_at, created_at) ",
+    if !flat.tasks.is_empty() {
+        write_tasks(tx, &flat.tasks).await?;
+    }
+    if !flat.events.is_empty() {
+        let mut task = Vec::with_capacity(flat.events.len());
+        let mut at = Vec::with_capacity(flat.events.len());
+        let mut actor = Vec::with_capacity(flat.events.len());
+        let mut kind = Vec::with_capacity(flat.events.len());
+        let mut detail = Vec::with_capacity(flat.events.len());
+        for e in &flat.events {
+            task.push(e.task.0);
+            at.push(e.at.0);
+            actor.push(e.actor.as_ref().map(|a| a.to_string()));
+            kind.push(e.kind.name());
+            detail.push(serde_json::to_string(&e.kind).map_err(corrupt)?);
+        }
+        sqlx::query(
+            "INSERT INTO task_events (task_id, at, actor, kind, detail) SELECT task_id, at, actor, kind, detail \
+             FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[]) \
+             WITH ORDINALITY AS r(task_id, at, actor, kind, detail, n) ORDER BY n",
+        )
+        .bind(task)
+        .bind(at)
+        .bind(actor)
+        .bind(kind)
+        .bind(detail)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    }
+    if !flat.outbox.is_empty() {
+        let n = flat.outbox.len();
+        let (mut channel, mut destination, mut task, mut message, mut at) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
         );
-        let mut err = None;
-        q.push_values(chunk, |mut r, (o, at)| {
-            r.push_bind(o.channel.clone())
-                .push_bind(destination_key(&o.message.to))
-                .push_bind(o.message.task.map(|t| t.0))
-                .push_bind(json(serde_json::to_string(&o.message), &mut err))
-                .push_bind(at.0)
-                .push_bind(at.0);
-        });
-        if let Some(e) = err {
-            return Err(corrupt(e));
+        for (o, when) in &flat.outbox {
+            channel.push(o.channel.as_str());
+            destination.push(destination_key(&o.message.to));
+            task.push(o.message.task.map(|t| t.0));
+            message.push(serde_json::to_string(&o.message).map_err(corrupt)?);
+            at.push(when.0);
         }
-        q.build().execute(&mut *tx).await.map_err(db)?;
+        sqlx::query(
+            "INSERT INTO outbox (channel, destination, task_id, message, due_at, created_at) \
+             SELECT channel, destination, task_id, message, at, at \
+             FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::int8[]) \
+             WITH ORDINALITY AS r(channel, destination, task_id, message, at, n) ORDER BY n",
+        )
+        .bind(channel)
+        .bind(destination)
+        .bind(task)
+        .bind(message)
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
     }
-    write_dialogues!(Postgres, flat.dialogues, tx);
-    for chunk in shaped(&flat.residents, ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Postgres>::new("INSERT INTO residents (identity, language) ");
-        q.push_values(chunk, |mut r, (who, l)| {
-            r.push_bind(who.to_string()).push_bind((*l).clone());
-        });
-        q.push(" ON CONFLICT(identity) DO UPDATE SET language=excluded.language");
-        q.build().execute(&mut *tx).await.map_err(db)?;
+    write_dialogues(tx, &flat.dialogues).await?;
+    if !flat.residents.is_empty() {
+        let who: Vec<String> = flat.residents.iter().map(|(w, _)| w.to_string()).collect();
+        let language: Vec<&str> = flat.residents.iter().map(|(_, l)| l.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO residents (identity, language) SELECT * FROM UNNEST($1::text[], $2::text[]) \
+             ON CONFLICT(identity) DO UPDATE SET language=excluded.language",
+        )
+        .bind(who)
+        .bind(language)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
     }
-    for chunk in shaped(&flat.seen, ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<Postgres>::new("INSERT INTO seen (channel, message_id, at) ");
-        q.push_values(chunk, |mut r, (c, m, at)| {
-            r.push_bind((*c).clone()).push_bind((*m).clone()).push_bind(at.0);
-        });
-        q.push(" ON CONFLICT DO NOTHING");
-        q.build().execute(&mut *tx).await.map_err(db)?;
+    if !flat.seen.is_empty() {
+        let channel: Vec<&str> = flat.seen.iter().map(|(c, _, _)| c.as_str()).collect();
+        let message: Vec<&str> = flat.seen.iter().map(|(_, m, _)| m.as_str()).collect();
+        let at: Vec<i64> = flat.seen.iter().map(|(_, _, at)| at.0).collect();
+        sqlx::query(
+            "INSERT INTO seen (channel, message_id, at) SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[]) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(channel)
+        .bind(message)
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
     }
     for b in flat.erasures {
         for who in &b.erase {
@@ -325,6 +340,133 @@ async fn write_flat(tx: &mut PgConnection, flat: Flat<'_>) -> Result<(), StoreEr
         if let Some(before) = b.retention_before {
             apply_retention(tx, before).await?;
         }
+    }
+    Ok(())
+}
+
+/// Each task once, its latest version (see [`flatten`]): a row inserted or replaced.
+async fn write_tasks(tx: &mut PgConnection, tasks: &[&Task]) -> Result<(), StoreError> {
+    macro_rules! column {
+        ($f:expr) => {
+            tasks.iter().map($f).collect::<Vec<_>>()
+        };
+    }
+    let mut supporters = Vec::with_capacity(tasks.len());
+    let mut followers = Vec::with_capacity(tasks.len());
+    let mut attachments = Vec::with_capacity(tasks.len());
+    let mut related = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        supporters.push(serde_json::to_string(&t.supporters).map_err(corrupt)?);
+        followers.push(serde_json::to_string(&t.followers).map_err(corrupt)?);
+        attachments.push(serde_json::to_string(&t.attachments).map_err(corrupt)?);
+        related.push(serde_json::to_string(&t.related).map_err(corrupt)?);
+    }
+    static SQL: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| format!("{INSERT_TASKS}{TASKS_FROM_ARRAYS}{UPSERT_TASKS}"));
+    sqlx::query(SQL.as_str())
+        .bind(column!(|t| t.id.0))
+        .bind(column!(|t| t.category.as_deref()))
+        .bind(column!(|t| t.crew.as_deref()))
+        .bind(column!(|t| t.status.key()))
+        .bind(column!(|t| t.status.close_reason().map(|r| r.as_str())))
+        .bind(column!(|t| visibility_str(t.visibility)))
+        .bind(column!(|t| t.description.as_str()))
+        .bind(column!(|t| t.place.street.as_deref()))
+        .bind(column!(|t| t.place.street_key.as_deref()))
+        .bind(column!(|t| t.place.point.map(|p| p.lat)))
+        .bind(column!(|t| t.place.point.map(|p| p.lon)))
+        .bind(column!(|t| t.reporter.to_string()))
+        .bind(column!(|t| t.reporter_public))
+        .bind(column!(|t| t.language.as_str()))
+        .bind(column!(|t| t.me_too() as i64))
+        .bind(supporters)
+        .bind(followers)
+        .bind(attachments)
+        .bind(related)
+        .bind(column!(|t| t.duplicate_of.map(|d| d.0)))
+        .bind(column!(|t| t.assignee.as_ref().map(|a| a.to_string())))
+        .bind(column!(|t| t.created_at.0))
+        .bind(column!(|t| t.updated_at.0))
+        .bind(column!(|t| t.acknowledged_at.map(|x| x.0)))
+        .bind(column!(|t| t.started_at.map(|x| x.0)))
+        .bind(column!(|t| t.resolved_at.map(|x| x.0)))
+        .bind(column!(|t| t.closed_at.map(|x| x.0)))
+        .bind(column!(|t| t.sealed))
+        .bind(column!(|t| t.reporter_name.as_deref()))
+        .bind(column!(|t| t.place.district.as_deref()))
+        .bind(column!(|t| t.feedback.confirmation.map(|c| c.as_str())))
+        .bind(column!(|t| t.feedback.rating.map(i64::from)))
+        .bind(column!(|t| i64::from(t.feedback.reopens)))
+        .bind(column!(|t| t.feedback.credit.as_deref()))
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+/// Timers set (to their latest time) and timers gone: a statement each.
+async fn write_timers(tx: &mut PgConnection, timers: &[(&TimerKey, Option<Timestamp>)]) -> Result<(), StoreError> {
+    let set: Vec<(&TimerKey, i64)> = timers.iter().filter_map(|(k, due)| due.map(|d| (*k, d.0))).collect();
+    let gone: Vec<&TimerKey> = timers.iter().filter(|(_, due)| due.is_none()).map(|(k, _)| *k).collect();
+    if !set.is_empty() {
+        sqlx::query(
+            "INSERT INTO timers (owner, task_id, key, due_at) \
+             SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::int8[]) \
+             ON CONFLICT(owner, task_id, key) DO UPDATE SET due_at = excluded.due_at",
+        )
+        .bind(set.iter().map(|(k, _)| k.owner.as_str()).collect::<Vec<_>>())
+        .bind(set.iter().map(|(k, _)| k.task.0).collect::<Vec<_>>())
+        .bind(set.iter().map(|(k, _)| k.key.as_str()).collect::<Vec<_>>())
+        .bind(set.iter().map(|(_, due)| *due).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    }
+    if !gone.is_empty() {
+        sqlx::query(
+            "DELETE FROM timers t USING UNNEST($1::text[], $2::int8[], $3::text[]) AS g(owner, task_id, key) \
+             WHERE t.owner = g.owner AND t.task_id = g.task_id AND t.key = g.key",
+        )
+        .bind(gone.iter().map(|k| k.owner.as_str()).collect::<Vec<_>>())
+        .bind(gone.iter().map(|k| k.task.0).collect::<Vec<_>>())
+        .bind(gone.iter().map(|k| k.key.as_str()).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    }
+    Ok(())
+}
+
+/// Each person's dialogue at its last state: set ones and ended ones, a statement each.
+async fn write_dialogues(
+    tx: &mut PgConnection,
+    dialogues: &[(&Identity, Option<&Dialogue>, Timestamp)],
+) -> Result<(), StoreError> {
+    let (mut who, mut state, mut at, mut gone) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (w, d, when) in dialogues {
+        match d {
+            Some(d) => {
+                who.push(w.to_string());
+                state.push(serde_json::to_string(d).map_err(corrupt)?);
+                at.push(when.0);
+            }
+            None => gone.push(w.to_string()),
+        }
+    }
+    if !who.is_empty() {
+        sqlx::query(
+            "INSERT INTO dialogues (identity, state, updated_at) SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[]) \
+             ON CONFLICT(identity) DO UPDATE SET state=excluded.state, updated_at=excluded.updated_at",
+        )
+        .bind(who)
+        .bind(state)
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    }
+    if !gone.is_empty() {
+        sqlx::query("DELETE FROM dialogues WHERE identity = ANY($1)").bind(gone).execute(&mut *tx).await.map_err(db)?;
     }
     Ok(())
 }

@@ -360,12 +360,16 @@ pub async fn run(reg: &crate::Registry, o: Options) -> Result<serde_json::Value>
     let drain = Instant::now();
     let delivery = tokio::spawn(dispatcher.clone().run_channel(sink.clone()));
     // At most a minute of it: a rate, not the whole of a million reports' backlog.
+    // Asked often, but never for more than a tenth of the time: on PostgreSQL, counting
+    // a backlog of 200,000 rows takes ~100 ms, and asking every 20 ms took a core from
+    // the delivery it measures.
     let delivery_left = loop {
+        let asked = Instant::now();
         let pending: u64 = store.outbox_figures().await?.iter().map(|(_, n, _)| *n).sum();
         if pending == 0 || drain.elapsed() >= DELIVERY_FOR {
             break pending;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep((asked.elapsed() * 9).max(Duration::from_millis(20))).await;
     };
     let delivered_in = drain.elapsed();
     delivery.abort();

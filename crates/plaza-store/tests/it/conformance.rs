@@ -420,9 +420,11 @@ pub async fn inbox(s: Arc<dyn Store>) {
 }
 
 /// Batches of every size up to a thousand rows write every row once (the statements
-/// come in a few fixed shapes).
+/// come in a few fixed shapes), and the rows the table numbers (outbox, events) keep
+/// the order they were made in: a chat's messages go out in that order.
 pub async fn statement_shapes(s: Arc<dyn Store>) {
     let mut id = 0;
+    let mut texts = Vec::new();
     for n in [1usize, 2, 3, 255, 256, 257, 511, 513, 1000] {
         let tasks: Vec<Task> = (0..n)
             .map(|_| {
@@ -431,12 +433,41 @@ pub async fn statement_shapes(s: Arc<dyn Store>) {
             })
             .collect();
         let seen = (0..n).map(|i| ("console".to_owned(), format!("s{id}-{i}"))).collect();
-        commit(&s, Batch { tasks, seen, at: Timestamp(1_000), ..Batch::default() }).await;
+        // Texts that sort backwards, to chats that repeat: an order by either is wrong.
+        let outbox: Vec<NewOutbox> =
+            (0..n).map(|i| dm(&format!("p{}", i % 7), &format!("{:05}", 99_999 - texts.len() - i))).collect();
+        texts.extend(outbox.iter().map(|o| o.message.text.clone()));
+        let events = (0..n)
+            .map(|i| TaskEvent {
+                task: TaskId(1),
+                at: Timestamp(1_000),
+                actor: None,
+                kind: EventKind::Note { text: format!("{:05}", 99_999 - i) },
+            })
+            .collect();
+        commit(&s, Batch { tasks, seen, outbox, events, at: Timestamp(1_000), ..Batch::default() }).await;
     }
     let all = s.tasks(&TaskQuery::default()).await.expect("tasks");
     assert_eq!(all.iter().map(|t| t.id.0).collect::<Vec<_>>(), (1..=id).collect::<Vec<_>>());
     let snap = s.load(window(0)).await.expect("load");
     assert_eq!(snap.seen.len(), [1, 2, 3, 255, 256, 257, 511, 513, 1000].iter().sum::<usize>());
+    let due = s.due_outbox("console", Chats::All, Timestamp(1_000), 10_000).await.expect("due");
+    assert_eq!(due.iter().map(|r| r.message.text.clone()).collect::<Vec<_>>(), texts);
+    let notes: Vec<String> = s
+        .events(TaskId(1))
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|e| match e.kind {
+            EventKind::Note { text } => text,
+            other => panic!("unexpected event {other:?}"),
+        })
+        .collect();
+    let made: Vec<String> = [1usize, 2, 3, 255, 256, 257, 511, 513, 1000]
+        .iter()
+        .flat_map(|n| (0..*n).map(|i| format!("{:05}", 99_999 - i)))
+        .collect();
+    assert_eq!(notes, made);
 }
 
 /// What a reporter said of a fix, and timers: written, read back; a task waiting for its

@@ -110,6 +110,7 @@ thanks-reply = You're welcome! I'm here whenever you need me.
 ok-reply = 👍
 status-none-open = You have no open reports right now. If you see a problem, tell me.
 not-a-report = I can only take reports of problems in the street (a streetlight, a pothole, rubbish…). For other questions, please call or visit { $town } town hall.
+status-anything-else = For anything else, please call or visit { $town } town hall.
 ask-location-vague = So that the crew can find it I need the street and number (for example "12 Church Street"), or your shared location.
 location-updated = Corrected: your report #{ $task } is at { $place }.
 crew-location-updated = 📍 the resident corrects the place: { $place }

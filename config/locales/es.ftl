@@ -111,6 +111,7 @@ thanks-reply = ¡De nada! Aquí estoy para lo que necesites.
 ok-reply = 👍
 status-none-open = No tienes ningún aviso abierto ahora mismo. Si ves un problema, cuéntamelo.
 not-a-report = Solo puedo recoger avisos de problemas en la calle (una farola, un bache, basura…). Para otras preguntas, llama o acércate al Ayuntamiento de { $town }.
+status-anything-else = Para cualquier otra cosa, llama o acércate al Ayuntamiento de { $town }.
 ask-location-vague = Para que el equipo lo encuentre necesito la calle y el número (por ejemplo «calle San Marcos 3»), o que compartas tu ubicación.
 location-updated = Corregido: tu aviso #{ $task } está en { $place }.
 crew-location-updated = 📍 el vecino corrige el lugar: { $place }

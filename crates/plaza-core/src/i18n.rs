@@ -112,6 +112,7 @@ pub const REQUIRED: &[&str] = &[
     "ok-reply",
     "status-none-open",
     "not-a-report",
+    "status-anything-else",
     "ask-location-vague",
     "location-updated",
     "crew-location-updated",

@@ -107,9 +107,12 @@ enum Step {
     MyData {
         who: usize,
     },
-    /// "Any news?", a detail minutes after a report, a corrected place (issue 8's paths).
+    /// "Any news?", a detail minutes after a report, a corrected place (issue 8's paths);
+    /// "#N?" is a question in words no town lists, about anyone's task: its asker hears
+    /// of their own reports only.
     AnyNews {
         who: usize,
+        about: Option<i64>,
     },
     Detail {
         who: usize,
@@ -181,7 +184,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (who.clone(), task.clone(), any::<bool>()).prop_map(|(who, task, in_public_room)| Step::Status { who, task, in_public_room }),
         1 => (task.clone(), 0usize..8).prop_map(|(task, crew)| Step::CrewStatus { task, crew }),
         1 => who.clone().prop_map(|who| Step::MyData { who }),
-        1 => who.clone().prop_map(|who| Step::AnyNews { who }),
+        1 => (who.clone(), proptest::option::of(task.clone())).prop_map(|(who, about)| Step::AnyNews { who, about }),
         2 => who.clone().prop_map(|who| Step::Detail { who }),
         1 => (who.clone(), 0..STREETS.len()).prop_map(|(who, street)| Step::Correction { who, street }),
         1 => (1i64..120).prop_map(|minutes| Step::Later { minutes }),
@@ -490,8 +493,11 @@ impl Run {
                 let Some(m) = c.members.first().cloned() else { return Ok(()) };
                 self.say(&m, Chat::Room(c.id.clone()), None, format!("status #{task}")).await
             }
-            Step::AnyNews { who } => {
-                let text = format!("{}?", town.status_question);
+            Step::AnyNews { who, about } => {
+                let text = match about {
+                    Some(task) => format!("#{task}?"),
+                    None => format!("{}?", town.status_question),
+                };
                 self.say(&resident(who), Chat::Direct, None, text).await
             }
             Step::Detail { who } => {

@@ -274,21 +274,15 @@ async fn write_flat(tx: &mut PgConnection, flat: Flat<'_>) -> Result<(), StoreEr
         .map_err(db)?;
     }
     if !flat.outbox.is_empty() {
-        let n = flat.outbox.len();
-        let (mut channel, mut destination, mut task, mut message, mut at) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        for (o, when) in &flat.outbox {
-            channel.push(o.channel.as_str());
-            destination.push(destination_key(&o.message.to));
-            task.push(o.message.task.map(|t| t.0));
-            message.push(serde_json::to_string(&o.message).map_err(corrupt)?);
-            at.push(when.0);
-        }
+        let channel: Vec<&str> = flat.outbox.iter().map(|(o, _)| o.channel.as_str()).collect();
+        let destination: Vec<String> = flat.outbox.iter().map(|(o, _)| destination_key(&o.message.to)).collect();
+        let task: Vec<Option<i64>> = flat.outbox.iter().map(|(o, _)| o.message.task.map(|t| t.0)).collect();
+        let message = flat
+            .outbox
+            .iter()
+            .map(|(o, _)| serde_json::to_string(&o.message).map_err(corrupt))
+            .collect::<Result<Vec<String>, _>>()?;
+        let at: Vec<i64> = flat.outbox.iter().map(|(_, when)| when.0).collect();
         sqlx::query(
             "INSERT INTO outbox (channel, destination, task_id, message, due_at, created_at) \
              SELECT channel, destination, task_id, message, at, at \

@@ -28,39 +28,30 @@ impl<'e, 's> Cx<'e, 's> {
         let u = self.understand(text);
         let no_new_problem = u.street.is_none() && u.private.is_none();
         if no_new_problem && cfg.mentions(text, |h| &h.status_questions) {
-            self.own_reports_status(sender, lang, None);
+            let lines = self.own_status_lines(sender, lang);
+            let m = if lines.is_empty() { self.t(lang, "status-none-open", &[]) } else { lines.join("\n") };
+            self.dm(sender, m, None);
             return true;
         }
         false
     }
 
-    /// The sender's reports still under way, or a fix waiting for their word.
-    fn own_open_reports(&self, sender: &Identity) -> Vec<&Task> {
-        self.st
+    /// The status of each of the sender's reports under way (newest first, at most five),
+    /// and a fix waiting for their word asked again; empty if they have none.
+    fn own_status_lines(&self, sender: &Identity, lang: &str) -> Vec<String> {
+        let mut mine: Vec<&Task> = self
+            .st
             .tasks
             .values()
             .filter(|t| t.reporter == *sender && (t.status.is_active() || t.awaits_answer()))
-            .collect()
-    }
-
-    /// The status of each of the sender's active reports (newest first, at most five),
-    /// and `then` after them if they have any.
-    fn own_reports_status(&mut self, sender: &Identity, lang: &str, then: Option<String>) {
-        let mut mine = self.own_open_reports(sender);
+            .collect();
         mine.sort_by_key(|t| std::cmp::Reverse(t.id));
         let mut lines: Vec<String> =
             mine.iter().take(5).filter_map(|t| self.status_text(t, Viewer::Reporter, lang)).collect();
-        // A fix waiting for their word: asked again.
         if let Some(id) = self.awaiting_answer(sender) {
             lines.push(self.t(lang, "confirm-ask", &[("task", Arg::Str(&id.0.to_string()))]));
         }
-        let m = if lines.is_empty() {
-            self.t(lang, "status-none-open", &[])
-        } else {
-            lines.extend(then);
-            lines.join("\n")
-        };
-        self.dm(sender, m, None);
+        lines
     }
 
     /// A category named in words in an answer to a numbered question: one of the
@@ -108,12 +99,15 @@ impl<'e, 's> Cx<'e, 's> {
             // A question from someone whose report is under way is most likely about it,
             // in words no town lists ("when will you fix it?", "what happened to #3?"):
             // their reports' status, then where other questions go.
-            None if question && no_problem && !self.own_open_reports(sender).is_empty() => {
-                let then = self.t(lang, "status-anything-else", &[("town", Arg::Str(&cfg.town.name))]);
-                self.own_reports_status(sender, lang, Some(then));
-                return true;
+            None if question && no_problem => {
+                let mut lines = self.own_status_lines(sender, lang);
+                if lines.is_empty() {
+                    self.t(lang, "not-a-report", &[("town", Arg::Str(&cfg.town.name))])
+                } else {
+                    lines.push(self.t(lang, "status-anything-else", &[("town", Arg::Str(&cfg.town.name))]));
+                    lines.join("\n")
+                }
             }
-            None if question && no_problem => self.t(lang, "not-a-report", &[("town", Arg::Str(&cfg.town.name))]),
             _ => return false,
         };
         self.dm(sender, m, None);
